@@ -1,0 +1,91 @@
+//! `PermitResource`: a resource type of the policy, with its actions and attributes.
+
+use super::common::{Attributes, DeletionPolicy, SyncStatus, attributes_schema};
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "permitsync.dev",
+    version = "v1alpha1",
+    kind = "PermitResource",
+    namespaced,
+    status = "SyncStatus",
+    shortname = "pres",
+    category = "permit",
+    printcolumn = r#"{"name":"Key","type":"string","jsonPath":".status.key"}"#,
+    printcolumn = r#"{"name":"Synced","type":"string","jsonPath":".status.conditions[?(@.type==\"Synced\")].status"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "!has(oldSelf.key) || has(self.key)", "message": "spec.key cannot be removed once set"}
+]))]
+pub struct PermitResourceSpec {
+    /// Resource key (the `type` in checks); defaults to `metadata.name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255), regex(pattern = r"^[A-Za-z0-9\-_]+$"))]
+    #[schemars(extend("x-kubernetes-validations" = [{"rule": "self == oldSelf", "message": "spec.key is immutable"}]))]
+    pub key: Option<String>,
+    /// Display name; defaults to the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
+    pub description: Option<String>,
+    /// Actions by key, e.g. `read: {}`.
+    #[schemars(extend("maxProperties" = 500))]
+    pub actions: BTreeMap<String, ActionSpec>,
+    /// Attribute definitions by key, e.g. `owner: {type: string}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxProperties" = 500))]
+    pub attributes: Option<BTreeMap<String, AttributeSpec>>,
+    /// `Delete` (default) removes the Permit resource with this object; `Orphan` leaves it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_policy: Option<DeletionPolicy>,
+}
+
+/// One action of a resource.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ActionSpec {
+    /// Display name; defaults to the action key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "attributes_schema")]
+    pub attributes: Option<Attributes>,
+}
+
+/// Type of a resource attribute, as Permit names it.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AttributeType {
+    Bool,
+    Number,
+    String,
+    Time,
+    Array,
+    Json,
+    Object,
+    ObjectArray,
+}
+
+/// A resource attribute definition.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AttributeSpec {
+    #[serde(rename = "type")]
+    pub type_: AttributeType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
+    pub description: Option<String>,
+}

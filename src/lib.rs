@@ -1,0 +1,5 @@
+//! permit-sync: declarative GitOps sync for Permit.io authorization.
+
+pub mod cli;
+pub mod crds;
+pub mod kinds;

@@ -1,0 +1,19 @@
+use clap::Parser;
+use permit_sync::cli::{Cli, Command};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    // One TLS crypto provider for kube and reqwest alike (two providers panic when a client is built).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Crds(args) => permit_sync::crds::run(&args).map(|_| ExitCode::SUCCESS),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}
