@@ -2,6 +2,7 @@
 
 pub mod assignment;
 pub mod common;
+pub mod object;
 pub mod pdp;
 pub mod resource;
 pub mod role;
@@ -10,6 +11,7 @@ pub mod user;
 
 pub use assignment::{RoleAssignment, RoleAssignmentSpec};
 pub use common::{Attributes, Condition, DeletionPolicy, SyncStatus};
+pub use object::{Object, Origin, assignment_key};
 pub use pdp::{PdpStatus, PermitPDP, PermitPDPSpec};
 pub use resource::{PermitResource, PermitResourceSpec};
 pub use role::{PermitRole, PermitRoleSpec};
