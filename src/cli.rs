@@ -17,4 +17,6 @@ pub struct Cli {
 pub enum Command {
     /// Print the CustomResourceDefinitions of all kinds (or write them with --output-dir).
     Crds(crate::crds::CrdsArgs),
+    /// Run the embedded local Permit (REST API + PDP) as a standalone server.
+    Local(crate::local::cli::LocalArgs),
 }

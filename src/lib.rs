@@ -3,3 +3,4 @@
 pub mod cli;
 pub mod crds;
 pub mod kinds;
+pub mod local;

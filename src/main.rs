@@ -8,6 +8,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Crds(args) => permit_sync::crds::run(&args).map(|_| ExitCode::SUCCESS),
+        Command::Local(args) => {
+            { runtime().and_then(|rt| rt.block_on(permit_sync::local::cli::run(&args))) }
+                .map(|_| ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,
@@ -16,4 +20,11 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// A multi-threaded runtime for the async subcommands.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
