@@ -11,11 +11,19 @@
 //! let pdp = permit.pdp_url();   // the SDKs' `pdp`
 //! let key = permit.api_key();   // send as `Authorization: Bearer <key>`
 //! // ... drive it over HTTP ...
+//! let writes = permit.counters().writes(); // or .class("bulk"), .endpoint("PUT bulk/users")
 //! permit.shutdown().await?;     // stops both servers and saves `--state` if one was given
-//! # let _ = (api, pdp, key); Ok(()) }
+//! # let _ = (api, pdp, key, writes); Ok(()) }
 //! ```
 //!
 //! `permit.store()` gives direct read access to the data for assertions.
+//!
+//! # Realism knobs ([`knobs`])
+//! Added latency, Permit's rate limits (off by default; `scale` multiplies the counts,
+//! `time_scale` the windows), and injected faults (5xx, 429 bursts with or without `Retry-After`,
+//! dropped connections, slow answers), deterministic for a seed and request order. Set them with
+//! [`LocalConfig::knobs`], the handle's setters, or the admin routes (API key required):
+//! `GET|PUT /_local/knobs`, `GET /_local/counters`, `POST /_local/reset[?data=true]`.
 //!
 //! # Semantics worth knowing
 //! - One organization / project / environment (`GET /v2/api-key/scope`); paths take the project and
@@ -33,16 +41,19 @@ mod auth;
 pub mod cli;
 pub mod error;
 mod input;
+pub mod knobs;
 mod pdp;
 pub mod store;
 mod table;
 mod views;
 
 use anyhow::Context;
-use parking_lot::RwLock;
+use knobs::{Counters, Faults, KnobState, Knobs, RateLimits};
+use parking_lot::{Mutex, RwLock};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use store::{Scope, Store};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -60,6 +71,8 @@ pub struct LocalConfig {
     pub api_key: Option<String>,
     /// Where to keep the data across restarts.
     pub state_file: Option<PathBuf>,
+    /// Latency, rate limits and faults at start (all off by default).
+    pub knobs: Knobs,
 }
 
 impl Default for LocalConfig {
@@ -69,6 +82,7 @@ impl Default for LocalConfig {
             pdp_addr: DEFAULT_PDP_ADDR.parse().expect("valid address"),
             api_key: None,
             state_file: None,
+            knobs: Knobs::default(),
         }
     }
 }
@@ -89,6 +103,7 @@ impl LocalConfig {
 pub(crate) struct Shared {
     pub store: RwLock<Store>,
     pub api_key: String,
+    pub knobs: Mutex<KnobState>,
 }
 
 /// A fresh environment key in Permit's style.
@@ -104,11 +119,13 @@ pub struct LocalPermit;
 impl LocalPermit {
     /// Binds both listeners and starts serving; returns once they accept connections.
     pub async fn start(config: LocalConfig) -> anyhow::Result<LocalHandle> {
+        config.knobs.validate().map_err(anyhow::Error::msg)?;
         let store = Store::new(Scope::new());
         let api_key = config.api_key.clone().unwrap_or_else(generate_api_key);
         let shared = Arc::new(Shared {
             store: RwLock::new(store),
             api_key,
+            knobs: Mutex::new(KnobState::new(config.knobs.clone())),
         });
 
         let api_listener = TcpListener::bind(config.api_addr)
@@ -120,11 +137,16 @@ impl LocalPermit {
         let api_addr = api_listener.local_addr()?;
         let pdp_addr = pdp_listener.local_addr()?;
 
+        // Knobs wrap everything but the admin routes; auth sits inside them, so even refused
+        // requests are delayed and counted.
+        let rest_auth = axum::middleware::from_fn_with_state(shared.clone(), auth::rest);
         let api_app = api::router()
-            .route_layer(axum::middleware::from_fn_with_state(
+            .route_layer(rest_auth.clone())
+            .layer(axum::middleware::from_fn_with_state(
                 shared.clone(),
-                auth::rest,
+                knobs::api_layer,
             ))
+            .merge(knobs::admin::router().route_layer(rest_auth))
             .with_state(shared.clone());
         let pdp_app = pdp::router()
             .route_layer(axum::middleware::from_fn_with_state(
@@ -132,6 +154,10 @@ impl LocalPermit {
                 auth::pdp,
             ))
             .merge(pdp::health_router())
+            .layer(axum::middleware::from_fn_with_state(
+                shared.clone(),
+                knobs::pdp_layer,
+            ))
             .with_state(shared.clone());
 
         let cancel = CancellationToken::new();
@@ -197,6 +223,46 @@ impl LocalHandle {
     /// Read access to the data, for assertions in tests.
     pub fn store(&self) -> parking_lot::RwLockReadGuard<'_, Store> {
         self.shared.store.read()
+    }
+
+    /// Request counts by class (`read`, `write`, `delete`, `bulk`, `schema_write`, `pdp`), status
+    /// and endpoint, since start or the last reset.
+    pub fn counters(&self) -> Counters {
+        self.shared.knobs.lock().counters.clone()
+    }
+
+    pub fn knobs(&self) -> Knobs {
+        self.shared.knobs.lock().knobs.clone()
+    }
+
+    /// Replaces all knobs (the fault sequence restarts from its seed; counters are kept).
+    pub fn set_knobs(&self, knobs: Knobs) -> anyhow::Result<()> {
+        knobs.validate().map_err(anyhow::Error::msg)?;
+        self.shared.knobs.lock().set(knobs);
+        Ok(())
+    }
+
+    pub fn set_latency(&self, latency: Duration) {
+        let mut knobs = self.knobs();
+        knobs.latency_ms = latency.as_millis() as u64;
+        self.shared.knobs.lock().set(knobs);
+    }
+
+    pub fn set_faults(&self, faults: Faults) -> anyhow::Result<()> {
+        let mut knobs = self.knobs();
+        knobs.faults = faults;
+        self.set_knobs(knobs)
+    }
+
+    pub fn set_rate_limits(&self, limits: RateLimits) -> anyhow::Result<()> {
+        let mut knobs = self.knobs();
+        knobs.rate_limits = limits;
+        self.set_knobs(knobs)
+    }
+
+    /// Clears counters and rate-limit windows and restarts the fault sequence.
+    pub fn reset_counters(&self) {
+        self.shared.knobs.lock().reset();
     }
 
     /// Stops both servers gracefully (in-flight requests finish).
