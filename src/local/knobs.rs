@@ -621,7 +621,7 @@ mod tests {
                 seed: 43,
                 ..knobs.faults.clone()
             },
-            ..knobs
+            ..knobs.clone()
         };
         assert_ne!(draws(&other, 200), draws(&knobs, 200));
     }
