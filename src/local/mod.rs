@@ -43,6 +43,7 @@ pub mod error;
 mod input;
 pub mod knobs;
 mod pdp;
+mod persist;
 pub mod store;
 mod table;
 mod views;
@@ -120,8 +121,21 @@ impl LocalPermit {
     /// Binds both listeners and starts serving; returns once they accept connections.
     pub async fn start(config: LocalConfig) -> anyhow::Result<LocalHandle> {
         config.knobs.validate().map_err(anyhow::Error::msg)?;
-        let store = Store::new(Scope::new());
-        let api_key = config.api_key.clone().unwrap_or_else(generate_api_key);
+        let saved = match &config.state_file {
+            Some(path) => persist::load(path)?,
+            None => None,
+        };
+        // A key given now wins; else the saved one (so clients keep working across restarts).
+        let saved_key = saved.as_ref().map(|s| s.api_key.clone());
+        let store = match saved {
+            Some(snap) => Store::from_snapshot(snap),
+            None => Store::new(Scope::new()),
+        };
+        let api_key = config
+            .api_key
+            .clone()
+            .or(saved_key)
+            .unwrap_or_else(generate_api_key);
         let shared = Arc::new(Shared {
             store: RwLock::new(store),
             api_key,
@@ -168,10 +182,17 @@ impl LocalPermit {
                     .await;
             })
         };
-        let tasks = vec![
+        let mut tasks = vec![
             serve(api_listener, api_app, cancel.clone()),
             serve(pdp_listener, pdp_app, cancel.clone()),
         ];
+        if let Some(path) = config.state_file.clone() {
+            tasks.push(tokio::spawn(persist::run_saver(
+                shared.clone(),
+                path,
+                cancel.clone(),
+            )));
+        }
         Ok(LocalHandle {
             shared,
             api_addr,
@@ -265,7 +286,7 @@ impl LocalHandle {
         self.shared.knobs.lock().reset();
     }
 
-    /// Stops both servers gracefully (in-flight requests finish).
+    /// Stops both servers gracefully (in-flight requests finish) and writes the state file.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
         self.cancel.cancel();
         for task in std::mem::take(&mut self.tasks) {
