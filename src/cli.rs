@@ -19,4 +19,6 @@ pub enum Command {
     Crds(crate::crds::CrdsArgs),
     /// Ask a PDP whether USER may do ACTION on RESOURCE: exit 0 allowed, 3 denied, 1 error.
     Check(crate::check::CheckArgs),
+    /// Run the embedded local Permit (REST API + PDP) as a standalone server.
+    Local(crate::local::cli::LocalArgs),
 }

@@ -4,3 +4,4 @@ pub mod check;
 pub mod cli;
 pub mod crds;
 pub mod kinds;
+pub mod local;

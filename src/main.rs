@@ -9,6 +9,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Crds(args) => permit_sync::crds::run(&args).map(|_| ExitCode::SUCCESS),
         Command::Check(args) => block_on(permit_sync::check::run(args)),
+        Command::Local(args) => block_on(async move {
+            permit_sync::local::cli::run(&args)
+                .await
+                .map(|_| ExitCode::SUCCESS)
+        }),
     };
     match result {
         Ok(code) => code,
@@ -23,5 +28,8 @@ fn main() -> ExitCode {
 fn block_on<F: std::future::Future<Output = anyhow::Result<ExitCode>>>(
     fut: F,
 ) -> anyhow::Result<ExitCode> {
-    tokio::runtime::Runtime::new()?.block_on(fut)
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(fut)
 }
