@@ -286,11 +286,13 @@ impl KubeEnv {
 
     /// Certificates, ports and kubeconfig; no process yet.
     fn prepare(bin: &Path, options: Options) -> Result<KubeEnv> {
+        sweep_stale_dirs();
         let temp = tempfile::Builder::new()
-            .prefix("permit-sync-kube-")
+            .prefix(TEMP_PREFIX)
             .tempdir()
             .context("creating the test environment's temp dir")?;
         let dir = temp.path().to_path_buf();
+        write(&dir.join(OWNER_FILE), &std::process::id().to_string())?;
         let pki = dir.join("pki");
         std::fs::create_dir_all(&pki)?;
         std::fs::create_dir_all(dir.join("etcd"))?;
@@ -727,6 +729,8 @@ impl KubeEnv {
         if let Some(temp) = temp
             && std::env::var_os("KUBE_TESTENV_KEEP").is_some()
         {
+            // Without an owner the sweep of later runs leaves it alone.
+            let _ = std::fs::remove_file(temp.path().join(OWNER_FILE));
             let _ = temp.keep();
         }
     }
@@ -801,6 +805,32 @@ fn sanitize(name: &str) -> String {
             }
         })
         .collect()
+}
+
+const TEMP_PREFIX: &str = "permit-sync-kube-";
+/// Holds the pid of the test process that owns a temp dir.
+const OWNER_FILE: &str = "owner.pid";
+
+/// Removes temp dirs left by test processes that were killed (no `Drop`, no `atexit`).
+fn sweep_stale_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let named = entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX);
+        let owner = std::fs::read_to_string(path.join(OWNER_FILE))
+            .ok()
+            .and_then(|s| s.trim().parse::<libc::pid_t>().ok());
+        if let (true, Some(pid)) = (named, owner) {
+            // SAFETY: signal 0 only checks whether the process exists.
+            let gone = unsafe { libc::kill(pid, 0) } != 0
+                && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+            if gone {
+                let _ = std::fs::remove_dir_all(&path);
+            }
+        }
+    }
 }
 
 fn free_port() -> Result<u16> {
