@@ -114,4 +114,13 @@ async fn a_private_environment_restarts_in_place_and_keeps_its_data() {
         .await
         .expect("data survives the restart");
     assert_eq!(kept.metadata.name.as_deref(), Some("acme"));
+
+    // The apiserver alone goes down and comes back; etcd (and the data) stay.
+    env.stop_apiserver();
+    assert!(!env.is_running());
+    env.start_again().await.expect("the apiserver restarts");
+    Api::<PermitTenant>::namespaced(env.client(), &ns)
+        .get("acme")
+        .await
+        .expect("data still there");
 }

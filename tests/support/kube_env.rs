@@ -7,7 +7,8 @@
 //!   and gets `None` (skip, outside CI only) when the binaries are missing.
 //! - [`KubeEnv::start`]: a private environment, for tests that stop and restart the control plane.
 //! - [`KubeEnv::client`], [`KubeEnv::kubeconfig`], [`KubeEnv::user`], [`KubeEnv::impersonating`],
-//!   [`KubeEnv::service_account`], [`KubeEnv::kubectl`], [`KubeEnv::stop`], [`KubeEnv::restart`].
+//!   [`KubeEnv::service_account`], [`KubeEnv::kubectl`], [`KubeEnv::namespace`]; faults:
+//!   [`KubeEnv::stop`], [`KubeEnv::stop_apiserver`], [`KubeEnv::start_again`], [`KubeEnv::restart`].
 //!
 //! Children are started in their own process group, from a thread that lives as long as the test
 //! process and with a parent-death signal, so a killed or panicking test binary leaves no apiserver
@@ -507,7 +508,21 @@ impl KubeEnv {
         }
     }
 
-    /// Starts etcd and kube-apiserver again on the same ports and data dir; waits for `/readyz`.
+    /// Stops only kube-apiserver (etcd keeps running): clients see connection refused.
+    pub fn stop_apiserver(&self) {
+        let child = self
+            .procs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .apiserver
+            .take();
+        if let Some(child) = child {
+            stop_group(child);
+        }
+    }
+
+    /// Starts what is stopped (etcd, kube-apiserver) on the same ports and data dir; waits for
+    /// `/readyz`.
     pub async fn start_again(&self) -> Result<()> {
         self.start_processes().await
     }
@@ -547,7 +562,30 @@ impl KubeEnv {
 
     // -- processes ----------------------------------------------------------------------------
 
+    /// Starts whichever of etcd and kube-apiserver is not running, then waits for `/readyz`.
     async fn start_processes(&self) -> Result<()> {
+        let (etcd_up, apiserver_up) = {
+            let procs = self.procs.lock().unwrap_or_else(|p| p.into_inner());
+            (procs.etcd.is_some(), procs.apiserver.is_some())
+        };
+        if !etcd_up {
+            self.start_etcd()?;
+        }
+        if !apiserver_up {
+            self.start_apiserver()?;
+        }
+        let timeout = start_timeout();
+        self.wait_ready(timeout).await.map_err(|e| {
+            anyhow!(
+                "{e:#}\n{}\n(temp dir {}; KUBE_TESTENV_START_TIMEOUT sets the {}s limit)",
+                self.log_tails(40),
+                self.dir.display(),
+                timeout.as_secs()
+            )
+        })
+    }
+
+    fn start_etcd(&self) -> Result<()> {
         let etcd = self.spawn_logged(
             "etcd",
             "etcd.log",
@@ -575,7 +613,10 @@ impl KubeEnv {
             ],
         )?;
         self.procs.lock().unwrap_or_else(|p| p.into_inner()).etcd = Some(etcd);
+        Ok(())
+    }
 
+    fn start_apiserver(&self) -> Result<()> {
         let pki = self.dir.join("pki");
         let p = |f: &str| pki.join(f).display().to_string();
         // The envtest flag set (controller-runtime's control plane defaults).
@@ -605,16 +646,7 @@ impl KubeEnv {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .apiserver = Some(apiserver);
-
-        let timeout = start_timeout();
-        self.wait_ready(timeout).await.map_err(|e| {
-            anyhow!(
-                "{e:#}\n{}\n(temp dir {}; KUBE_TESTENV_START_TIMEOUT sets the {}s limit)",
-                self.log_tails(40),
-                self.dir.display(),
-                timeout.as_secs()
-            )
-        })
+        Ok(())
     }
 
     fn spawn_logged(&self, binary: &str, log: &str, args: &[String]) -> Result<Child> {
