@@ -422,6 +422,35 @@ async fn spec_key_is_immutable() {
         422,
         &["spec.key cannot be removed once set"],
     );
+    // Without spec.key the key in force is metadata.name: adding another key would rename it.
+    tenants
+        .create(
+            &pp,
+            &PermitTenant::new("globex", PermitTenantSpec::default()),
+        )
+        .await
+        .expect("created without a key");
+    assert_refused(
+        tenants
+            .patch(
+                "globex",
+                &PatchParams::default(),
+                &merge(json!({"key": "initech"})),
+            )
+            .await,
+        "adding a PermitTenant spec.key other than metadata.name",
+        422,
+        &["spec.key", "may only be set to metadata.name"],
+    );
+    tenants
+        .patch(
+            "globex",
+            &PatchParams::default(),
+            &merge(json!({"key": "globex"})),
+        )
+        .await
+        .expect("spec.key may be added with the key in force");
+
     // Other fields stay editable.
     let edited = tenants
         .patch(
