@@ -44,11 +44,9 @@ impl ProbeResult {
     /// One line for conditions, events and logs.
     pub fn message(&self) -> String {
         match &self.outcome {
-            Outcome::Healthy => format!(
-                "{} answered healthy in {} ms",
-                self.url,
-                self.latency.as_millis()
-            ),
+            // No latency here: it is in `lastProbeLatencyMs`, and a message that changes on every
+            // probe would make every probe a status write.
+            Outcome::Healthy => format!("{} answered healthy", self.url),
             Outcome::Unhealthy { status, detail } if detail.is_empty() => {
                 format!("{} answered {status}", self.url)
             }

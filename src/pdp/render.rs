@@ -156,8 +156,11 @@ fn owner_ref(pdp: &PermitPDP) -> Result<OwnerReference, RenderError> {
     }
     // controller=true and blockOwnerDeletion=true: the garbage collector deletes the children
     // with the PermitPDP, and foreground deletion waits for them.
-    pdp.controller_owner_ref(&())
-        .ok_or(RenderError::Metadata("name"))
+    let mut owner = pdp
+        .controller_owner_ref(&())
+        .ok_or(RenderError::Metadata("name"))?;
+    owner.block_owner_deletion = Some(true);
+    Ok(owner)
 }
 
 fn child_meta(pdp: &PermitPDP) -> Result<ObjectMeta, RenderError> {
