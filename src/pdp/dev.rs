@@ -113,8 +113,16 @@ impl Drop for DevPdp {
 }
 
 /// Starts the embedded local Permit (API + PDP; by default the PDP on 127.0.0.1:7766, where
-/// `check` and the SDKs look) and records the session for `check`.
+/// `check` and the SDKs look) and records the session for `check` at [`session_path`].
 pub async fn start_embedded(config: LocalConfig) -> anyhow::Result<DevPdp> {
+    start_embedded_at(config, session_path()).await
+}
+
+/// [`start_embedded`] with the session file at `path` (`None`: no session file).
+pub async fn start_embedded_at(
+    config: LocalConfig,
+    path: Option<PathBuf>,
+) -> anyhow::Result<DevPdp> {
     let permit = LocalPermit::start(config).await?;
     let session = Session {
         pdp_url: permit.pdp_url(),
@@ -122,7 +130,6 @@ pub async fn start_embedded(config: LocalConfig) -> anyhow::Result<DevPdp> {
         api_key: permit.api_key().to_string(),
         pid: std::process::id(),
     };
-    let path = session_path();
     if let Some(p) = &path {
         write_session(p, &session)?;
     }

@@ -43,13 +43,13 @@ pub enum DockerError {
 #[derive(Clone, Debug)]
 pub struct Docker {
     program: OsString,
+    /// Extra environment of every `docker` call (e.g. `DOCKER_HOST`).
+    env: Vec<(OsString, OsString)>,
 }
 
 impl Default for Docker {
     fn default() -> Self {
-        Docker {
-            program: "docker".into(),
-        }
+        Docker::with_program("docker")
     }
 }
 
@@ -137,7 +137,14 @@ impl Docker {
     pub fn with_program(program: impl Into<OsString>) -> Self {
         Docker {
             program: program.into(),
+            env: Vec::new(),
         }
+    }
+
+    /// Sets an environment variable for every `docker` call (`DOCKER_HOST`, `DOCKER_CONTEXT`).
+    pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
     }
 
     fn program(&self) -> String {
@@ -146,7 +153,9 @@ impl Docker {
 
     fn command(&self) -> Command {
         let mut cmd = Command::new(&self.program);
-        cmd.stdin(Stdio::null()).kill_on_drop(true);
+        cmd.stdin(Stdio::null())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .kill_on_drop(true);
         cmd
     }
 

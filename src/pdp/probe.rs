@@ -100,12 +100,14 @@ pub fn target(pdp: &PermitPDP) -> String {
 
 /// A client for probes: no proxy from the environment (cluster-internal names), short timeouts.
 pub fn client(timeout: Duration) -> reqwest::Client {
+    // The process's one provider (ring, as kube uses); a no-op when `main` installed it already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout)
         .no_proxy()
         .build()
-        .expect("a reqwest client without custom TLS always builds")
+        .expect("a reqwest client with a crypto provider and no custom TLS builds")
 }
 
 /// `GET url` once. Never fails: every failure is an outcome.
