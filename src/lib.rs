@@ -1,5 +1,7 @@
 //! permit-sync: declarative GitOps sync for Permit.io authorization.
 
+pub mod check;
 pub mod cli;
 pub mod crds;
 pub mod kinds;
+pub mod local;

@@ -8,6 +8,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Crds(args) => permit_sync::crds::run(&args).map(|_| ExitCode::SUCCESS),
+        Command::Check(args) => block_on(permit_sync::check::run(args)),
+        Command::Local(args) => block_on(async move {
+            permit_sync::local::cli::run(&args)
+                .await
+                .map(|_| ExitCode::SUCCESS)
+        }),
     };
     match result {
         Ok(code) => code,
@@ -16,4 +22,14 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Runs an async command on a multi-threaded tokio runtime.
+fn block_on<F: std::future::Future<Output = anyhow::Result<ExitCode>>>(
+    fut: F,
+) -> anyhow::Result<ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(fut)
 }
