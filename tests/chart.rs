@@ -892,3 +892,67 @@ fn dockerfile_runs_the_chart_user_and_command() {
     assert!(lines[last_from..].contains(&r#"CMD ["controller"]"#));
     assert!(docker.contains("cargo build --release --locked --bin permit-sync"));
 }
+
+/// Files under `dir`, recursively.
+fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files_under(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn docker_build_context_holds_what_the_release_build_reads() {
+    // .dockerignore excludes everything but an allowlist; the release build must need no more.
+    let ignore = std::fs::read_to_string(root().join(".dockerignore")).unwrap();
+    let allowed: Vec<&str> = ignore
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix('!'))
+        .collect();
+    for needed in ["Cargo.toml", "Cargo.lock", "src"] {
+        assert!(allowed.contains(&needed), "{needed} in the build context");
+    }
+    assert!(
+        !root().join("build.rs").exists() || allowed.contains(&"build.rs"),
+        "a build script must be in the build context (.dockerignore, Dockerfile COPY)"
+    );
+    let manifest = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    for line in manifest.lines() {
+        if let Some(path) = line.trim().strip_prefix("path = ") {
+            assert!(
+                path.trim_matches('"').starts_with("src/"),
+                "Cargo.toml target outside src/ ({line}): add it to .dockerignore and the Dockerfile"
+            );
+        }
+    }
+    // include_str!/include_bytes! may only reach files inside src/ (paths are relative to the file).
+    let mut sources = Vec::new();
+    files_under(&root().join("src"), &mut sources);
+    let src = root().join("src").canonicalize().unwrap();
+    for file in sources
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+    {
+        let text = std::fs::read_to_string(file).unwrap();
+        for macro_name in ["include_str!(\"", "include_bytes!(\""] {
+            for (at, _) in text.match_indices(macro_name) {
+                let rest = &text[at + macro_name.len()..];
+                let rel = &rest[..rest.find('"').unwrap()];
+                let target = file.parent().unwrap().join(rel);
+                let inside = target
+                    .canonicalize()
+                    .map(|t| t.starts_with(&src))
+                    .unwrap_or(false);
+                assert!(
+                    inside,
+                    "{} includes {rel}, outside src/: the image build would not have it",
+                    file.display()
+                );
+            }
+        }
+    }
+}
