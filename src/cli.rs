@@ -17,4 +17,6 @@ pub struct Cli {
 pub enum Command {
     /// Print the CustomResourceDefinitions of all kinds (or write them with --output-dir).
     Crds(crate::crds::CrdsArgs),
+    /// Check manifest files or directories: YAML, schema, duplicates and references (exit 1 when invalid).
+    Validate(crate::validate::command::ValidateArgs),
 }

@@ -3,3 +3,5 @@
 pub mod cli;
 pub mod crds;
 pub mod kinds;
+pub mod manifest;
+pub mod validate;

@@ -8,6 +8,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Crds(args) => permit_sync::crds::run(&args).map(|_| ExitCode::SUCCESS),
+        Command::Validate(args) => Ok(permit_sync::validate::command::run(&args)),
     };
     match result {
         Ok(code) => code,

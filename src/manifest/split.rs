@@ -1,0 +1,54 @@
+//! Splitting a YAML stream into documents the way kubectl does (`k8s.io/apimachinery` YAMLReader):
+//! a line starting with `---` followed only by spaces or a comment separates documents.
+//!
+//! Splitting on text rather than inside the parser is what lets one broken document leave the
+//! others in the same file loadable.
+
+/// One document of a stream: its text and the line (1-based) where that text starts.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Chunk<'a> {
+    pub text: &'a str,
+    pub first_line: usize,
+    /// Set when the separator line before this document carried content after `---`
+    /// (kubectl refuses such streams); holds that line's number.
+    pub bad_separator: Option<usize>,
+}
+
+impl Chunk<'_> {
+    /// Only blank lines, comments and `...` end markers: kubectl skips such documents.
+    pub fn is_blank(&self) -> bool {
+        self.text.lines().all(|l| {
+            let t = l.trim();
+            t.is_empty() || t.starts_with('#') || t == "..."
+        })
+    }
+}
+
+pub fn split(text: &str) -> Vec<Chunk<'_>> {
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    let mut first_line = 1;
+    let mut bad_separator = None;
+    let mut offset = 0;
+    for (index, line) in text.split_inclusive('\n').enumerate() {
+        let line_no = index + 1;
+        if let Some(rest) = line.strip_prefix("---") {
+            let rest = rest.trim();
+            chunks.push(Chunk {
+                text: &text[start..offset],
+                first_line,
+                bad_separator,
+            });
+            bad_separator = (!rest.is_empty() && !rest.starts_with('#')).then_some(line_no);
+            start = offset + line.len();
+            first_line = line_no + 1;
+        }
+        offset += line.len();
+    }
+    chunks.push(Chunk {
+        text: &text[start..],
+        first_line,
+        bad_separator,
+    });
+    chunks
+}
