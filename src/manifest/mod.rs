@@ -132,13 +132,39 @@ pub fn load_file(path: &Path, options: &LoadOptions) -> FileLoad {
 
 /// Load manifests from text already in memory; `path` names it in origins and messages.
 pub fn load_text(path: &Path, text: &str) -> FileLoad {
-    let (objects, diagnostics) = parse::parse_text(path, text);
+    // The YAML deserializer recurses once per nesting level and its frames are large in debug
+    // builds: a document at the depth limit overflows a 2 MiB (test or tokio worker) stack.
+    // Parse on a thread whose stack is sized for the limit, whatever thread calls us.
+    let parsed = std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("manifest-parse".into())
+            .stack_size(PARSE_STACK_BYTES)
+            .spawn_scoped(scope, || parse::parse_text(path, text))
+            .map(|handle| handle.join())
+    });
+    let (objects, diagnostics) = match parsed {
+        Ok(Ok(result)) => result,
+        // Spawning failed (resource limits) or the parser panicked: report, never crash.
+        _ => (
+            Vec::new(),
+            vec![Diagnostic::error(
+                path,
+                0,
+                0,
+                "internal error while parsing this file",
+            )],
+        ),
+    };
     FileLoad {
         path: path.to_path_buf(),
         objects,
         diagnostics,
     }
 }
+
+/// Stack of the parsing thread: room for [`parse::MAX_DEPTH`] levels in a debug build, many
+/// times over (address space is reserved; only the pages used are committed).
+const PARSE_STACK_BYTES: usize = 64 << 20;
 
 /// A set of files loaded together, duplicates resolved.
 #[derive(Clone, Debug, Default)]

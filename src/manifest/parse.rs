@@ -20,7 +20,7 @@ pub const MAX_NODES: usize = 100_000;
 /// far below what a billion-laughs document needs.
 pub const MAX_ALIAS_REPLAY: usize = 100_000;
 /// Nesting depth of a document.
-pub const MAX_DEPTH: usize = 64;
+pub const MAX_DEPTH: usize = 32;
 
 /// Metadata a manifest may carry. Server-set fields (uid, resourceVersion, managedFields, …)
 /// have no meaning in a file, and finalizers/ownerReferences are permit-sync's to manage.
@@ -170,7 +170,7 @@ fn yaml_message(err: &serde_saphyr::Error) -> String {
                     format!("YAML document expands to more than {MAX_NODES} nodes{bomb}")
                 }
                 B::Depth { .. } => {
-                    format!("YAML document is nested deeper than {MAX_DEPTH} levels{bomb}")
+                    format!("YAML document is nested deeper than {MAX_DEPTH} levels")
                 }
                 other => format!("YAML document exceeds the parser's limits ({other:?}){bomb}"),
             }
@@ -179,6 +179,12 @@ fn yaml_message(err: &serde_saphyr::Error) -> String {
         | E::AliasExpansionLimitExceeded { .. }
         | E::AliasReplayStackDepthExceeded { .. } => {
             format!("YAML aliases expand beyond {MAX_ALIAS_REPLAY} events{bomb}")
+        }
+        E::DuplicateMappingKey { key: Some(key), .. } => {
+            format!("invalid YAML: the key {key:?} appears twice in this mapping")
+        }
+        E::DuplicateMappingKey { key: None, .. } => {
+            "invalid YAML: a key appears twice in this mapping".to_string()
         }
         other => format!(
             "invalid YAML: {}",

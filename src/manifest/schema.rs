@@ -133,7 +133,10 @@ impl Checker<'_> {
             && !allowed.contains(&json)
         {
             let list: Vec<String> = allowed.iter().map(plain).collect();
-            let msg = format!("{} is not one of {}", describe(node), list.join(", "));
+            let msg = match list.as_slice() {
+                [only] => format!("expected {only}, found {}", describe(node)),
+                _ => format!("{} is not one of {}", describe(node), list.join(", ")),
+            };
             self.problem(field, node, msg);
         }
         self.check_rules(node, &json, schema, field);
@@ -271,7 +274,11 @@ impl Checker<'_> {
             && let Some(re) = self.patterns.0.get(p)
             && !re.is_match(v)
         {
-            self.problem(field, node, format!("{v:?} does not match {p}"));
+            let msg = match pattern_hint(p) {
+                Some(hint) => format!("{v:?} is not valid here: {hint}"),
+                None => format!("{v:?} does not match {p}"),
+            };
+            self.problem(field, node, msg);
         }
         match schema.get("format").and_then(Json::as_str) {
             Some("email") if !is_email(v) => {
@@ -324,6 +331,31 @@ impl Checker<'_> {
             }
         }
     }
+}
+
+/// The patterns of the kinds in words, for messages people can act on.
+fn pattern_hint(pattern: &str) -> Option<&'static str> {
+    Some(match pattern {
+        r"^[A-Za-z0-9\-_]+$" => "use only letters, digits, '-' and '_'",
+        r"^[A-Za-z0-9|@+\-._]+$" => "use only letters, digits and the characters | @ + - . _",
+        r"^[A-Za-z0-9\-_]+:[A-Za-z0-9\-_]+$" => {
+            "write `resource:action`, each of letters, digits, '-' and '_'"
+        }
+        r"^[A-Za-z0-9\-_]+:[A-Za-z0-9\-_.@|+]+$" => {
+            "write `resource:instance`, e.g. `document:doc-1`"
+        }
+        r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$" => {
+            "a Kubernetes name holds lowercase letters, digits, '-' and '.', and starts and ends with a letter or digit"
+        }
+        r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$" => {
+            "a namespace holds lowercase letters, digits and '-', and starts and ends with a letter or digit"
+        }
+        r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$" => {
+            "a label value holds letters, digits, '-', '_' and '.', and starts and ends with a letter or digit"
+        }
+        r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$" => "an image tag holds letters, digits, '_', '.' and '-'",
+        _ => return None,
+    })
 }
 
 fn string_literal(text: &str) -> Option<&str> {
