@@ -118,6 +118,36 @@ impl FileLoad {
     }
 }
 
+impl FileLoad {
+    /// For a watcher: when this result is not complete, keep the objects of `last_good` (the
+    /// file's previous complete result) in force, with this result's diagnostics plus a
+    /// warning saying so. A file being rewritten, or broken by a bad edit, then removes
+    /// nothing from Permit until it is fixed.
+    pub fn keeping_last_good(self, last_good: Option<&FileLoad>) -> FileLoad {
+        match last_good {
+            Some(previous) if !self.is_complete() && previous.is_complete() => {
+                let mut diagnostics = self.diagnostics;
+                diagnostics.push(Diagnostic::warning(
+                    &self.path,
+                    0,
+                    0,
+                    format!(
+                        "keeping the last valid version of this file ({} object{}) in force until it is fixed",
+                        previous.objects.len(),
+                        if previous.objects.len() == 1 { "" } else { "s" }
+                    ),
+                ));
+                FileLoad {
+                    path: self.path,
+                    objects: previous.objects.clone(),
+                    diagnostics,
+                }
+            }
+            _ => self,
+        }
+    }
+}
+
 /// Load one file (any extension).
 pub fn load_file(path: &Path, options: &LoadOptions) -> FileLoad {
     match read::read_text(path, options.max_file_bytes) {
