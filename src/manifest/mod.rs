@@ -155,7 +155,7 @@ pub fn load_file(path: &Path, options: &LoadOptions) -> FileLoad {
         Err(d) => FileLoad {
             path: path.to_path_buf(),
             objects: Vec::new(),
-            diagnostics: vec![d],
+            diagnostics: vec![*d],
         },
     }
 }

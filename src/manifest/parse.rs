@@ -123,7 +123,7 @@ pub fn parse_text(path: &Path, text: &str) -> (Vec<LoadedObject>, Vec<Diagnostic
         match parse_yaml(path, &chunk) {
             Ok(Some(root)) => parse_document(path, &root, &mut objects, &mut diagnostics),
             Ok(None) => {}
-            Err(diagnostic) => diagnostics.push(diagnostic),
+            Err(diagnostic) => diagnostics.push(*diagnostic),
         }
     }
     if documents == 0 {
@@ -138,7 +138,7 @@ pub fn parse_text(path: &Path, text: &str) -> (Vec<LoadedObject>, Vec<Diagnostic
 }
 
 /// One document's YAML as a located tree; `None` for a null document.
-fn parse_yaml(path: &Path, chunk: &Chunk) -> Result<Option<Node>, Diagnostic> {
+fn parse_yaml(path: &Path, chunk: &Chunk) -> Result<Option<Node>, Box<Diagnostic>> {
     let offset = chunk.first_line - 1;
     match serde_saphyr::from_str_with_options::<Node>(chunk.text, yaml_options()) {
         Ok(mut root) if root.value != Value::Null => {
@@ -150,7 +150,12 @@ fn parse_yaml(path: &Path, chunk: &Chunk) -> Result<Option<Node>, Diagnostic> {
             let (line, column) = err.location().map_or((chunk.first_line, 1), |l| {
                 (l.line() as usize + offset, l.column() as usize)
             });
-            Err(Diagnostic::error(path, line, column, yaml_message(&err)))
+            Err(Box::new(Diagnostic::error(
+                path,
+                line,
+                column,
+                yaml_message(&err),
+            )))
         }
     }
 }

@@ -79,11 +79,11 @@ fn walk(
 }
 
 /// Read a manifest file as UTF-8 text, refusing files over `max_bytes` and binary files.
-pub fn read_text(path: &Path, max_bytes: u64) -> Result<String, Diagnostic> {
-    let file =
-        std::fs::File::open(path).map_err(|e| Diagnostic::error(path, 0, 0, io_message(&e)))?;
+pub fn read_text(path: &Path, max_bytes: u64) -> Result<String, Box<Diagnostic>> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| Box::new(Diagnostic::error(path, 0, 0, io_message(&e))))?;
     let too_large = || {
-        Diagnostic::error(
+        Box::new(Diagnostic::error(
             path,
             0,
             0,
@@ -91,7 +91,7 @@ pub fn read_text(path: &Path, max_bytes: u64) -> Result<String, Diagnostic> {
                 "file is larger than the {} limit for a manifest file; split it into smaller files",
                 human_bytes(max_bytes)
             ),
-        )
+        ))
     };
     if file.metadata().is_ok_and(|m| m.len() > max_bytes) {
         return Err(too_large());
@@ -100,7 +100,7 @@ pub fn read_text(path: &Path, max_bytes: u64) -> Result<String, Diagnostic> {
     let mut bytes = Vec::new();
     file.take(max_bytes + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| Diagnostic::error(path, 0, 0, io_message(&e)))?;
+        .map_err(|e| Box::new(Diagnostic::error(path, 0, 0, io_message(&e))))?;
     if bytes.len() as u64 > max_bytes {
         return Err(too_large());
     }
@@ -108,28 +108,20 @@ pub fn read_text(path: &Path, max_bytes: u64) -> Result<String, Diagnostic> {
 }
 
 /// UTF-8 text (a leading byte-order mark dropped), or an error naming the first offending byte.
-pub fn decode(path: &Path, mut bytes: Vec<u8>) -> Result<String, Diagnostic> {
+pub fn decode(path: &Path, mut bytes: Vec<u8>) -> Result<String, Box<Diagnostic>> {
     if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
         bytes.drain(..3);
     }
     if let Some(at) = bytes.iter().position(|&b| b == 0) {
         let (line, column) = line_column(&bytes, at);
-        return Err(Diagnostic::error(
-            path,
-            line,
-            column,
-            "binary file (NUL byte); manifests are UTF-8 YAML text",
-        ));
+        let message = "binary file (NUL byte); manifests are UTF-8 YAML text";
+        return Err(Box::new(Diagnostic::error(path, line, column, message)));
     }
     String::from_utf8(bytes).map_err(|err| {
         let at = err.utf8_error().valid_up_to();
         let (line, column) = line_column(err.as_bytes(), at);
-        Diagnostic::error(
-            path,
-            line,
-            column,
-            "not UTF-8 text (invalid byte sequence); manifests are UTF-8 YAML text",
-        )
+        let message = "not UTF-8 text (invalid byte sequence); manifests are UTF-8 YAML text";
+        Box::new(Diagnostic::error(path, line, column, message))
     })
 }
 
@@ -157,9 +149,9 @@ fn io_message(err: &std::io::Error) -> String {
 }
 
 fn human_bytes(n: u64) -> String {
-    if n >= 1 << 20 && n % (1 << 20) == 0 {
+    if n >= 1 << 20 && n.is_multiple_of(1 << 20) {
         format!("{} MiB", n >> 20)
-    } else if n >= 1 << 10 && n % (1 << 10) == 0 {
+    } else if n >= 1 << 10 && n.is_multiple_of(1 << 10) {
         format!("{} KiB", n >> 10)
     } else {
         format!("{n} bytes")
