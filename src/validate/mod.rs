@@ -10,7 +10,7 @@
 
 pub mod command;
 
-use crate::kinds::{DEFAULT_TENANT, Kind, Object};
+use crate::kinds::{DEFAULT_TENANT, Kind, Object, assignment_key};
 use crate::manifest::{Diagnostic, LoadedObject, Severity};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -151,7 +151,54 @@ pub fn check(objects: &[LoadedObject]) -> Vec<Diagnostic> {
         }
     }
     check_role_cycles(&declared, &mut out);
+    check_inline_duplicates(objects, &mut out);
     out
+}
+
+/// An inline role that repeats a `RoleAssignment` (or another inline role) declares one Permit
+/// role assignment twice; deleting either declaration would then not remove it.
+fn check_inline_duplicates(objects: &[LoadedObject], out: &mut Vec<Diagnostic>) {
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    for loaded in objects {
+        if let Object::Assignment(a) = &loaded.object
+            && a.spec.resource_instance.is_none()
+        {
+            let place = format!(
+                "{} {} at {}",
+                Kind::RoleAssignment,
+                loaded.object.name(),
+                loaded.origin
+            );
+            seen.entry(loaded.object.permit_key()).or_insert(place);
+        }
+    }
+    for loaded in objects {
+        let Object::User(user) = &loaded.object else {
+            continue;
+        };
+        let user_key = loaded.object.permit_key();
+        for (i, inline) in user.spec.roles.iter().flatten().enumerate() {
+            let tenant = inline.tenant.as_deref().unwrap_or(DEFAULT_TENANT);
+            let key = assignment_key(&user_key, &inline.role, tenant, None);
+            let field = format!("spec.roles[{i}]");
+            let place = format!(
+                "{field} of {} {} at {}",
+                Kind::PermitUser,
+                loaded.object.name(),
+                loaded.origin
+            );
+            match seen.get(&key) {
+                Some(first) => {
+                    let message =
+                        format!("role assignment {key:?} is declared twice; the first is {first}");
+                    out.push(loaded.diagnostic(Severity::Error, &field, message));
+                }
+                None => {
+                    seen.insert(key, place);
+                }
+            }
+        }
+    }
 }
 
 fn dangling_severity(loaded: &LoadedObject) -> Severity {
