@@ -134,7 +134,7 @@ fn references_resolve_across_all_paths_given() {
         "{HEAD}kind: PermitResource\nmetadata:\n  name: doc\nspec:\n  actions:\n    read: {{}}\n---\n{HEAD}kind: PermitRole\nmetadata:\n  name: reader\nspec:\n  permissions: [doc:read]\n"
     );
     let people = format!(
-        "{HEAD}kind: PermitUser\nmetadata:\n  name: jane\nspec:\n  roles:\n    - role: reader\n---\n{HEAD}kind: RoleAssignment\nmetadata:\n  name: jane-reader\nspec:\n  user: jane\n  role: reader\n  tenant: default\n"
+        "{HEAD}kind: PermitUser\nmetadata:\n  name: jane\nspec:\n  roles:\n    - role: reader\n---\n{HEAD}kind: RoleAssignment\nmetadata:\n  name: jane-reader\nspec:\n  user: jane\n  role: reader\n  resourceInstance: doc:readme\n"
     );
     let a = folder(&[("policy.yaml", policy)]);
     let b = folder(&[("people.yml", people)]);

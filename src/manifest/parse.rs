@@ -2,7 +2,7 @@
 //! `metadata`, `kind: List`), schema validation, and conversion into the typed kinds.
 
 use super::error::Diagnostic;
-use super::node::{Node, Value};
+use super::node::{Key, Node, Value};
 use super::schema::{Checker, Patterns, Problem};
 use super::split::{Chunk, split};
 use super::{FieldLocations, LoadedObject};
@@ -270,44 +270,20 @@ fn parse_object(
     objects: &mut Vec<LoadedObject>,
     out: &mut Vec<Diagnostic>,
 ) {
-    let here = |line, column, message: String| Diagnostic::error(path, line, column, message);
-    if !matches!(node.value, Value::Map(_)) {
-        let message = format!(
-            "a manifest must be a mapping, found {}",
-            node.value.type_name()
-        );
-        return out.push(here(node.line, node.column, message).with_field(prefix));
-    }
     let name = node
         .get("metadata")
         .and_then(|m| m.get("name"))
         .and_then(Node::as_str);
-    let kind_text = node.get("kind").and_then(Node::as_str);
-    let kind = match (node.get("kind"), kind_text.and_then(Kind::parse)) {
-        (_, Some(kind)) => kind,
-        (None, _) => {
-            let d = here(node.line, node.column, "required field is missing".into());
-            return out.push(
-                d.with_field(prefixed(prefix, "kind"))
-                    .with_object(None, name),
-            );
-        }
-        (Some(k), None) => {
-            let api = node.get("apiVersion").and_then(Node::as_str).unwrap_or("");
-            let shown =
-                kind_text.map_or_else(|| k.value.type_name().to_string(), |t| format!("{t:?}"));
-            let kinds: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
-            let from = if api.is_empty() || api == API_VERSION {
-                String::new()
+    let kind = match kind_of(node) {
+        Ok(kind) => kind,
+        Err(problem) => {
+            let d = Diagnostic::error(path, problem.line, problem.column, problem.message);
+            let field = if problem.field.is_empty() {
+                prefix.to_string()
             } else {
-                format!(" (apiVersion {api})")
+                prefixed(prefix, &problem.field)
             };
-            let message = format!(
-                "unknown kind {shown}{from}; expected one of {}",
-                kinds.join(", ")
-            );
-            let d = here(k.line, k.column, message).with_field(prefixed(prefix, "kind"));
-            return out.push(d.with_object(None, name));
+            return out.push(d.with_field(field).with_object(None, name));
         }
     };
     let schemas = schemas();
@@ -316,26 +292,13 @@ fn parse_object(
         problems: Vec::new(),
     };
     let json = checker.check(node, &schemas.by_kind[&kind], prefix);
-    for p in checker.problems.iter_mut() {
-        if !prefix.is_empty() && p.field.is_empty() {
-            p.field = prefix.to_string();
-        }
-    }
     let failed = !checker.problems.is_empty();
     report(path, checker.problems, Some(kind.as_str()), name, out);
-    let status_key = match &node.value {
-        Value::Map(entries) => entries
-            .iter()
-            .find(|(k, v)| k.name == "status" && v.value != Value::Null),
-        _ => None,
-    };
-    if let Some((key, _)) = status_key {
+    if let Some(key) = status_key(node) {
         let message = "ignored: status is reported by permit-sync, not declared";
         let d = Diagnostic::warning(path, key.line, key.column, message);
-        out.push(
-            d.with_field(prefixed(prefix, "status"))
-                .with_object(Some(kind.as_str()), name),
-        );
+        let d = d.with_field(prefixed(prefix, "status"));
+        out.push(d.with_object(Some(kind.as_str()), name));
     }
     let Some(mut json) = json.filter(|_| !failed) else {
         return;
@@ -343,16 +306,12 @@ fn parse_object(
     if let Json::Object(map) = &mut json {
         map.remove("status");
     }
-    let name = name.unwrap_or_default();
     let object = match to_object(kind, json) {
         Ok(object) => object,
         Err(err) => {
-            let d = here(
-                node.line,
-                node.column,
-                format!("cannot read this {kind}: {err}"),
-            );
-            return out.push(d.with_field(prefix).with_kind(kind, name));
+            let message = format!("cannot read this {kind}: {err}");
+            let d = Diagnostic::error(path, node.line, node.column, message).with_field(prefix);
+            return out.push(d.with_kind(kind, name.unwrap_or_default()));
         }
     };
     let mut fields = FieldLocations::default();
@@ -367,6 +326,55 @@ fn parse_object(
         origin,
         fields,
     });
+}
+
+/// The kind a document declares, or why it declares none of ours.
+fn kind_of(node: &Node) -> Result<Kind, Problem> {
+    let problem = |at: &Node, field: &str, message: String| Problem {
+        field: field.to_string(),
+        line: at.line,
+        column: at.column,
+        message,
+    };
+    if !matches!(node.value, Value::Map(_)) {
+        let message = format!(
+            "a manifest must be a mapping, found {}",
+            node.value.type_name()
+        );
+        return Err(problem(node, "", message));
+    }
+    let Some(kind) = node.get("kind") else {
+        return Err(problem(node, "kind", "required field is missing".into()));
+    };
+    if let Some(known) = kind.as_str().and_then(Kind::parse) {
+        return Ok(known);
+    }
+    let shown = kind
+        .as_str()
+        .map_or_else(|| kind.value.type_name().to_string(), |t| format!("{t:?}"));
+    let api = node.get("apiVersion").and_then(Node::as_str).unwrap_or("");
+    let from = if api.is_empty() || api == API_VERSION {
+        String::new()
+    } else {
+        format!(" (apiVersion {api})")
+    };
+    let kinds: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+    let message = format!(
+        "unknown kind {shown}{from}; expected one of {}",
+        kinds.join(", ")
+    );
+    Err(problem(kind, "kind", message))
+}
+
+/// The `status` key of a document, when it holds something.
+fn status_key(node: &Node) -> Option<&Key> {
+    match &node.value {
+        Value::Map(entries) => entries
+            .iter()
+            .find(|(k, v)| k.name == "status" && v.value != Value::Null)
+            .map(|(k, _)| k),
+        _ => None,
+    }
 }
 
 fn to_object(kind: Kind, json: Json) -> Result<Object, serde_json::Error> {
