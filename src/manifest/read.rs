@@ -65,7 +65,8 @@ fn walk(
         }
         match std::fs::metadata(&path) {
             Ok(meta) if meta.is_dir() => walk(&path, files, problems, seen_dirs),
-            Ok(_) if is_manifest_file(&path) => {
+            // Regular files only: a FIFO or device named `x.yaml` would block or never end.
+            Ok(meta) if meta.is_file() && is_manifest_file(&path) => {
                 files.insert(path);
             }
             Ok(_) => {}

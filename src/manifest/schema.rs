@@ -455,3 +455,39 @@ pub fn is_uri(v: &str) -> bool {
         && !rest.is_empty()
         && !v.chars().any(char::is_whitespace)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn e_mail_addresses() {
+        for ok in [
+            "jane@example.com",
+            "j.doe+tag@mail.example.co",
+            "root@localhost",
+        ] {
+            assert!(is_email(ok), "{ok}");
+        }
+        for bad in [
+            "jane",
+            "@example.com",
+            "jane@",
+            "jane..doe@example.com",
+            "jane@-example.com",
+            "Jane <jane@example.com>",
+            "jane doe@example.com",
+        ] {
+            assert!(!is_email(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn urls() {
+        assert!(is_uri("http://localhost:7766"));
+        assert!(is_uri("https://api.permit.io/v2"));
+        assert!(!is_uri("localhost:7766 x"));
+        assert!(!is_uri("/just/a/path"));
+        assert!(!is_uri("7766:x"));
+    }
+}

@@ -52,3 +52,35 @@ pub fn split(text: &str) -> Vec<Chunk<'_>> {
     });
     chunks
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_on_separator_lines_like_kubectl() {
+        let text = "a: 1\n--- # two\nb: 2\n---\n---x\nc: 3\n----\n";
+        let chunks = split(text);
+        let summary: Vec<_> = chunks
+            .iter()
+            .map(|c| (c.text, c.first_line, c.bad_separator))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("a: 1\n", 1, None),
+                ("b: 2\n", 3, None),
+                ("", 5, None),
+                ("c: 3\n", 6, Some(5)),
+                ("", 8, Some(7)),
+            ]
+        );
+        assert!(chunks[2].is_blank());
+    }
+
+    #[test]
+    fn a_separator_inside_an_indented_block_is_content() {
+        let text = "a: |\n  ---\n  text\n";
+        assert_eq!(split(text).len(), 1);
+    }
+}
