@@ -278,3 +278,34 @@ fn the_size_limit_is_configurable() {
         1
     );
 }
+
+#[test]
+fn every_field_of_every_kind_is_accepted() {
+    let set = manifest::load_paths(
+        &[PathBuf::from("tests/corpus/good")],
+        &LoadOptions::default(),
+    );
+    assert!(set.diagnostics.is_empty(), "{:?}", set.diagnostics);
+    assert_eq!(set.objects.len(), 7);
+    assert!(permit_sync::validate::check(&set.objects).is_empty());
+    let Object::Pdp(pdp) = &set.objects[0].object else {
+        panic!("a PDP first")
+    };
+    let requests = pdp
+        .spec
+        .resources
+        .as_ref()
+        .unwrap()
+        .requests
+        .as_ref()
+        .unwrap();
+    // An integer quantity is read as the string Kubernetes would print.
+    assert_eq!(requests["cpu"].0, "1");
+    let Object::Tenant(acme) = &set.objects[4].object else {
+        panic!("then the tenant")
+    };
+    assert_eq!(
+        acme.spec.attributes.as_ref().unwrap()["nested"],
+        serde_json::json!({"a": [1, 2, {"b": null}]})
+    );
+}
