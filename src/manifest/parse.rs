@@ -6,7 +6,7 @@ use super::node::{Key, Node, Value};
 use super::schema::{Checker, Patterns, Problem};
 use super::split::{Chunk, split};
 use super::{FieldLocations, LoadedObject};
-use crate::kinds::common::API_VERSION;
+use crate::kinds::common::{API_VERSION, VERSION};
 use crate::kinds::{Kind, Object, Origin};
 use serde_json::{Value as Json, json};
 use serde_saphyr::MessageFormatter;
@@ -52,7 +52,11 @@ fn schemas() -> &'static Schemas {
         let mut by_kind = HashMap::new();
         for crd in crate::kinds::crds() {
             let kind = Kind::parse(&crd.spec.names.kind).expect("every CRD is one of our kinds");
-            let version = &crd.spec.versions[0];
+            let versions = &crd.spec.versions;
+            let version = versions
+                .iter()
+                .find(|v| v.name == VERSION)
+                .unwrap_or(&versions[0]);
             let schema = version
                 .schema
                 .as_ref()
