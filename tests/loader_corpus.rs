@@ -108,3 +108,33 @@ fn a_missing_path_is_an_error() {
         "error: tests/corpus/no-such-dir: no such file or directory\ninvalid: 1 error in 0 files (0 objects valid)\n"
     );
 }
+
+#[test]
+fn a_file_of_too_many_documents_is_refused_before_parsing() {
+    let text = "---\na: 1\n".repeat(100_001);
+    assert_eq!(
+        refuse("many.yaml", text.as_bytes()),
+        "error: DIR/many.yaml: file holds 100001 documents, more than the 100000 allowed; split it into smaller files\n\
+         invalid: 1 error in 1 file (0 objects valid)\n"
+    );
+}
+
+#[test]
+fn problems_per_file_are_capped() {
+    let text = "---\na: 1\n".repeat(1_500);
+    let out = refuse("junk.yaml", text.as_bytes());
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 1_002);
+    assert_eq!(
+        lines[0],
+        "error: DIR/junk.yaml:2:1: kind: required field is missing"
+    );
+    assert_eq!(
+        lines[1_000],
+        "error: DIR/junk.yaml:2002:1: more than 1000 problems; the rest of this file was not checked"
+    );
+    assert_eq!(
+        lines[1_001],
+        "invalid: 1001 errors in 1 file (0 objects valid)"
+    );
+}

@@ -19,6 +19,11 @@ pub const MAX_NODES: usize = 100_000;
 /// Events alias expansion may replay per document: far above legitimate anchor reuse,
 /// far below what a billion-laughs document needs.
 pub const MAX_ALIAS_REPLAY: usize = 100_000;
+/// Documents in one file: generous for generated files (one user per document), and a bound
+/// on the work a hostile file of tiny documents can cause.
+pub const MAX_DOCUMENTS: usize = 100_000;
+/// Problems reported per file; past this the file is clearly not a manifest file.
+pub const MAX_FILE_DIAGNOSTICS: usize = 1_000;
 /// Nesting depth of a document.
 pub const MAX_DEPTH: usize = 32;
 
@@ -109,35 +114,36 @@ fn yaml_options() -> serde_saphyr::Options {
 pub fn parse_text(path: &Path, text: &str) -> (Vec<LoadedObject>, Vec<Diagnostic>) {
     let mut objects = Vec::new();
     let mut diagnostics = Vec::new();
-    let mut documents = 0;
-    for chunk in split(text) {
+    let chunks = split(text);
+    if chunks.len() > MAX_DOCUMENTS {
+        let message = format!(
+            "file holds {} documents, more than the {MAX_DOCUMENTS} allowed; split it into smaller files",
+            chunks.len()
+        );
+        return (objects, vec![Diagnostic::error(path, 0, 0, message)]);
+    }
+    if chunks.is_empty() {
+        let message = "no manifests in this file (it is empty or holds only comments)";
+        return (objects, vec![Diagnostic::error(path, 0, 0, message)]);
+    }
+    for chunk in chunks {
+        if diagnostics.len() >= MAX_FILE_DIAGNOSTICS {
+            let message = format!(
+                "more than {MAX_FILE_DIAGNOSTICS} problems; the rest of this file was not checked"
+            );
+            diagnostics.push(Diagnostic::error(path, chunk.first_line, 1, message));
+            break;
+        }
         if let Some(line) = chunk.bad_separator {
-            documents += 1;
-            diagnostics.push(Diagnostic::error(
-                path,
-                line,
-                1,
-                "invalid document separator: only a comment may follow `---` on its line",
-            ));
+            let message = "invalid document separator: only a comment may follow `---` on its line";
+            diagnostics.push(Diagnostic::error(path, line, 1, message));
             continue;
         }
-        if chunk.is_blank() {
-            continue;
-        }
-        documents += 1;
         match parse_yaml(path, &chunk) {
             Ok(Some(root)) => parse_document(path, &root, &mut objects, &mut diagnostics),
             Ok(None) => {}
             Err(diagnostic) => diagnostics.push(*diagnostic),
         }
-    }
-    if documents == 0 {
-        diagnostics.push(Diagnostic::error(
-            path,
-            0,
-            0,
-            "no manifests in this file (it is empty or holds only comments)",
-        ));
     }
     (objects, diagnostics)
 }
