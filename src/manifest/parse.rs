@@ -109,9 +109,10 @@ fn yaml_options() -> serde_saphyr::Options {
     }
 }
 
-/// Parse the text of one file: every document that is valid becomes an object; every problem
+/// Parse the text of one file (call [`super::load_text`], which gives the parser the stack it
+/// needs): every document that is valid becomes an object; every problem
 /// becomes a diagnostic. A broken document never prevents the others from loading.
-pub fn parse_text(path: &Path, text: &str) -> (Vec<LoadedObject>, Vec<Diagnostic>) {
+pub(crate) fn parse_text(path: &Path, text: &str) -> (Vec<LoadedObject>, Vec<Diagnostic>) {
     let mut objects = Vec::new();
     let mut diagnostics = Vec::new();
     let chunks = split(text);
