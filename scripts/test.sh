@@ -27,4 +27,4 @@ else
 fi
 
 step "tests"
-cargo test --locked --all-targets 2>&1 | tee target/test-output.txt
+cargo test --locked --all-targets --no-fail-fast 2>&1 | tee target/test-output.txt

@@ -5,3 +5,5 @@ pub mod cli;
 pub mod crds;
 pub mod kinds;
 pub mod local;
+pub mod manifest;
+pub mod validate;
