@@ -5,5 +5,7 @@ pub mod cli;
 pub mod crds;
 pub mod kinds;
 pub mod local;
+pub mod manifest;
 pub mod metrics;
 pub mod pdp;
+pub mod validate;
