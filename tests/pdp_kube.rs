@@ -637,6 +637,51 @@ async fn a_foreign_object_of_the_same_name_is_not_removed() {
         condition(&pdp, "Available").reason.as_deref(),
         Some("Unreachable")
     );
-    // The PermitPDP's own reference, for completeness of the event check.
     assert_eq!(pdp.object_ref(&()).name.as_deref(), Some("ext"));
+
+    // Someone's Deployment under the name a PermitPDP would use: refused, not taken over.
+    let theirs: Deployment = serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "taken"},
+        "spec": {"selector": {"matchLabels": {"app": "theirs"}}, "template": {
+            "metadata": {"labels": {"app": "theirs"}},
+            "spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]}}},
+    }))
+    .unwrap();
+    let deployments = Api::<Deployment>::namespaced(client.clone(), &ns);
+    deployments
+        .create(&PostParams::default(), &theirs)
+        .await
+        .unwrap();
+    create(
+        &client,
+        &ns,
+        "taken",
+        json!({"apiKeySecretRef": {"name": "k"}, "probe": {"url": closed_url()}}),
+    )
+    .await;
+    let obj = get(&client, &ns, "taken").await;
+    let err = pdp::reconcile(&client, &obj, &ctx)
+        .await
+        .expect_err("name taken");
+    assert!(matches!(err, pdp::Error::NotOwned { .. }), "{err}");
+    assert!(
+        err.to_string().contains(&format!("Deployment {ns}/taken")),
+        "{err}"
+    );
+    let dep = deployments.get("taken").await.unwrap();
+    assert_eq!(
+        dep.spec.template.spec.unwrap().containers[0]
+            .image
+            .as_deref(),
+        Some("nginx:1.27")
+    );
+    assert!(dep.metadata.owner_references.is_none());
+    let obj = get(&client, &ns, "taken").await;
+    assert_eq!(
+        condition(&obj, "Available").reason.as_deref(),
+        Some("NotOwned")
+    );
+    let evs = reasons(&events(&client, &ns, "taken").await);
+    assert!(evs.contains(&"NotOwned".to_string()), "{evs:?}");
 }

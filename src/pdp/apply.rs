@@ -25,6 +25,14 @@ where
         + Debug,
 {
     let name = child.meta().name.clone().unwrap_or_default();
+    let uid = owner_uid(child.meta());
+    // A forced apply would take over an object someone else made under the same name.
+    if ownership::<K>(client, ns, &name, &uid, object).await? == Found::Foreign {
+        return Err(Error::NotOwned {
+            object: object.to_string(),
+            child: format!("{} {ns}/{name}", K::kind(&())),
+        });
+    }
     Api::<K>::namespaced(client.clone(), ns)
         .patch(&name, &params(), &Patch::Apply(child))
         .await
@@ -62,6 +70,15 @@ where
     }
 }
 
+fn owner_uid(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
+    meta.owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.controller == Some(true))
+        .map(|o| o.uid.clone())
+        .unwrap_or_default()
+}
+
 /// The Deployment as the apiserver returned it after the apply (with its status).
 pub struct Applied {
     pub deployment: Deployment,
@@ -87,9 +104,57 @@ pub async fn apply(
         Some(pdb) => {
             apply_one(client, ns, object, pdb).await?;
         }
-        None => delete_if_present::<PodDisruptionBudget>(client, ns, &name, object).await?,
+        None => {
+            let uid = owner_uid(&children.deployment.metadata);
+            delete_if_owned::<PodDisruptionBudget>(client, ns, &name, &uid, object).await?
+        }
     }
     Ok(Applied { deployment })
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Found {
+    Missing,
+    Ours,
+    Foreign,
+}
+
+/// Whether the child exists and whether this `PermitPDP` (by uid) controls it.
+async fn ownership<K>(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    uid: &str,
+    object: &str,
+) -> Result<Found, Error>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + DeserializeOwned
+        + Clone
+        + Debug,
+{
+    let found = Api::<K>::namespaced(client.clone(), ns)
+        .get_opt(name)
+        .await
+        .map_err(|source| Error::Kube {
+            object: object.to_string(),
+            action: format!("reading {} {ns}/{name}", K::kind(&())),
+            source,
+        })?;
+    Ok(match found {
+        None => Found::Missing,
+        Some(child)
+            if child
+                .meta()
+                .owner_references
+                .iter()
+                .flatten()
+                .any(|o| o.uid == uid && o.controller == Some(true)) =>
+        {
+            Found::Ours
+        }
+        Some(_) => Found::Foreign,
+    })
 }
 
 /// Deletes a child only when this `PermitPDP` controls it (never someone else's object).
@@ -106,23 +171,7 @@ where
         + Clone
         + Debug,
 {
-    let found = Api::<K>::namespaced(client.clone(), ns)
-        .get_opt(name)
-        .await
-        .map_err(|source| Error::Kube {
-            object: object.to_string(),
-            action: format!("reading {} {ns}/{name}", K::kind(&())),
-            source,
-        })?;
-    let owned = found.is_some_and(|child| {
-        child
-            .meta()
-            .owner_references
-            .iter()
-            .flatten()
-            .any(|o| o.uid == uid && o.controller == Some(true))
-    });
-    if owned {
+    if ownership::<K>(client, ns, name, uid, object).await? == Found::Ours {
         delete_if_present::<K>(client, ns, name, object).await?;
     }
     Ok(())

@@ -57,6 +57,11 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    #[error(
+        "PermitPDP {object}: {child} exists and is not controlled by this PermitPDP; \
+         rename one of them"
+    )]
+    NotOwned { object: String, child: String },
     #[error("PermitPDP {object}: {source}")]
     Docker {
         object: String,
@@ -71,6 +76,7 @@ impl Error {
         match self {
             Error::InvalidSpec { .. } => "invalid_spec",
             Error::Kube { .. } => "kube",
+            Error::NotOwned { .. } => "not_owned",
             Error::Docker { .. } => "docker",
         }
     }

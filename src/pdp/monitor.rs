@@ -37,7 +37,17 @@ pub(crate) async fn reconcile_once(
     } else {
         match render::render(pdp, ctx.api_url.as_deref()) {
             Ok(children) => {
-                let applied = apply::apply(client, &ns, &object, &children).await?;
+                let applied = match apply::apply(client, &ns, &object, &children).await {
+                    Err(err @ Error::NotOwned { .. }) => {
+                        let conditions = vec![
+                            status::not_owned(&err.to_string(), generation),
+                            status::healthy(None, generation),
+                        ];
+                        update_status(client, pdp, ctx, conditions, None, None).await?;
+                        return Err(err);
+                    }
+                    other => other?,
+                };
                 let dep = applied.deployment;
                 let ready = dep
                     .status
@@ -124,6 +134,7 @@ pub fn event_for(t: &Transition) -> Option<Event> {
         (HEALTHY, false) => "PdpUnhealthy",
         (AVAILABLE, true) => "PdpAvailable",
         (AVAILABLE, false) if t.to.reason.as_deref() == Some("InvalidSpec") => "InvalidSpec",
+        (AVAILABLE, false) if t.to.reason.as_deref() == Some("NotOwned") => "NotOwned",
         (AVAILABLE, false) => "PdpUnavailable",
         _ => return None,
     };

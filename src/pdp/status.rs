@@ -118,6 +118,17 @@ pub fn invalid_spec(reason: &str, generation: Option<i64>) -> Condition {
     )
 }
 
+/// `Available=False` because a child's name is taken by an object this `PermitPDP` does not control.
+pub fn not_owned(message: &str, generation: Option<i64>) -> Condition {
+    condition(
+        AVAILABLE,
+        false,
+        "NotOwned",
+        message.to_string(),
+        generation,
+    )
+}
+
 pub fn healthy(probe: Option<&ProbeResult>, generation: Option<i64>) -> Condition {
     let Some(p) = probe else {
         return unknown(HEALTHY, "NotProbed", "not probed yet".into(), generation);
