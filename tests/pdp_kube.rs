@@ -685,3 +685,76 @@ async fn a_foreign_object_of_the_same_name_is_not_removed() {
     let evs = reasons(&events(&client, &ns, "taken").await);
     assert!(evs.contains(&"NotOwned".to_string()), "{evs:?}");
 }
+
+#[tokio::test]
+async fn monitor_run_probes_periodically_until_the_object_is_deleted() {
+    let env = kube_env!();
+    let (client, ns) = setup(&env, "pdp-run").await;
+    let local = LocalPermit::start(LocalConfig::ephemeral()).await.unwrap();
+    let metrics = Metrics::new();
+    let ctx = context(&client, &metrics);
+    create(
+        &client,
+        &ns,
+        "pdp",
+        json!({"apiKeySecretRef": {"name": "k"}, "probe": {"url": local.pdp_url(), "intervalSeconds": 1}}),
+    )
+    .await;
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(pdp::monitor::run(
+        client.clone(),
+        ns.clone(),
+        "pdp".into(),
+        ctx,
+        cancel.clone(),
+    ));
+
+    // Healthy, then unhealthy once the PDP stops: the loop keeps probing on its own.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let pdp = get(&client, &ns, "pdp").await;
+        let healthy = pdp
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Healthy"))
+            .map(|c| c.status.clone());
+        if healthy.as_deref() == Some("True") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never healthy: {:?}",
+            pdp.status
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    local.shutdown().await.unwrap();
+    loop {
+        let pdp = get(&client, &ns, "pdp").await;
+        if condition(&pdp, "Healthy").status == "False" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never unhealthy: {:?}",
+            pdp.status
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(metrics.encode().contains("permit_pdp_up"));
+
+    // Deleted: the loop ends by itself and drops the metric series.
+    Api::<PermitPDP>::namespaced(client.clone(), &ns)
+        .delete("pdp", &Default::default())
+        .await
+        .unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(10), task)
+        .await
+        .expect("the loop ends after the deletion")
+        .unwrap();
+    assert!(
+        !metrics.encode().contains(&format!("namespace=\"{ns}\"")),
+        "{}",
+        metrics.encode()
+    );
+}

@@ -169,14 +169,14 @@ fn log_transition(object: &str, t: &Transition) {
 /// `Controller`; a controller calls [`super::reconcile`] instead).
 pub async fn run(
     client: Client,
-    namespace: &str,
-    name: &str,
+    namespace: String,
+    name: String,
     ctx: Context,
     cancel: CancellationToken,
 ) {
-    let api = Api::<PermitPDP>::namespaced(client.clone(), namespace);
+    let api = Api::<PermitPDP>::namespaced(client.clone(), &namespace);
     loop {
-        let wait = match api.get_opt(name).await {
+        let wait = match api.get_opt(&name).await {
             Ok(Some(pdp)) => match reconcile_once(&client, &pdp, &ctx).await {
                 Ok(next) => next,
                 Err(err) => {
@@ -186,8 +186,8 @@ pub async fn run(
             },
             Ok(None) => {
                 ctx.metrics.forget(&crate::metrics::PdpLabels {
-                    namespace: namespace.into(),
-                    name: name.into(),
+                    namespace: namespace.clone(),
+                    name: name.clone(),
                 });
                 return;
             }
