@@ -1,5 +1,6 @@
 //! Monitoring one PDP: probe, conditions, status writes, events and metrics, for Kubernetes
-//! ([`reconcile_once`], [`run`]) and directory mode ([`observe_url`], [`watch_url`]).
+//! (`reconcile_once` behind [`super::reconcile`], and the loop [`run`]) and directory mode
+//! ([`observe_url`], [`watch_url`]).
 
 use super::docker::{Container, Docker};
 use super::probe::{self, ProbeResult};
