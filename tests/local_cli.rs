@@ -86,3 +86,20 @@ fn corrupt_state_file_fails_with_a_clear_error() {
     );
     assert_eq!(std::fs::read_to_string(&state).unwrap(), "not json");
 }
+
+#[test]
+fn knob_flags_are_checked_and_applied() {
+    let out = Command::new(BIN)
+        .args([
+            "local",
+            "--api-addr",
+            "127.0.0.1:0",
+            "--pdp-addr",
+            "127.0.0.1:0",
+        ])
+        .args(["--fault-5xx-rate", "2"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("error_rate"));
+}
