@@ -18,5 +18,5 @@ pub enum Command {
     /// Print the CustomResourceDefinitions of all kinds (or write them with --output-dir).
     Crds(crate::crds::CrdsArgs),
     /// Run the embedded local Permit (REST API + PDP) as a standalone server.
-    Local(crate::local::cli::LocalArgs),
+    Local(Box<crate::local::cli::LocalArgs>),
 }
