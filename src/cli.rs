@@ -20,7 +20,8 @@ pub enum Command {
     /// Ask a PDP whether USER may do ACTION on RESOURCE: exit 0 allowed, 3 denied, 1 error.
     Check(crate::check::CheckArgs),
     /// Run the embedded local Permit (REST API + PDP) as a standalone server.
-    Local(crate::local::cli::LocalArgs),
     /// Check manifest files or directories: YAML, schema, duplicates and references (exit 1 when invalid).
     Validate(crate::validate::command::ValidateArgs),
+    /// Run the embedded local Permit (REST API + PDP) as a standalone server.
+    Local(Box<crate::local::cli::LocalArgs>),
 }
