@@ -2,4 +2,8 @@
 
 pub mod cli;
 pub mod crds;
+pub mod desired;
+pub mod inventory;
 pub mod kinds;
+pub mod model;
+pub mod plan;
