@@ -180,7 +180,9 @@ pub fn normalise(object: &Object) -> Option<Obj> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kinds::{InlineRole, PermitUser, PermitUserSpec, RoleAssignment, RoleAssignmentSpec};
+    use crate::kinds::{
+        InlineRole, PermitUser, PermitUserSpec, RoleAssignment, RoleAssignmentSpec,
+    };
     use std::path::PathBuf;
 
     fn at(line: usize) -> Origin {
@@ -218,7 +220,10 @@ mod tests {
         ));
         let objects = [(at(1), bob()), (at(9), explicit)];
         let d = Desired::from_objects(objects.iter().map(|(o, x)| (o, x))).unwrap();
-        assert_eq!(d.state.users["bob"].email.as_deref(), Some("bob@example.com"));
+        assert_eq!(
+            d.state.users["bob"].email.as_deref(),
+            Some("bob@example.com")
+        );
         assert_eq!(
             d.state.assignments.keys().collect::<Vec<_>>(),
             ["bob/editor/acme"]

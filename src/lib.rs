@@ -3,7 +3,9 @@
 pub mod cli;
 pub mod crds;
 pub mod desired;
+pub mod exec;
 pub mod inventory;
 pub mod kinds;
 pub mod model;
+pub mod permit;
 pub mod plan;

@@ -46,8 +46,14 @@ fn managed<T: PartialEq + Serialize>(
 /// Whether a live action satisfies the declared one.
 pub fn action_matches(desired: &Action, live: &Action) -> bool {
     desired.name == live.name
-        && desired.description.as_ref().is_none_or(|d| live.description.as_ref() == Some(d))
-        && desired.attributes.as_ref().is_none_or(|d| live.attributes.as_ref() == Some(d))
+        && desired
+            .description
+            .as_ref()
+            .is_none_or(|d| live.description.as_ref() == Some(d))
+        && desired
+            .attributes
+            .as_ref()
+            .is_none_or(|d| live.attributes.as_ref() == Some(d))
 }
 
 fn actions_match(desired: &BTreeMap<String, Action>, live: &BTreeMap<String, Action>) -> bool {

@@ -100,8 +100,14 @@ impl Plan {
     /// The inventory to write before executing: what we had plus everything declared. Recording
     /// ownership first means a crash mid-apply never leaves an object we created but do not own;
     /// an entry for an object that was never created is harmless (its delete meets 404).
-    pub fn inventory_before(&self, old: Option<&Inventory>, environment: Option<String>) -> Inventory {
-        let mut inv = old.cloned().unwrap_or_else(|| Inventory::new(environment.clone()));
+    pub fn inventory_before(
+        &self,
+        old: Option<&Inventory>,
+        environment: Option<String>,
+    ) -> Inventory {
+        let mut inv = old
+            .cloned()
+            .unwrap_or_else(|| Inventory::new(environment.clone()));
         if inv.environment.is_none() {
             inv.environment = environment;
         }

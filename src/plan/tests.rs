@@ -122,7 +122,8 @@ fn simulate(live: &State, plan: &Plan) -> State {
                             l.description = d.description;
                         }
                         // Incremental: add the missing, remove the extra.
-                        let add: Vec<_> = d.permissions.difference(&l.permissions).cloned().collect();
+                        let add: Vec<_> =
+                            d.permissions.difference(&l.permissions).cloned().collect();
                         let remove: Vec<_> =
                             l.permissions.difference(&d.permissions).cloned().collect();
                         l.permissions.extend(add);
@@ -390,7 +391,11 @@ fn renders_are_deterministic_and_redacted() {
     let p1 = plan(&d, &blog(), own(None), &PlanOptions::default()).unwrap();
     let p2 = plan(&d, &blog(), own(None), &PlanOptions::default()).unwrap();
     let r = render::Redactor::new(["permit_key_SECRET123".to_string()]);
-    for f in [render::Format::Table, render::Format::Json, render::Format::Markdown] {
+    for f in [
+        render::Format::Table,
+        render::Format::Json,
+        render::Format::Markdown,
+    ] {
         let a = render::render(&p1, f, &r);
         assert_eq!(a, render::render(&p2, f, &r));
         assert!(!a.contains("hunter2"), "{f:?}: {a}");
@@ -398,7 +403,13 @@ fn renders_are_deterministic_and_redacted() {
     }
     let md = render::render(&p1, render::Format::Markdown, &r);
     assert!(md.contains("| PermitTenant | 0 | 1 | 0 | 0 |"), "{md}");
-    let empty = plan(&desired(blog()), &blog(), own(Some(&owning(&blog()))), &prune()).unwrap();
+    let empty = plan(
+        &desired(blog()),
+        &blog(),
+        own(Some(&owning(&blog()))),
+        &prune(),
+    )
+    .unwrap();
     assert!(render::render(&empty, render::Format::Table, &r).contains(render::NO_CHANGES));
 }
 
@@ -462,7 +473,11 @@ fn arb_state() -> impl Strategy<Value = State> {
         for (k, (desc, actions, name_upper)) in res {
             s.insert(Obj::Resource(Resource {
                 key: k.into(),
-                name: if name_upper { k.to_uppercase() } else { k.into() },
+                name: if name_upper {
+                    k.to_uppercase()
+                } else {
+                    k.into()
+                },
                 description: desc,
                 actions: actions
                     .into_iter()

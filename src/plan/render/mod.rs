@@ -34,7 +34,12 @@ pub fn render(plan: &Plan, format: Format, redactor: &Redactor) -> String {
     }
 }
 
-const ACTIONS: [Action; 4] = [Action::Create, Action::Update, Action::Adopt, Action::Delete];
+const ACTIONS: [Action; 4] = [
+    Action::Create,
+    Action::Update,
+    Action::Adopt,
+    Action::Delete,
+];
 
 /// Counts per kind (rows with no operation left out) and action.
 fn counts(plan: &Plan) -> Vec<(Kind, [usize; 4])> {

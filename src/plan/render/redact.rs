@@ -88,6 +88,9 @@ mod tests {
         assert_eq!(out["api_token"], REDACTED);
         assert_eq!(out["nested"]["dbPassword"], REDACTED);
         let note = out["note"].as_str().unwrap();
-        assert!(!note.contains("s3cr3t") && !note.contains("permit_key_ABCDEF"), "{note}");
+        assert!(
+            !note.contains("s3cr3t") && !note.contains("permit_key_ABCDEF"),
+            "{note}"
+        );
     }
 }
