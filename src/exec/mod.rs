@@ -217,7 +217,7 @@ pub async fn execute(client: &PermitClient, plan: &Plan, opts: &ExecOptions) -> 
     }
 }
 
-fn desired<'o>(op: &'o Op) -> &'o Obj {
+fn desired(op: &Op) -> &Obj {
     op.desired
         .as_ref()
         .expect("create and update ops carry the desired object")

@@ -275,10 +275,11 @@ pub fn plan(
         });
     }
 
-    if options.prunes() && options.mode == Mode::Owned {
-        if let Some(why) = ownership.untrusted {
-            plan.warnings.push(format!("prune skipped: {why}"));
-        }
+    if options.prunes()
+        && options.mode == Mode::Owned
+        && let Some(why) = ownership.untrusted
+    {
+        plan.warnings.push(format!("prune skipped: {why}"));
     }
     if !options.prunes() && owned_undeclared > 0 {
         plan.warnings.push(format!(
