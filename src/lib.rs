@@ -1,8 +1,10 @@
 //! permit-sync: declarative GitOps sync for Permit.io authorization.
 
 pub mod cli;
+pub mod commands;
 pub mod crds;
 pub mod desired;
+pub mod engine;
 pub mod exec;
 pub mod inventory;
 pub mod kinds;

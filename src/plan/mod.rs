@@ -97,6 +97,97 @@ impl Plan {
             .count()
     }
 
+    /// Permit as it will be once the ops that `succeeded` are done (cascades included): the live
+    /// state a watcher keeps between relists instead of listing Permit again after every apply.
+    pub fn project(&self, live: &State, succeeded: impl Fn(&Op) -> bool) -> State {
+        let mut s = live.clone();
+        for op in self.ops.iter().filter(|o| succeeded(o)) {
+            match op.action {
+                Action::Create => s.insert(
+                    op.desired
+                        .clone()
+                        .expect("ops that write carry the desired object"),
+                ),
+                Action::Adopt => {}
+                Action::Update => {
+                    let want = op
+                        .desired
+                        .clone()
+                        .expect("ops that write carry the desired object");
+                    let Some(current) = s.get(op.kind, &op.key) else {
+                        s.insert(want);
+                        continue;
+                    };
+                    let merged = match (want, current) {
+                        (Obj::Resource(d), Obj::Resource(mut l)) => {
+                            l.name = d.name;
+                            if op.changed("description") {
+                                l.description = d.description;
+                            }
+                            if op.changed("actions") {
+                                l.actions = d.actions;
+                            }
+                            if op.changed("attributes") {
+                                l.attributes = d.attributes;
+                            }
+                            Obj::Resource(l)
+                        }
+                        (Obj::Role(d), Obj::Role(mut l)) => {
+                            l.name = d.name;
+                            if op.changed("description") {
+                                l.description = d.description;
+                            }
+                            // Incremental: add the missing, remove the extra.
+                            let add: Vec<_> =
+                                d.permissions.difference(&l.permissions).cloned().collect();
+                            let remove: Vec<_> =
+                                l.permissions.difference(&d.permissions).cloned().collect();
+                            l.permissions.extend(add);
+                            for p in remove {
+                                l.permissions.remove(&p);
+                            }
+                            l.extends = d.extends;
+                            if op.changed("attributes") {
+                                l.attributes = d.attributes;
+                            }
+                            Obj::Role(l)
+                        }
+                        (Obj::Tenant(d), Obj::Tenant(mut l)) => {
+                            l.name = d.name;
+                            for f in &op.diffs {
+                                match f.field.as_str() {
+                                    "description" => l.description = d.description.clone(),
+                                    "attributes" => l.attributes = d.attributes.clone(),
+                                    _ => {}
+                                }
+                            }
+                            Obj::Tenant(l)
+                        }
+                        (Obj::User(d), Obj::User(mut l)) => {
+                            // The executor upserts the live user with the declared fields laid over it.
+                            l.email = d.email.or(l.email);
+                            l.first_name = d.first_name.or(l.first_name);
+                            l.last_name = d.last_name.or(l.last_name);
+                            l.attributes = d.attributes.or(l.attributes);
+                            Obj::User(l)
+                        }
+                        _ => unreachable!("an update keeps its kind"),
+                    };
+                    s.insert(merged);
+                }
+                Action::Delete => {
+                    s.remove(op.kind, &op.key);
+                    match op.kind {
+                        Kind::PermitUser => s.assignments.retain(|_, a| a.user != op.key),
+                        Kind::PermitTenant => s.assignments.retain(|_, a| a.tenant != op.key),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        s
+    }
+
     /// The inventory to write before executing: what we had plus everything declared. Recording
     /// ownership first means a crash mid-apply never leaves an object we created but do not own;
     /// an entry for an object that was never created is harmless (its delete meets 404).

@@ -93,83 +93,8 @@ fn prune() -> PlanOptions {
     }
 }
 
-/// Applies a plan the way Permit would (cascades included): the model of the executor's effect.
 fn simulate(live: &State, plan: &Plan) -> State {
-    let mut s = live.clone();
-    for op in &plan.ops {
-        match op.action {
-            Action::Create => s.insert(op.desired.clone().unwrap()),
-            Action::Adopt => {}
-            Action::Update => {
-                let want = op.desired.clone().unwrap();
-                let merged = match (want, s.get(op.kind, &op.key).unwrap()) {
-                    (Obj::Resource(d), Obj::Resource(mut l)) => {
-                        l.name = d.name;
-                        if op.changed("description") {
-                            l.description = d.description;
-                        }
-                        if op.changed("actions") {
-                            l.actions = d.actions;
-                        }
-                        if op.changed("attributes") {
-                            l.attributes = d.attributes;
-                        }
-                        Obj::Resource(l)
-                    }
-                    (Obj::Role(d), Obj::Role(mut l)) => {
-                        l.name = d.name;
-                        if op.changed("description") {
-                            l.description = d.description;
-                        }
-                        // Incremental: add the missing, remove the extra.
-                        let add: Vec<_> =
-                            d.permissions.difference(&l.permissions).cloned().collect();
-                        let remove: Vec<_> =
-                            l.permissions.difference(&d.permissions).cloned().collect();
-                        l.permissions.extend(add);
-                        for p in remove {
-                            l.permissions.remove(&p);
-                        }
-                        l.extends = d.extends;
-                        if op.changed("attributes") {
-                            l.attributes = d.attributes;
-                        }
-                        Obj::Role(l)
-                    }
-                    (Obj::Tenant(d), Obj::Tenant(mut l)) => {
-                        l.name = d.name;
-                        for f in &op.diffs {
-                            match f.field.as_str() {
-                                "description" => l.description = d.description.clone(),
-                                "attributes" => l.attributes = d.attributes.clone(),
-                                _ => {}
-                            }
-                        }
-                        Obj::Tenant(l)
-                    }
-                    (Obj::User(d), Obj::User(mut l)) => {
-                        // The executor upserts the live user with the declared fields laid over it.
-                        l.email = d.email.or(l.email);
-                        l.first_name = d.first_name.or(l.first_name);
-                        l.last_name = d.last_name.or(l.last_name);
-                        l.attributes = d.attributes.or(l.attributes);
-                        Obj::User(l)
-                    }
-                    _ => unreachable!("updates keep their kind"),
-                };
-                s.insert(merged);
-            }
-            Action::Delete => {
-                s.remove(op.kind, &op.key);
-                match op.kind {
-                    Kind::PermitUser => s.assignments.retain(|_, a| a.user != op.key),
-                    Kind::PermitTenant => s.assignments.retain(|_, a| a.tenant != op.key),
-                    _ => {}
-                }
-            }
-        }
-    }
-    s
+    plan.project(live, |_| true)
 }
 
 #[test]
