@@ -17,4 +17,6 @@ pub struct Cli {
 pub enum Command {
     /// Print the CustomResourceDefinitions of all kinds (or write them with --output-dir).
     Crds(crate::crds::CrdsArgs),
+    /// Ask a PDP whether USER may do ACTION on RESOURCE: exit 0 allowed, 3 denied, 1 error.
+    Check(crate::check::CheckArgs),
 }

@@ -1,5 +1,6 @@
 //! permit-sync: declarative GitOps sync for Permit.io authorization.
 
+pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod crds;

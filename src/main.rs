@@ -8,6 +8,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Crds(args) => permit_sync::crds::run(&args).map(|_| ExitCode::SUCCESS),
+        Command::Check(args) => block_on(permit_sync::check::run(args)),
     };
     match result {
         Ok(code) => code,
@@ -16,4 +17,11 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Runs an async command on a multi-threaded tokio runtime.
+fn block_on<F: std::future::Future<Output = anyhow::Result<ExitCode>>>(
+    fut: F,
+) -> anyhow::Result<ExitCode> {
+    tokio::runtime::Runtime::new()?.block_on(fut)
 }
