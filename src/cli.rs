@@ -19,4 +19,6 @@ pub enum Command {
     Crds(crate::crds::CrdsArgs),
     /// Ask a PDP whether USER may do ACTION on RESOURCE: exit 0 allowed, 3 denied, 1 error.
     Check(crate::check::CheckArgs),
+    /// Write the live Permit environment as manifests (`plan` on them shows no changes).
+    Export(crate::commands::export::ExportArgs),
 }

@@ -9,6 +9,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Crds(args) => permit_sync::crds::run(&args).map(|_| ExitCode::SUCCESS),
         Command::Check(args) => block_on(permit_sync::check::run(args)),
+        Command::Export(args) => block_on(async move {
+            permit_sync::commands::export::run(&args)
+                .await
+                .map(ExitCode::from)
+        }),
     };
     match result {
         Ok(code) => code,

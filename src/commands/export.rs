@@ -24,6 +24,7 @@ pub struct ExportArgs {
 }
 
 pub async fn run(args: &ExportArgs) -> anyhow::Result<u8> {
+    super::init_logging();
     let client = args.connection.connect().await?;
     let state = live::read(&client)
         .await

@@ -12,6 +12,16 @@ use anyhow::Context;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Logs to stderr (`RUST_LOG`, default `warn`), never to the stdout that carries plans.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
 /// How to reach Permit.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ConnectionArgs {

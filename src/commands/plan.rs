@@ -25,6 +25,7 @@ pub async fn run(
     objects: &[(Origin, Object)],
     out: &mut (dyn Write + Send),
 ) -> anyhow::Result<u8> {
+    super::init_logging();
     let desired = super::desired(objects)?;
     let client = args.sync.connection.connect().await?;
     let state_file = StateFile::new(&args.sync.state_file);

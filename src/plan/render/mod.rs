@@ -74,9 +74,11 @@ fn fields(op: &Op, redactor: &Redactor) -> Vec<(String, Value, Value)> {
             .collect(),
         Action::Create => match op.desired.as_ref().map(serde_json::to_value) {
             Some(Ok(Value::Object(m))) => match m.get("spec") {
+                // An assignment's key already names all of it; empty values say nothing.
+                Some(Value::Object(_)) if op.kind == Kind::RoleAssignment => Vec::new(),
                 Some(Value::Object(spec)) => spec
                     .iter()
-                    .filter(|(k, _)| *k != "key")
+                    .filter(|(k, v)| *k != "key" && !is_empty(v))
                     .map(|(k, v)| (k.clone(), Value::Null, v.clone()))
                     .collect(),
                 _ => Vec::new(),
@@ -130,6 +132,15 @@ fn to_json(plan: &Plan, redactor: &Redactor) -> Value {
         "operations": ops,
         "warnings": plan.warnings.iter().map(|w| redactor.text(w)).collect::<Vec<_>>(),
     })
+}
+
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Array(a) => a.is_empty(),
+        Value::Object(m) => m.is_empty(),
+        _ => false,
+    }
 }
 
 /// Compact one-line JSON of a value, for table and markdown cells.
