@@ -252,6 +252,25 @@ impl Exec<'_> {
             .await;
     }
 
+    /// Sends a single create: `Ok(true)` when created, `Ok(false)` when the key exists (409). An
+    /// unknown outcome (5xx, dropped connection) is resolved by sending it again: had the first
+    /// landed, the next one meets 409, so a key is never created twice.
+    async fn create(&self, call: Call) -> Result<bool, PermitError> {
+        let mut attempt = 0u32;
+        loop {
+            match self.client.call(call.clone()).await {
+                Ok(_) => return Ok(true),
+                Err(e) if e.is_conflict() => return Ok(false),
+                Err(e) if e.is_ambiguous() && attempt < 3 => {
+                    attempt += 1;
+                    tracing::info!(error = %e, "create outcome unknown; sending it again");
+                    tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     async fn delete(&self, path: String, endpoint: &'static str, op: &Op) -> Outcome {
         match self
             .client
@@ -284,14 +303,11 @@ impl Exec<'_> {
                         op.subject(),
                     )
                     .body(body::resource_create(r));
-                    match self.client.call(call).await {
-                        Err(e) if e.is_conflict() || e.is_ambiguous() => self
-                            .client
-                            .call(patch(&["name", "description", "actions", "attributes"]))
-                            .await
-                            .map(drop),
-                        r => r.map(drop),
+                    if self.create(call).await? {
+                        return Ok(());
                     }
+                    let all = ["name", "description", "actions", "attributes"];
+                    self.client.call(patch(&all)).await.map(drop)
                 }
                 _ => self.client.call(patch(&body::fields(op))).await.map(drop),
             }
@@ -355,26 +371,24 @@ impl Exec<'_> {
                     op.subject(),
                 )
                 .body(body::role_create(want));
-                match self.client.call(call).await {
-                    Err(e) if e.is_conflict() || e.is_ambiguous() => {
-                        // It exists (someone else, or our own earlier attempt): converge it.
-                        let path = self.client.schema(&format!("roles/{}", seg(&want.key)));
-                        let v = self
-                            .client
-                            .call(Call::new(Method::GET, path, "roles.get", op.subject()))
-                            .await?;
-                        let have = live::role(&v).ok_or_else(|| PermitError::Decode {
-                            object: op.subject(),
-                            method: "GET".into(),
-                            path: format!("roles/{}", want.key),
-                            message: "no role in the answer".into(),
-                        })?;
-                        let diffs = diff::role(want, &have);
-                        let fields: Vec<&str> = diffs.iter().map(|d| d.field.as_str()).collect();
-                        self.role_update(op, want, &have, &fields).await
-                    }
-                    r => r.map(drop),
+                if self.create(call).await? {
+                    return Ok(());
                 }
+                // It exists (someone else's, or our own earlier attempt): converge it.
+                let path = self.client.schema(&format!("roles/{}", seg(&want.key)));
+                let v = self
+                    .client
+                    .call(Call::new(Method::GET, path, "roles.get", op.subject()))
+                    .await?;
+                let have = live::role(&v).ok_or_else(|| PermitError::Decode {
+                    object: op.subject(),
+                    method: "GET".into(),
+                    path: format!("roles/{}", want.key),
+                    message: "no role in the answer".into(),
+                })?;
+                let diffs = diff::role(want, &have);
+                let fields: Vec<&str> = diffs.iter().map(|d| d.field.as_str()).collect();
+                self.role_update(op, want, &have, &fields).await
             }
             _ => {
                 let Some(Obj::Role(have)) = op.live.as_ref() else {
@@ -466,13 +480,11 @@ impl Exec<'_> {
             op.subject(),
         )
         .body(body::tenant_create(t));
-        match self.client.call(call).await {
-            Err(e) if e.is_conflict() || e.is_ambiguous() => {
-                self.tenant_patch(op, t, vec!["name", "description", "attributes"])
-                    .await
-            }
-            r => r.map(drop),
+        if self.create(call).await? {
+            return Ok(());
         }
+        self.tenant_patch(op, t, vec!["name", "description", "attributes"])
+            .await
     }
 
     /// Creates tenants in one bulk call; on conflict or an unknown outcome, re-reads the tenants
@@ -613,10 +625,8 @@ impl Exec<'_> {
             op.subject(),
         )
         .body(body::assignment(a));
-        match self.client.call(call).await {
-            Err(e) if e.is_conflict() => Ok(()),
-            r => r.map(drop),
-        }
+        // Already assigned is as good as assigned.
+        self.create(call).await.map(drop)
     }
 
     async fn assign_batch(&self, mut chunk: Vec<&Op>) {
