@@ -21,4 +21,6 @@ pub enum Command {
     Check(crate::check::CheckArgs),
     /// Write the live Permit environment as manifests (`plan` on them shows no changes).
     Export(crate::commands::export::ExportArgs),
+    /// Run the embedded local Permit (REST API + PDP) as a standalone server.
+    Local(crate::local::cli::LocalArgs),
 }

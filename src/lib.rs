@@ -9,6 +9,7 @@ pub mod engine;
 pub mod exec;
 pub mod inventory;
 pub mod kinds;
+pub mod local;
 pub mod model;
 pub mod permit;
 pub mod plan;

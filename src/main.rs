@@ -14,6 +14,11 @@ fn main() -> ExitCode {
                 .await
                 .map(ExitCode::from)
         }),
+        Command::Local(args) => block_on(async move {
+            permit_sync::local::cli::run(&args)
+                .await
+                .map(|_| ExitCode::SUCCESS)
+        }),
     };
     match result {
         Ok(code) => code,
@@ -28,5 +33,8 @@ fn main() -> ExitCode {
 fn block_on<F: std::future::Future<Output = anyhow::Result<ExitCode>>>(
     fut: F,
 ) -> anyhow::Result<ExitCode> {
-    tokio::runtime::Runtime::new()?.block_on(fut)
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(fut)
 }

@@ -69,16 +69,52 @@ impl std::fmt::Display for Kind {
     }
 }
 
-/// The CRDs of all kinds, in `Kind::ALL` order.
+/// The CRDs of all kinds, in `Kind::ALL` order. Use these, not `K::crd()`: they add the rules
+/// that need `metadata` (see [`key_added_rule`]).
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![
+    let mut crds = vec![
         PermitResource::crd(),
         PermitRole::crd(),
         PermitTenant::crd(),
         PermitUser::crd(),
         RoleAssignment::crd(),
         PermitPDP::crd(),
-    ]
+    ];
+    crds.iter_mut().for_each(key_added_rule);
+    crds
+}
+
+/// `spec.key` may be added after create only with the key already in force, `metadata.name`:
+/// the field's own `self == oldSelf` rule has no old value to compare then, so without this rule
+/// adding `spec.key` would rename the Permit object. Root level, as only the root sees `metadata`.
+fn key_added_rule(crd: &mut CustomResourceDefinition) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::ValidationRule;
+    let Some(root) = crd.spec.versions[0]
+        .schema
+        .as_mut()
+        .and_then(|s| s.open_api_v3_schema.as_mut())
+    else {
+        return;
+    };
+    let spec = root.properties.as_ref().and_then(|p| p.get("spec"));
+    let has_key = spec
+        .and_then(|s| s.properties.as_ref())
+        .is_some_and(|p| p.contains_key("key"));
+    if !has_key {
+        return;
+    }
+    root.x_kubernetes_validations
+        .get_or_insert_with(Vec::new)
+        .push(ValidationRule {
+        rule: "has(oldSelf.spec.key) || !has(self.spec.key) || self.spec.key == self.metadata.name"
+            .into(),
+        message: Some(
+            "spec.key is immutable: it was metadata.name, so it may only be set to metadata.name"
+                .into(),
+        ),
+        field_path: Some(".spec.key".into()),
+        ..Default::default()
+    });
 }
 
 /// All CRDs as one multi-document YAML stream, as `permit-sync crds` prints and `crds/` holds.

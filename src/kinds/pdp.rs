@@ -108,7 +108,8 @@ pub enum ContainerRuntime {
 pub struct ProbeSpec {
     /// Seconds between health probes; default 30.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 3600))]
+    // Kubernetes knows no `uint32` format (the apiserver warns on it); the range keeps it in int32.
+    #[schemars(range(min = 1, max = 3600), extend("format" = "int32"))]
     pub interval_seconds: Option<u32>,
     /// Probe this URL instead of the Service (tests, external PDPs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -126,6 +127,8 @@ pub struct PdpStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_probe_time: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    // Kubernetes knows no `uint64` format; `int64` with a minimum of 0 says the same.
+    #[schemars(extend("format" = "int64"))]
     pub last_probe_latency_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,

@@ -1,0 +1,351 @@
+//! `/v2/schema/{proj}/{env}`: resources with actions, tenant-level roles with permissions.
+
+use super::{AppState, Params, limits, param};
+use crate::local::error::{ApiError, ApiResult, FieldError};
+use crate::local::input::{Fields, KeyPattern, Query, bulk_list, finish, json_body};
+use crate::local::store::{ActionInput, ResourceInput, ResourcePatch, RoleInput, RolePatch};
+use crate::local::views;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+/// An `actions` map `key → {name?, description?, attributes?}`.
+fn actions(f: &mut Fields, value: Option<&Value>) -> Vec<ActionInput> {
+    let Some(value) = value else {
+        return Vec::new();
+    };
+    let Some(map) = value.as_object() else {
+        f.push("actions", "value is not a valid dict", "type_error.dict");
+        return Vec::new();
+    };
+    let mut out = Vec::with_capacity(map.len());
+    for (key, block) in map {
+        if !KeyPattern::Slug.matches(key) {
+            f.push(
+                "actions",
+                format!(
+                    "action key '{key}' does not match regex \"{}\"",
+                    KeyPattern::Slug.regex()
+                ),
+                "value_error.str.regex",
+            );
+            continue;
+        }
+        let get_str = |name: &str| block.get(name).and_then(Value::as_str).map(String::from);
+        out.push(ActionInput {
+            key: key.clone(),
+            name: get_str("name"),
+            description: get_str("description"),
+            attributes: block.get("attributes").and_then(Value::as_object).cloned(),
+        });
+    }
+    out
+}
+
+fn resource_input(body: &Value, key_from_path: Option<&str>) -> ApiResult<ResourceInput> {
+    let mut f = Fields::new(body, vec!["body".into()]);
+    let key = match key_from_path {
+        Some(k) => k.to_string(),
+        None => {
+            let k = f.req_str("key");
+            f.check_key("key", &k, KeyPattern::Slug);
+            k
+        }
+    };
+    let name = f.req_str("name");
+    if !f.sent("actions") {
+        f.push("actions", "field required", "value_error.missing");
+    }
+    let sent_actions = f.opt_value("actions");
+    let actions = actions(&mut f, sent_actions);
+    let input = ResourceInput {
+        key,
+        name,
+        description: f.opt_str("description"),
+        urn: f.opt_str("urn"),
+        actions,
+        attributes: f.opt_value("attributes").cloned(),
+        type_attributes: f.opt_value("type_attributes").cloned(),
+    };
+    finish(f.errors)?;
+    Ok(input)
+}
+
+pub async fn list_resources(State(s): AppState, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let q = Query::parse(q.as_deref());
+    let page = q.pagination()?;
+    let envelope = q.flag("include_total_count")?;
+    let store = s.store.read();
+    let all = store.resources.rows();
+    let items = page
+        .slice(all)
+        .iter()
+        .map(|r| views::resource(&store.scope, r))
+        .collect();
+    Ok(views::listing(items, all.len(), page, envelope))
+}
+
+pub async fn get_resource(State(s): AppState, p: Params) -> ApiResult<Response> {
+    let ident = param(&p, "resource");
+    let store = s.store.read();
+    let r = store
+        .resources
+        .get(ident)
+        .ok_or_else(|| ApiError::not_found("resource", ident))?;
+    Ok(Json(views::resource(&store.scope, r)).into_response())
+}
+
+pub async fn create_resource(State(s): AppState, body: Bytes) -> ApiResult<Response> {
+    let input = resource_input(&json_body(&body)?, None)?;
+    let mut store = s.store.write();
+    let scope = store.scope.clone();
+    let r = store.create_resource(input)?;
+    Ok((StatusCode::CREATED, Json(views::resource(&scope, r))).into_response())
+}
+
+pub async fn replace_resource(State(s): AppState, p: Params, body: Bytes) -> ApiResult<Response> {
+    let ident = param(&p, "resource");
+    let body = json_body(&body)?;
+    let mut store = s.store.write();
+    // The path names an existing resource by key or id; a new one takes the path as its key.
+    let key = match store.resources.get(ident) {
+        Some(r) => r.key.clone(),
+        None if KeyPattern::Slug.matches(ident) => ident.to_string(),
+        None => return Err(ApiError::not_found("resource", ident)),
+    };
+    let input = resource_input(&body, Some(&key))?;
+    let scope = store.scope.clone();
+    let (r, created) = store.replace_resource(ident, input)?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(views::resource(&scope, r))).into_response())
+}
+
+pub async fn patch_resource(State(s): AppState, p: Params, body: Bytes) -> ApiResult<Response> {
+    let body = json_body(&body)?;
+    let mut f = Fields::new(&body, vec!["body".into()]);
+    let patch = ResourcePatch {
+        name: f.opt_str("name"),
+        description: f.sent("description").then(|| f.opt_str("description")),
+        urn: f.sent("urn").then(|| f.opt_str("urn")),
+        actions: f
+            .sent("actions")
+            .then(|| actions(&mut f, body.get("actions"))),
+        attributes: f
+            .sent("attributes")
+            .then(|| f.opt_value("attributes").cloned()),
+        type_attributes: f
+            .sent("type_attributes")
+            .then(|| f.opt_value("type_attributes").cloned()),
+    };
+    finish(f.errors)?;
+    let mut store = s.store.write();
+    let scope = store.scope.clone();
+    let r = store.patch_resource(param(&p, "resource"), patch)?;
+    Ok(Json(views::resource(&scope, r)).into_response())
+}
+
+pub async fn delete_resource(State(s): AppState, p: Params) -> ApiResult<StatusCode> {
+    s.store.write().delete_resource(param(&p, "resource"))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn list_actions(State(s): AppState, p: Params) -> ApiResult<Response> {
+    let ident = param(&p, "resource");
+    let store = s.store.read();
+    let r = store
+        .resources
+        .get(ident)
+        .ok_or_else(|| ApiError::not_found("resource", ident))?;
+    let items: Vec<Value> = r
+        .actions
+        .iter()
+        .map(|a| views::action(&store.scope, r, a))
+        .collect();
+    Ok(Json(items).into_response())
+}
+
+pub async fn get_action(State(s): AppState, p: Params) -> ApiResult<Response> {
+    let (res, act) = (param(&p, "resource"), param(&p, "action"));
+    let store = s.store.read();
+    let r = store
+        .resources
+        .get(res)
+        .ok_or_else(|| ApiError::not_found("resource", res))?;
+    let a = r
+        .action(act)
+        .ok_or_else(|| ApiError::not_found("action", act))?;
+    Ok(Json(views::action(&store.scope, r, a)).into_response())
+}
+
+pub async fn create_action(State(s): AppState, p: Params, body: Bytes) -> ApiResult<Response> {
+    let res = param(&p, "resource");
+    let body = json_body(&body)?;
+    let mut f = Fields::new(&body, vec!["body".into()]);
+    let key = f.req_str("key");
+    f.check_key("key", &key, KeyPattern::Slug);
+    let input = ActionInput {
+        key,
+        name: Some(f.req_str("name")),
+        description: f.opt_str("description"),
+        attributes: f.opt_obj("attributes"),
+    };
+    finish(f.errors)?;
+    let mut store = s.store.write();
+    let action_id = store.create_action(res, input)?.id;
+    let r = store.resources.get(res).expect("resource exists");
+    let a = r
+        .actions
+        .iter()
+        .find(|a| a.id == action_id)
+        .expect("just added");
+    Ok((StatusCode::CREATED, Json(views::action(&store.scope, r, a))).into_response())
+}
+
+pub async fn delete_action(State(s): AppState, p: Params) -> ApiResult<StatusCode> {
+    s.store
+        .write()
+        .delete_action(param(&p, "resource"), param(&p, "action"))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn role_input(value: &Value, loc: Vec<Value>) -> (RoleInput, Vec<FieldError>) {
+    let mut f = Fields::new(value, loc);
+    let key = f.req_str("key");
+    f.check_key("key", &key, KeyPattern::Slug);
+    let input = RoleInput {
+        key,
+        name: f.req_str("name"),
+        description: f.opt_str("description"),
+        permissions: f.opt_str_list("permissions").unwrap_or_default(),
+        extends: f.opt_str_list("extends").unwrap_or_default(),
+        attributes: f.opt_obj("attributes"),
+    };
+    if f.opt_value("resource").is_some() {
+        f.push(
+            "resource",
+            "resource roles are not supported by the local Permit",
+            "value_error",
+        );
+    }
+    (input, f.errors)
+}
+
+pub async fn list_roles(State(s): AppState, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let q = Query::parse(q.as_deref());
+    let page = q.pagination()?;
+    let envelope = q.flag("include_total_count")?;
+    let store = s.store.read();
+    let all = store.roles.rows();
+    let items = page
+        .slice(all)
+        .iter()
+        .map(|r| views::role(&store.scope, r))
+        .collect();
+    Ok(views::listing(items, all.len(), page, envelope))
+}
+
+pub async fn get_role(State(s): AppState, p: Params) -> ApiResult<Response> {
+    let ident = param(&p, "role");
+    let store = s.store.read();
+    let r = store
+        .roles
+        .get(ident)
+        .ok_or_else(|| ApiError::not_found("role", ident))?;
+    Ok(Json(views::role(&store.scope, r)).into_response())
+}
+
+pub async fn create_role(State(s): AppState, body: Bytes) -> ApiResult<Response> {
+    let body = json_body(&body)?;
+    let (input, errors) = role_input(&body, vec!["body".into()]);
+    finish(errors)?;
+    let mut store = s.store.write();
+    let scope = store.scope.clone();
+    let r = store.create_role(input)?;
+    Ok((StatusCode::CREATED, Json(views::role(&scope, r))).into_response())
+}
+
+pub async fn patch_role(State(s): AppState, p: Params, body: Bytes) -> ApiResult<Response> {
+    let body = json_body(&body)?;
+    let mut f = Fields::new(&body, vec!["body".into()]);
+    let patch = RolePatch {
+        name: f.opt_str("name"),
+        description: f.sent("description").then(|| f.opt_str("description")),
+        permissions: f
+            .sent("permissions")
+            .then(|| f.opt_str_list("permissions").unwrap_or_default()),
+        extends: f
+            .sent("extends")
+            .then(|| f.opt_str_list("extends").unwrap_or_default()),
+        attributes: f.sent("attributes").then(|| f.opt_obj("attributes")),
+    };
+    finish(f.errors)?;
+    let mut store = s.store.write();
+    let scope = store.scope.clone();
+    let r = store.patch_role(param(&p, "role"), patch)?;
+    Ok(Json(views::role(&scope, r)).into_response())
+}
+
+pub async fn delete_role(State(s): AppState, p: Params) -> ApiResult<StatusCode> {
+    s.store.write().delete_role(param(&p, "role"))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn permissions_body(body: &Bytes) -> ApiResult<Vec<String>> {
+    let body = json_body(body)?;
+    let mut f = Fields::new(&body, vec!["body".into()]);
+    let perms = f.opt_str_list("permissions");
+    if perms.is_none() && f.errors.is_empty() {
+        f.push("permissions", "field required", "value_error.missing");
+    }
+    finish(f.errors)?;
+    Ok(perms.unwrap_or_default())
+}
+
+pub async fn add_permissions(State(s): AppState, p: Params, body: Bytes) -> ApiResult<Response> {
+    let perms = permissions_body(&body)?;
+    let mut store = s.store.write();
+    let scope = store.scope.clone();
+    let r = store.add_permissions(param(&p, "role"), &perms)?;
+    Ok(Json(views::role(&scope, r)).into_response())
+}
+
+pub async fn remove_permissions(State(s): AppState, p: Params, body: Bytes) -> ApiResult<Response> {
+    let perms = permissions_body(&body)?;
+    let mut store = s.store.write();
+    let scope = store.scope.clone();
+    let r = store.remove_permissions(param(&p, "role"), &perms)?;
+    Ok(Json(views::role(&scope, r)).into_response())
+}
+
+pub async fn bulk_roles(State(s): AppState, body: Bytes) -> ApiResult<Json<Value>> {
+    let body = json_body(&body)?;
+    let ops = body.get("operations").cloned().ok_or_else(|| {
+        ApiError::validation(
+            vec!["body".into(), "operations".into()],
+            "field required",
+            "value_error.missing",
+        )
+    })?;
+    let list = bulk_list(
+        &ops,
+        vec!["body".into(), "operations".into()],
+        limits::BULK_ROLES,
+    )?;
+    let mut errors = Vec::new();
+    let mut inputs = Vec::with_capacity(list.len());
+    for (i, item) in list.iter().enumerate() {
+        let (input, errs) = role_input(item, vec!["body".into(), "operations".into(), i.into()]);
+        errors.extend(errs);
+        inputs.push(input);
+    }
+    finish(errors)?;
+    s.store.write().bulk_upsert_roles(inputs)?;
+    Ok(Json(json!({})))
+}

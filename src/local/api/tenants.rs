@@ -1,0 +1,129 @@
+//! `/v2/facts/{proj}/{env}/tenants` and `/bulk/tenants`.
+
+use super::users::idents;
+use super::{AppState, Params, limits, param};
+use crate::local::error::{ApiError, ApiResult, FieldError};
+use crate::local::input::{Fields, KeyPattern, Query, bulk_list, finish, json_body};
+use crate::local::store::{TenantInput, TenantPatch};
+use crate::local::views;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+fn tenant_input(value: &Value, loc: Vec<Value>) -> (TenantInput, Vec<FieldError>) {
+    let mut f = Fields::new(value, loc);
+    let key = f.req_str("key");
+    f.check_key("key", &key, KeyPattern::Slug);
+    let input = TenantInput {
+        key,
+        name: f.req_str("name"),
+        description: f.opt_str("description"),
+        attributes: f.opt_obj("attributes").unwrap_or_default(),
+    };
+    (input, f.errors)
+}
+
+pub async fn list(State(s): AppState, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let q = Query::parse(q.as_deref());
+    let page = q.pagination()?;
+    let envelope = q.flag("include_total_count")?;
+    let store = s.store.read();
+    let (rows, total) = store.list_tenants(q.one("search"), page);
+    let items = rows
+        .iter()
+        .map(|t| views::tenant(&store.scope, t))
+        .collect();
+    Ok(views::listing(items, total, page, envelope))
+}
+
+pub async fn get(State(s): AppState, p: Params) -> ApiResult<Response> {
+    let ident = param(&p, "tenant");
+    let store = s.store.read();
+    let tenant = store
+        .tenants
+        .get(ident)
+        .ok_or_else(|| ApiError::not_found("tenant", ident))?;
+    Ok(Json(views::tenant(&store.scope, tenant)).into_response())
+}
+
+pub async fn create(State(s): AppState, body: Bytes) -> ApiResult<Response> {
+    let body = json_body(&body)?;
+    let (input, errors) = tenant_input(&body, vec!["body".into()]);
+    finish(errors)?;
+    let mut store = s.store.write();
+    let tenant = views::tenant(&store.scope.clone(), store.create_tenant(input)?);
+    Ok((StatusCode::OK, Json(tenant)).into_response())
+}
+
+pub async fn patch(State(s): AppState, p: Params, body: Bytes) -> ApiResult<Response> {
+    let body = json_body(&body)?;
+    let mut f = Fields::new(&body, vec!["body".into()]);
+    let patch = TenantPatch {
+        name: f.opt_str("name"),
+        description: f.sent("description").then(|| f.opt_str("description")),
+        attributes: f
+            .sent("attributes")
+            .then(|| f.opt_obj("attributes").unwrap_or_default()),
+    };
+    finish(f.errors)?;
+    let mut store = s.store.write();
+    let scope = store.scope.clone();
+    let tenant = store.patch_tenant(param(&p, "tenant"), patch)?;
+    Ok(Json(views::tenant(&scope, tenant)).into_response())
+}
+
+pub async fn delete(State(s): AppState, p: Params) -> ApiResult<StatusCode> {
+    s.store.write().delete_tenant(param(&p, "tenant"))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /tenants/{t}/users`: an envelope, like the user list.
+pub async fn users(State(s): AppState, p: Params, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let ident = param(&p, "tenant");
+    let q = Query::parse(q.as_deref());
+    let page = q.pagination()?;
+    let store = s.store.read();
+    let tenant = store
+        .tenants
+        .get(ident)
+        .ok_or_else(|| ApiError::not_found("tenant", ident))?;
+    let (rows, total) = store.tenant_users(tenant.id, page);
+    let items = rows.iter().map(|u| views::user(&store, u)).collect();
+    Ok(views::listing(items, total, page, true))
+}
+
+pub async fn bulk_create(State(s): AppState, body: Bytes) -> ApiResult<Json<Value>> {
+    let body = json_body(&body)?;
+    let ops = body.get("operations").cloned().ok_or_else(|| {
+        ApiError::validation(
+            vec!["body".into(), "operations".into()],
+            "field required",
+            "value_error.missing",
+        )
+    })?;
+    let list = bulk_list(
+        &ops,
+        vec!["body".into(), "operations".into()],
+        limits::BULK_TENANTS,
+    )?;
+    let mut errors = Vec::new();
+    let mut inputs = Vec::with_capacity(list.len());
+    for (i, item) in list.iter().enumerate() {
+        let (input, errs) = tenant_input(item, vec!["body".into(), "operations".into(), i.into()]);
+        errors.extend(errs);
+        inputs.push(input);
+    }
+    finish(errors)?;
+    s.store.write().bulk_create_tenants(inputs)?;
+    Ok(Json(json!({})))
+}
+
+pub async fn bulk_delete(State(s): AppState, body: Bytes) -> ApiResult<Json<Value>> {
+    let body = json_body(&body)?;
+    let idents = idents(&body, limits::BULK_TENANTS)?;
+    s.store.write().bulk_delete_tenants(&idents);
+    Ok(Json(json!({})))
+}

@@ -1,0 +1,669 @@
+//! The local Permit over real HTTP: Permit's REST semantics (permit-api.md) and PDP decisions.
+
+use permit_sync::local::{LocalConfig, LocalHandle, LocalPermit};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+struct Client {
+    http: reqwest::Client,
+    permit: LocalHandle,
+    facts: String,
+    schema: String,
+}
+
+impl Client {
+    async fn start() -> Client {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let permit = LocalPermit::start(LocalConfig::ephemeral()).await.unwrap();
+        let http = reqwest::Client::new();
+        let scope: Value = http
+            .get(format!("{}/v2/api-key/scope", permit.api_url()))
+            .bearer_auth(permit.api_key())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let (p, e) = (
+            scope["project_id"].as_str().unwrap().to_string(),
+            scope["environment_id"].as_str().unwrap().to_string(),
+        );
+        Client {
+            facts: format!("{}/v2/facts/{p}/{e}", permit.api_url()),
+            schema: format!("{}/v2/schema/{p}/{e}", permit.api_url()),
+            http,
+            permit,
+        }
+    }
+
+    async fn call(&self, method: Method, url: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .request(method, url)
+            .bearer_auth(self.permit.api_key());
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, value)
+    }
+
+    async fn facts(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        self.call(method, &format!("{}{path}", self.facts), body)
+            .await
+    }
+
+    async fn schema(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        self.call(method, &format!("{}{path}", self.schema), body)
+            .await
+    }
+
+    async fn check(&self, user: &str, action: &str, resource: &str, tenant: &str) -> bool {
+        let (status, body) = self
+            .call(
+                Method::POST,
+                &format!("{}/allowed", self.permit.pdp_url()),
+                Some(json!({
+                    "user": {"key": user}, "action": action,
+                    "resource": {"type": resource, "tenant": tenant}, "context": {}
+                })),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["allow"].as_bool().unwrap()
+    }
+
+    /// The blog-rbac schema: `post` with read/update/delete; `viewer` reads, `editor` extends it.
+    async fn blog_schema(&self) {
+        let (s, body) = self
+            .schema(
+                Method::POST,
+                "/resources",
+                Some(json!({"key": "post", "name": "Post",
+                    "actions": {"read": {}, "update": {"name": "Update"}, "delete": {}}})),
+            )
+            .await;
+        assert_eq!(s, 201, "{body}");
+        assert!(body["actions"]["read"]["id"].is_string());
+        let (s, _) = self
+            .schema(
+                Method::POST,
+                "/roles",
+                Some(json!({"key": "viewer", "name": "Viewer", "permissions": ["post:read"]})),
+            )
+            .await;
+        assert_eq!(s, 201);
+        let (s, body) = self
+            .schema(
+                Method::POST,
+                "/roles",
+                Some(json!({"key": "editor", "name": "Editor",
+                    "permissions": ["post:update"], "extends": ["viewer"]})),
+            )
+            .await;
+        assert_eq!(s, 201, "{body}");
+        assert_eq!(body["extends"], json!(["viewer"]));
+    }
+}
+
+#[tokio::test]
+async fn scope_and_auth() {
+    let c = Client::start().await;
+    let url = format!("{}/v2/api-key/scope", c.permit.api_url());
+    let (s, scope) = c.call(Method::GET, &url, None).await;
+    assert_eq!(s, 200);
+    for id in ["organization_id", "project_id", "environment_id"] {
+        assert!(uuid::Uuid::parse_str(scope[id].as_str().unwrap()).is_ok());
+    }
+    let resp = c.http.get(&url).send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+    let resp = c.http.get(&url).bearer_auth("wrong").send().await.unwrap();
+    assert_eq!(resp.status(), 403);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error_code"], "FORBIDDEN_ACCESS");
+    assert!(!body.to_string().contains(c.permit.api_key()));
+
+    // Project and environment by key work too; another project does not.
+    let by_key = format!("{}/v2/facts/default/local/users", c.permit.api_url());
+    assert_eq!(c.call(Method::GET, &by_key, None).await.0, 200);
+    let other = format!("{}/v2/facts/other/local/users", c.permit.api_url());
+    assert_eq!(c.call(Method::GET, &other, None).await.0, 403);
+
+    // PDP: 401 without a header, 403 plain text with a wrong key, health without auth.
+    let pdp = c.permit.pdp_url();
+    let resp = c
+        .http
+        .post(format!("{pdp}/allowed"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let resp = c
+        .http
+        .post(format!("{pdp}/allowed"))
+        .bearer_auth("nope")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    assert!(
+        !resp
+            .headers()
+            .get("content-type")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .contains("json")
+    );
+    for path in ["/health", "/healthy", "/ready"] {
+        let resp = c.http.get(format!("{pdp}{path}")).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+    c.permit.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn users_crud_and_semantics() {
+    let c = Client::start().await;
+    let jane = json!({"key": "jane@example.com", "email": "jane@example.com",
+        "first_name": "Jane", "attributes": {"dept": "eng", "level": 3}});
+    let (s, u) = c.facts(Method::POST, "/users", Some(jane.clone())).await;
+    assert_eq!(s, 201, "{u}");
+    for f in ["id", "organization_id", "project_id", "environment_id"] {
+        assert!(uuid::Uuid::parse_str(u[f].as_str().unwrap()).is_ok(), "{f}");
+    }
+    assert!(chrono::DateTime::parse_from_rfc3339(u["created_at"].as_str().unwrap()).is_ok());
+    let (s, e) = c.facts(Method::POST, "/users", Some(jane.clone())).await;
+    assert_eq!(s, 409);
+    assert_eq!(e["error_code"], "DUPLICATE_ENTITY");
+
+    // Percent-encoded key, and the UUID, both find the user.
+    let (s, got) = c
+        .facts(Method::GET, "/users/jane%40example.com", None)
+        .await;
+    assert_eq!(
+        (s, got["key"].as_str()),
+        (StatusCode::OK, Some("jane@example.com"))
+    );
+    let id = u["id"].as_str().unwrap();
+    assert_eq!(
+        c.facts(Method::GET, &format!("/users/{id}"), None).await.0,
+        200
+    );
+    assert_eq!(c.facts(Method::GET, "/users/nobody", None).await.0, 404);
+
+    // PATCH replaces whole fields.
+    let (s, p) = c
+        .facts(
+            Method::PATCH,
+            "/users/jane@example.com",
+            Some(json!({"attributes": {"dept": "ops"}})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(p["attributes"], json!({"dept": "ops"}));
+    assert_eq!(p["first_name"], "Jane");
+
+    // PUT upserts: 201 then 200.
+    let bob = json!({"key": "bob", "email": "bob@example.com"});
+    assert_eq!(
+        c.facts(Method::PUT, "/users/bob", Some(bob.clone()))
+            .await
+            .0,
+        201
+    );
+    let (s, b) = c
+        .facts(
+            Method::PUT,
+            "/users/bob",
+            Some(json!({"key": "bob", "first_name": "Bob"})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(b["email"], Value::Null, "PUT replaces the whole user");
+
+    // Validation: key pattern, missing key, bad email.
+    let (s, e) = c
+        .facts(Method::POST, "/users", Some(json!({"key": "a b"})))
+        .await;
+    assert_eq!(s, 422);
+    assert_eq!(e["detail"][0]["loc"], json!(["body", "key"]));
+    assert!(e["detail"][0]["msg"].is_string() && e["detail"][0]["type"].is_string());
+    let (s, e) = c.facts(Method::POST, "/users", Some(json!({}))).await;
+    assert_eq!(s, 422);
+    assert_eq!(e["detail"][0]["type"], "value_error.missing");
+    let (s, _) = c
+        .facts(
+            Method::POST,
+            "/users",
+            Some(json!({"key": "x", "email": "nope"})),
+        )
+        .await;
+    assert_eq!(s, 422);
+
+    // Listing: always an envelope; per_page ≤ 100; pages from 1.
+    for i in 0..25 {
+        c.facts(
+            Method::POST,
+            "/users",
+            Some(json!({"key": format!("u{i:02}")})),
+        )
+        .await;
+    }
+    let (s, page) = c
+        .facts(Method::GET, "/users?page=3&per_page=10", None)
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(page["total_count"], 27);
+    assert_eq!(page["page_count"], 3);
+    assert_eq!(page["data"].as_array().unwrap().len(), 7);
+    assert_eq!(
+        c.facts(Method::GET, "/users?per_page=101", None).await.0,
+        422
+    );
+    assert_eq!(c.facts(Method::GET, "/users?page=0", None).await.0, 422);
+
+    assert_eq!(c.facts(Method::DELETE, "/users/bob", None).await.0, 204);
+    assert_eq!(c.facts(Method::DELETE, "/users/bob", None).await.0, 404);
+    c.permit.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn bulk_users_and_tenants() {
+    let c = Client::start().await;
+    let ops: Vec<Value> = (0..3000)
+        .map(|i| json!({"key": format!("user-{i}"), "email": format!("u{i}@example.com")}))
+        .collect();
+    let (s, body) = c
+        .facts(Method::PUT, "/bulk/users", Some(json!({"operations": ops})))
+        .await;
+    assert_eq!((s, body), (StatusCode::OK, json!({})));
+    assert_eq!(c.permit.store().users.len(), 3000);
+    let too_many: Vec<Value> = (0..3001).map(|i| json!({"key": format!("x{i}")})).collect();
+    let (s, e) = c
+        .facts(
+            Method::PUT,
+            "/bulk/users",
+            Some(json!({"operations": too_many})),
+        )
+        .await;
+    assert_eq!(s, 422);
+    assert_eq!(e["detail"][0]["loc"], json!(["body", "operations"]));
+    // Bulk create of an existing key: 409, nothing created.
+    let (s, _) = c
+        .facts(
+            Method::POST,
+            "/bulk/users",
+            Some(json!({"operations": [{"key": "new-1"}, {"key": "user-1"}]})),
+        )
+        .await;
+    assert_eq!(s, 409);
+    assert_eq!(c.facts(Method::GET, "/users/new-1", None).await.0, 404);
+    let (s, _) = c
+        .facts(
+            Method::DELETE,
+            "/bulk/users",
+            Some(json!({"idents": ["user-0", "user-1", "missing"]})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(c.permit.store().users.len(), 2998);
+
+    // Tenants: default exists; bulk create, list bare array or envelope, bulk delete.
+    let (s, t) = c.facts(Method::GET, "/tenants/default", None).await;
+    assert_eq!((s, t["key"].as_str()), (StatusCode::OK, Some("default")));
+    for f in ["last_action_at", "name", "id"] {
+        assert!(t[f].is_string(), "{f}");
+    }
+    let ops: Vec<Value> = (0..20)
+        .map(|i| json!({"key": format!("t{i}"), "name": format!("Tenant {i}")}))
+        .collect();
+    assert_eq!(
+        c.facts(
+            Method::POST,
+            "/bulk/tenants",
+            Some(json!({"operations": ops}))
+        )
+        .await
+        .0,
+        200
+    );
+    let (_, list) = c.facts(Method::GET, "/tenants?per_page=100", None).await;
+    assert_eq!(list.as_array().unwrap().len(), 21);
+    let (_, env) = c
+        .facts(
+            Method::GET,
+            "/tenants?include_total_count=true&per_page=5",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (env["total_count"].as_u64(), env["page_count"].as_u64()),
+        (Some(21), Some(5))
+    );
+    let (s, _) = c
+        .facts(
+            Method::POST,
+            "/tenants",
+            Some(json!({"key": "t1", "name": "dup"})),
+        )
+        .await;
+    assert_eq!(s, 409);
+    let (s, _) = c
+        .facts(
+            Method::POST,
+            "/tenants",
+            Some(json!({"key": "a.b", "name": "dots"})),
+        )
+        .await;
+    assert_eq!(s, 422);
+    let (s, t) = c
+        .facts(
+            Method::PATCH,
+            "/tenants/t1",
+            Some(json!({"description": "first"})),
+        )
+        .await;
+    assert_eq!(
+        (s, t["description"].as_str()),
+        (StatusCode::OK, Some("first"))
+    );
+    c.facts(
+        Method::DELETE,
+        "/bulk/tenants",
+        Some(json!({"idents": ["t0", "t1"]})),
+    )
+    .await;
+    assert_eq!(c.permit.store().tenants.len(), 19);
+    c.permit.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn roles_assignments_and_decisions() {
+    let c = Client::start().await;
+    c.blog_schema().await;
+    c.facts(
+        Method::PUT,
+        "/users/jane@example.com",
+        Some(json!({"key": "jane@example.com"})),
+    )
+    .await;
+    c.facts(
+        Method::POST,
+        "/tenants",
+        Some(json!({"key": "acme", "name": "Acme"})),
+    )
+    .await;
+    let jane = "jane@example.com";
+    assert!(!c.check(jane, "read", "post", "acme").await);
+
+    let (s, a) = c
+        .facts(
+            Method::POST,
+            "/role_assignments",
+            Some(json!({"user": jane, "role": "viewer", "tenant": "acme"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{a}");
+    for f in [
+        "id",
+        "user_id",
+        "role_id",
+        "tenant_id",
+        "organization_id",
+        "created_at",
+    ] {
+        assert!(a[f].is_string(), "{f}");
+    }
+    assert_eq!(
+        (a["user"].as_str(), a["tenant"].as_str()),
+        (Some(jane), Some("acme"))
+    );
+    assert!(c.check(jane, "read", "post", "acme").await);
+    assert!(!c.check(jane, "update", "post", "acme").await);
+    assert!(!c.check(jane, "read", "post", "default").await);
+    let (s, _) = c
+        .facts(
+            Method::POST,
+            "/role_assignments",
+            Some(json!({"user": jane, "role": "viewer", "tenant": "acme"})),
+        )
+        .await;
+    assert_eq!(s, 409);
+    let (s, _) = c
+        .facts(
+            Method::POST,
+            "/role_assignments",
+            Some(json!({"user": jane, "role": "ghost", "tenant": "acme"})),
+        )
+        .await;
+    assert_eq!(s, 404);
+
+    // extends: editor inherits viewer's read.
+    c.facts(
+        Method::POST,
+        &format!("/users/{jane}/roles"),
+        Some(json!({"role": "editor"})),
+    )
+    .await;
+    assert!(c.check(jane, "read", "post", "default").await);
+    assert!(c.check(jane, "update", "post", "default").await);
+
+    // The user shows its roles.
+    let (_, u) = c.facts(Method::GET, &format!("/users/{jane}"), None).await;
+    assert_eq!(u["roles"].as_array().unwrap().len(), 2);
+
+    // Filters.
+    let (_, l) = c
+        .facts(
+            Method::GET,
+            &format!("/role_assignments?user={jane}&tenant=acme"),
+            None,
+        )
+        .await;
+    assert_eq!(l.as_array().unwrap().len(), 1);
+    let (_, l) = c
+        .facts(
+            Method::GET,
+            "/role_assignments?role=editor&role=viewer",
+            None,
+        )
+        .await;
+    assert_eq!(l.as_array().unwrap().len(), 2);
+
+    // Unassign with a JSON body, then 404 the second time.
+    let body = json!({"user": jane, "role": "viewer", "tenant": "acme"});
+    assert_eq!(
+        c.facts(Method::DELETE, "/role_assignments", Some(body.clone()))
+            .await
+            .0,
+        204
+    );
+    assert!(!c.check(jane, "read", "post", "acme").await);
+    assert_eq!(
+        c.facts(Method::DELETE, "/role_assignments", Some(body))
+            .await
+            .0,
+        404
+    );
+
+    // Bulk assign / unassign as bare arrays.
+    let users: Vec<Value> = (0..50).map(|i| json!({"key": format!("b{i}")})).collect();
+    c.facts(
+        Method::PUT,
+        "/bulk/users",
+        Some(json!({"operations": users})),
+    )
+    .await;
+    let assigns: Vec<Value> = (0..50)
+        .map(|i| json!({"user": format!("b{i}"), "role": "viewer", "tenant": "acme"}))
+        .collect();
+    let (s, r) = c
+        .facts(Method::POST, "/role_assignments/bulk", Some(json!(assigns)))
+        .await;
+    assert_eq!((s, r), (StatusCode::OK, json!({"assignments_created": 50})));
+    let (_, r) = c
+        .facts(Method::POST, "/role_assignments/bulk", Some(json!(assigns)))
+        .await;
+    assert_eq!(r, json!({"assignments_created": 0}));
+    assert!(c.check("b7", "read", "post", "acme").await);
+    let (s, r) = c
+        .facts(
+            Method::DELETE,
+            "/role_assignments/bulk",
+            Some(json!(assigns[..10])),
+        )
+        .await;
+    assert_eq!((s, r), (StatusCode::OK, json!({"assignments_removed": 10})));
+    assert!(!c.check("b7", "read", "post", "acme").await);
+    assert!(c.check("b17", "read", "post", "acme").await);
+
+    // PDP bulk and user-permissions.
+    let (s, r) = c
+        .call(
+            Method::POST,
+            &format!("{}/allowed/bulk", c.permit.pdp_url()),
+            Some(json!([
+                {"user": {"key": "b17"}, "action": "read", "resource": {"type": "post", "tenant": "acme"}},
+                {"user": "b17", "action": "update", "resource": {"type": "post", "tenant": "acme"}},
+            ])),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(r["allow"][0]["allow"], true);
+    assert_eq!(r["allow"][1]["allow"], false);
+    let (_, r) = c
+        .call(
+            Method::POST,
+            &format!("{}/user-permissions", c.permit.pdp_url()),
+            Some(json!({"user": {"key": jane}, "tenants": null})),
+        )
+        .await;
+    assert_eq!(
+        r["__tenant:default"]["permissions"],
+        json!(["post:read", "post:update"])
+    );
+
+    // Deleting a tenant removes its assignments; deleting the resource revokes permissions.
+    assert_eq!(c.facts(Method::DELETE, "/tenants/acme", None).await.0, 204);
+    let (_, l) = c
+        .facts(Method::GET, "/role_assignments?role=viewer", None)
+        .await;
+    assert_eq!(l.as_array().unwrap().len(), 0);
+    assert_eq!(
+        c.schema(Method::DELETE, "/resources/post", None).await.0,
+        204
+    );
+    let (_, role) = c.schema(Method::GET, "/roles/editor", None).await;
+    assert_eq!(role["permissions"], json!([]));
+    assert!(!c.check(jane, "read", "post", "default").await);
+    c.permit.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn role_permissions_endpoints_and_validation() {
+    let c = Client::start().await;
+    c.blog_schema().await;
+    let (s, r) = c
+        .schema(
+            Method::POST,
+            "/roles/viewer/permissions",
+            Some(json!({"permissions": ["post:update", "post:read"]})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(r["permissions"], json!(["post:read", "post:update"]));
+    let (s, r) = c
+        .schema(
+            Method::DELETE,
+            "/roles/viewer/permissions",
+            Some(json!({"permissions": ["post:update", "post:nothing"]})),
+        )
+        .await;
+    assert_eq!(
+        (s, r["permissions"].clone()),
+        (StatusCode::OK, json!(["post:read"]))
+    );
+    let (s, _) = c
+        .schema(
+            Method::POST,
+            "/roles",
+            Some(json!({"key": "bad", "name": "Bad", "permissions": ["post:fly"]})),
+        )
+        .await;
+    assert_eq!(s, 404);
+    let (s, e) = c
+        .schema(
+            Method::POST,
+            "/roles",
+            Some(json!({"key": "bad", "name": "Bad", "permissions": ["nocolon"]})),
+        )
+        .await;
+    assert_eq!(
+        (s, e["error_code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("INVALID_PERMISSION_FORMAT"))
+    );
+    let (s, _) = c
+        .schema(
+            Method::PATCH,
+            "/roles/viewer",
+            Some(json!({"extends": ["editor"]})),
+        )
+        .await;
+    assert_eq!(s, 400, "a cycle is refused");
+    let (s, _) = c
+        .schema(
+            Method::POST,
+            "/roles",
+            Some(json!({"key": "viewer", "name": "again"})),
+        )
+        .await;
+    assert_eq!(s, 409);
+    // PATCH permissions replaces the list.
+    let (_, r) = c
+        .schema(
+            Method::PATCH,
+            "/roles/editor",
+            Some(json!({"permissions": ["post:delete"]})),
+        )
+        .await;
+    assert_eq!(r["permissions"], json!(["post:delete"]));
+    // Resource PUT dropping an action revokes it.
+    let (s, _) = c
+        .schema(
+            Method::PUT,
+            "/resources/post",
+            Some(json!({"name": "Post", "actions": {"read": {}, "update": {}}})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (_, r) = c.schema(Method::GET, "/roles/editor", None).await;
+    assert_eq!(r["permissions"], json!([]));
+    // Bulk roles upsert.
+    let (s, _) = c
+        .schema(
+            Method::PUT,
+            "/bulk/roles",
+            Some(json!({"operations": [
+                {"key": "viewer", "name": "Viewer 2", "permissions": ["post:read", "post:update"]},
+                {"key": "admin", "name": "Admin", "extends": ["editor"]},
+            ]})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (_, roles) = c.schema(Method::GET, "/roles", None).await;
+    assert_eq!(roles.as_array().unwrap().len(), 3);
+    let (_, actions) = c.schema(Method::GET, "/resources/post/actions", None).await;
+    assert_eq!(actions[0]["permission_name"], "post:read");
+    c.permit.shutdown().await.unwrap();
+}
