@@ -23,4 +23,6 @@ pub enum Command {
     Export(crate::commands::export::ExportArgs),
     /// Run the embedded local Permit (REST API + PDP) as a standalone server.
     Local(crate::local::cli::LocalArgs),
+    /// Check manifest files or directories: YAML, schema, duplicates and references (exit 1 when invalid).
+    Validate(crate::validate::command::ValidateArgs),
 }

@@ -10,6 +10,8 @@ pub mod exec;
 pub mod inventory;
 pub mod kinds;
 pub mod local;
+pub mod manifest;
 pub mod model;
 pub mod permit;
 pub mod plan;
+pub mod validate;

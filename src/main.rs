@@ -19,6 +19,7 @@ fn main() -> ExitCode {
                 .await
                 .map(|_| ExitCode::SUCCESS)
         }),
+        Command::Validate(args) => Ok(permit_sync::validate::command::run(&args)),
     };
     match result {
         Ok(code) => code,

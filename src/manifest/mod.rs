@@ -1,0 +1,277 @@
+//! The manifest loader: files and directories of YAML manifests to typed objects with their
+//! origin, and diagnostics naming file, line, column and field for everything that is wrong.
+//!
+//! Loading is per file ([`load_file`], [`load_text`]) so a watcher can keep a file's last good
+//! result while it is broken, and per set ([`load_paths`], [`combine`]) for a one-shot run.
+//! Within a file, every document is handled on its own: a broken document is reported and
+//! the others still load.
+
+pub mod error;
+pub mod node;
+pub mod parse;
+pub mod read;
+pub mod schema;
+pub mod split;
+
+pub use error::{Diagnostic, Severity};
+
+use crate::kinds::{Kind, Object, Origin};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+/// Largest manifest file accepted (16 MiB): far above any hand-written policy, small enough
+/// that a stray dump or a hostile file is refused before it is read.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 16 << 20;
+
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    pub max_file_bytes: u64,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+        }
+    }
+}
+
+/// Where each field of an object was written: `spec.roles[0].role` → (line, column).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FieldLocations(BTreeMap<String, (usize, usize)>);
+
+impl FieldLocations {
+    pub fn get(&self, field: &str) -> Option<(usize, usize)> {
+        self.0.get(field).copied()
+    }
+
+    fn record(&mut self, node: &node::Node, field: &str) {
+        self.0.insert(field.to_string(), (node.line, node.column));
+        match &node.value {
+            node::Value::Seq(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    self.record(item, &format!("{field}[{i}]"));
+                }
+            }
+            node::Value::Map(entries) => {
+                for (key, value) in entries {
+                    let child = if field.is_empty() {
+                        key.name.clone()
+                    } else {
+                        format!("{field}.{}", key.name)
+                    };
+                    self.record(value, &child);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A valid object, where it was declared, and where each of its fields was written.
+#[derive(Clone, Debug)]
+pub struct LoadedObject {
+    pub object: Object,
+    pub origin: Origin,
+    pub fields: FieldLocations,
+}
+
+impl LoadedObject {
+    /// A diagnostic about `field` of this object, placed where the field was written (or at
+    /// the object when the field is absent).
+    pub fn diagnostic(
+        &self,
+        severity: Severity,
+        field: &str,
+        message: impl Into<String>,
+    ) -> Diagnostic {
+        let (file, line, column) = match &self.origin {
+            Origin::File { path, line, column } => {
+                let (l, c) = self.fields.get(field).unwrap_or((*line, *column));
+                (path.clone(), l, c)
+            }
+            Origin::Cluster { namespace, name } => {
+                (PathBuf::from(format!("{namespace}/{name}")), 0, 0)
+            }
+        };
+        let d = Diagnostic::error(file, line, column, message).with_field(field);
+        Diagnostic {
+            severity,
+            ..d.with_kind(self.object.kind(), self.object.name())
+        }
+    }
+}
+
+/// The result of loading one file: its valid objects and its problems.
+#[derive(Clone, Debug)]
+pub struct FileLoad {
+    pub path: PathBuf,
+    pub objects: Vec<LoadedObject>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl FileLoad {
+    /// True when every document of the file loaded. A watcher should keep the previous result
+    /// of a file that is not complete, so a half-written file never deletes anything.
+    pub fn is_complete(&self) -> bool {
+        !self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+impl FileLoad {
+    /// For a watcher: when this result is not complete, keep the objects of `last_good` (the
+    /// file's previous complete result) in force, with this result's diagnostics plus a
+    /// warning saying so. A file being rewritten, or broken by a bad edit, then removes
+    /// nothing from Permit until it is fixed.
+    pub fn keeping_last_good(self, last_good: Option<&FileLoad>) -> FileLoad {
+        match last_good {
+            Some(previous) if !self.is_complete() && previous.is_complete() => {
+                let mut diagnostics = self.diagnostics;
+                diagnostics.push(Diagnostic::warning(
+                    &self.path,
+                    0,
+                    0,
+                    format!(
+                        "keeping the last valid version of this file ({} object{}) in force until it is fixed",
+                        previous.objects.len(),
+                        if previous.objects.len() == 1 { "" } else { "s" }
+                    ),
+                ));
+                FileLoad {
+                    path: self.path,
+                    objects: previous.objects.clone(),
+                    diagnostics,
+                }
+            }
+            _ => self,
+        }
+    }
+}
+
+/// Load one file (any extension).
+pub fn load_file(path: &Path, options: &LoadOptions) -> FileLoad {
+    match read::read_text(path, options.max_file_bytes) {
+        Ok(text) => load_text(path, &text),
+        Err(d) => FileLoad {
+            path: path.to_path_buf(),
+            objects: Vec::new(),
+            diagnostics: vec![*d],
+        },
+    }
+}
+
+/// Load manifests from text already in memory; `path` names it in origins and messages.
+pub fn load_text(path: &Path, text: &str) -> FileLoad {
+    // The YAML deserializer recurses once per nesting level and its frames are large in debug
+    // builds: a document at the depth limit overflows a 2 MiB (test or tokio worker) stack.
+    // Parse on a thread whose stack is sized for the limit, whatever thread calls us.
+    let parsed = std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("manifest-parse".into())
+            .stack_size(PARSE_STACK_BYTES)
+            .spawn_scoped(scope, || parse::parse_text(path, text))
+            .map(|handle| handle.join())
+    });
+    let (objects, diagnostics) = match parsed {
+        Ok(Ok(result)) => result,
+        // Spawning failed (resource limits) or the parser panicked: report, never crash.
+        _ => (
+            Vec::new(),
+            vec![Diagnostic::error(
+                path,
+                0,
+                0,
+                "internal error while parsing this file",
+            )],
+        ),
+    };
+    FileLoad {
+        path: path.to_path_buf(),
+        objects,
+        diagnostics,
+    }
+}
+
+/// Stack of the parsing thread: room for [`parse::MAX_DEPTH`] levels in a debug build, many
+/// times over (address space is reserved; only the pages used are committed).
+const PARSE_STACK_BYTES: usize = 64 << 20;
+
+/// A set of files loaded together, duplicates resolved.
+#[derive(Clone, Debug, Default)]
+pub struct ManifestSet {
+    pub files: Vec<FileLoad>,
+    /// The objects in force: every valid object, less later duplicates.
+    pub objects: Vec<LoadedObject>,
+    /// Every diagnostic: discovery, per-file, and duplicates.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl ManifestSet {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Find the manifest files under `paths` (see [`read::discover`]) and load them all.
+pub fn load_paths(paths: &[PathBuf], options: &LoadOptions) -> ManifestSet {
+    let (files, problems) = read::discover(paths);
+    let mut set = combine(files.iter().map(|f| load_file(f, options)).collect());
+    set.diagnostics.splice(0..0, problems);
+    set
+}
+
+/// Combine per-file results (fresh, or kept from before by a watcher) into one set.
+///
+/// Two objects of the same kind with the same Permit key, or the same kind, namespace and
+/// name, declare one object twice: the first (in path order, then document order) stays in
+/// force, so nothing disappears from Permit, and each later one is an error naming both places.
+pub fn combine(files: Vec<FileLoad>) -> ManifestSet {
+    let mut by_key: HashMap<(Kind, String), Origin> = HashMap::new();
+    let mut by_name: HashMap<(Kind, String, String), Origin> = HashMap::new();
+    let mut objects = Vec::new();
+    let mut diagnostics = Vec::new();
+    for file in &files {
+        diagnostics.extend(file.diagnostics.iter().cloned());
+        for loaded in &file.objects {
+            let kind = loaded.object.kind();
+            let key = loaded.object.permit_key();
+            let namespace = loaded.object.meta().namespace.clone().unwrap_or_default();
+            let name = loaded.object.name().to_string();
+            let clash = if let Some(first) = by_name.get(&(kind, namespace.clone(), name.clone())) {
+                Some((
+                    "metadata.name",
+                    format!("{kind} {name:?} is declared twice; the first is at {first}"),
+                ))
+            } else {
+                by_key.get(&(kind, key.clone())).map(|first| {
+                    let what = if kind == Kind::RoleAssignment {
+                        "assignment"
+                    } else {
+                        "key"
+                    };
+                    let field = match kind {
+                        Kind::RoleAssignment => "spec",
+                        _ if loaded.fields.get("spec.key").is_some() => "spec.key",
+                        _ => "metadata.name",
+                    };
+                    (
+                        field,
+                        format!("{kind} {what} {key:?} is declared twice; the first is at {first}"),
+                    )
+                })
+            };
+            if let Some((field, message)) = clash {
+                diagnostics.push(loaded.diagnostic(Severity::Error, field, message));
+                continue;
+            }
+            by_name.insert((kind, namespace, name), loaded.origin.clone());
+            by_key.insert((kind, key), loaded.origin.clone());
+            objects.push(loaded.clone());
+        }
+    }
+    ManifestSet {
+        files,
+        objects,
+        diagnostics,
+    }
+}
