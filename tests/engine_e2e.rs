@@ -271,7 +271,7 @@ mod local {
     use permit_sync::plan::{Mode, PlanOptions};
     use serde_json::{Value, json};
     use std::collections::BTreeMap;
-    use std::path::PathBuf;
+    use std::path::{Path, PathBuf};
 
     pub struct Env {
         pub permit: LocalHandle,
@@ -422,52 +422,9 @@ mod local {
         )
     }
 
-    /// The blog-rbac example.
+    /// The blog-rbac example, through the manifest loader.
     pub fn blog() -> Vec<(Origin, Object)> {
-        vec![
-            doc(
-                "PermitResource",
-                "post",
-                json!({"name": "Post", "description": "A blog post",
-                "actions": {"read": {}, "create": {}, "update": {}, "delete": {}}}),
-            ),
-            doc(
-                "PermitRole",
-                "viewer",
-                json!({"name": "Viewer", "description": "Reads posts",
-                "permissions": ["post:read"]}),
-            ),
-            doc(
-                "PermitRole",
-                "editor",
-                json!({"name": "Editor", "description": "Reads and writes posts",
-                "permissions": ["post:read", "post:create", "post:update", "post:delete"]}),
-            ),
-            doc(
-                "PermitTenant",
-                "acme",
-                json!({"name": "Acme Inc.", "description": "The first customer",
-                "attributes": {"plan": "enterprise"}}),
-            ),
-            doc(
-                "PermitUser",
-                "jane",
-                json!({"key": "jane@example.com", "email": "jane@example.com",
-                "firstName": "Jane", "lastName": "Doe", "attributes": {"department": "editorial"}}),
-            ),
-            doc(
-                "PermitUser",
-                "bob",
-                json!({"email": "bob@example.com", "firstName": "Bob",
-                "lastName": "Smith", "roles": [{"role": "editor", "tenant": "acme"}]}),
-            ),
-            doc(
-                "RoleAssignment",
-                "jane-viewer-acme",
-                json!({"user": "jane@example.com",
-                "role": "viewer", "tenant": "acme"}),
-            ),
-        ]
+        permit_sync::commands::load(Path::new("examples/blog-rbac")).unwrap()
     }
 
     pub fn without(objects: &[(Origin, Object)], kind: Kind, name: &str) -> Vec<(Origin, Object)> {
@@ -778,6 +735,82 @@ mod local {
             live.roles.is_empty() && live.resources.is_empty(),
             "{live:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn export_then_plan_on_the_export_shows_no_changes() {
+        let env = start(Knobs::default()).await;
+        let (code, out) = env.apply(&env.apply_args(false), &blog()).await;
+        assert_eq!(code, 0, "{out}");
+        // Objects made elsewhere are exported too.
+        let facts = "/v2/facts/default/local";
+        let schema = "/v2/schema/default/local";
+        let post = reqwest::Method::POST;
+        assert_eq!(
+            env.direct(
+                post.clone(),
+                &format!("{schema}/roles"),
+                json!({"key": "admin", "name": "Admin", "permissions": ["post:delete"],
+                   "extends": ["editor"], "description": "All of it"})
+            )
+            .await
+                / 100,
+            2
+        );
+        assert_eq!(
+            env.direct(
+                reqwest::Method::PUT,
+                &format!("{facts}/users/ops%7Cbot"),
+                json!({"key": "ops|bot", "attributes": {"team": "ops", "level": 3}})
+            )
+            .await
+                / 100,
+            2
+        );
+        assert_eq!(
+            env.direct(
+                post.clone(),
+                &format!("{facts}/role_assignments"),
+                json!({"user": "ops|bot", "role": "admin", "tenant": "default"})
+            )
+            .await
+                / 100,
+            2
+        );
+
+        let dir = env.dir.path().join("exported");
+        let c0 = env.permit.counters();
+        let export = permit_sync::commands::export::ExportArgs {
+            output_dir: dir.clone(),
+            connection: env.connection(),
+        };
+        assert_eq!(
+            permit_sync::commands::export::run(&export).await.unwrap(),
+            0
+        );
+        report("export", &calls(&c0, &env.permit.counters()));
+        let exported = permit_sync::commands::load(&dir).unwrap();
+        assert_eq!(
+            exported.len(),
+            11,
+            "1 resource, 3 roles, 1 tenant, 3 users, 3 assignments"
+        );
+
+        // With the inventory of the apply, and with none (a fresh checkout): no changes either way.
+        let (code, out) = env
+            .plan(&plan_args(&env, true, Format::Table), &exported)
+            .await;
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains(NO_CHANGES), "{out}");
+        let mut fresh = plan_args(&env, false, Format::Json);
+        fresh.sync.state_file = env.dir.path().join("elsewhere/inventory.json");
+        fresh.sync.mode = Mode::Mirror;
+        let (code, out) = env.plan(&fresh, &exported).await;
+        assert_eq!(code, 0, "{out}");
+        let plan: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(plan["changes"], false, "{out}");
+        // Permit equals the export exactly: mirror mode would delete nothing.
+        assert_eq!(plan["summary"]["delete"], 0, "{out}");
     }
 
     #[tokio::test]

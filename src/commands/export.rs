@@ -3,6 +3,7 @@
 
 use super::ConnectionArgs;
 use crate::kinds::resource::{ActionSpec, AttributeSpec};
+use crate::kinds::{Attributes, DEFAULT_TENANT};
 use crate::kinds::{
     PermitResource, PermitResourceSpec, PermitRole, PermitRoleSpec, PermitTenant, PermitTenantSpec,
     PermitUser, PermitUserSpec, RoleAssignment, RoleAssignmentSpec,
@@ -67,6 +68,11 @@ fn yaml_stream<T: Serialize>(docs: &[T]) -> anyhow::Result<String> {
         out.push_str(&serde_saphyr::to_string(d).context("serialising a manifest")?);
     }
     Ok(out)
+}
+
+/// Empty attribute maps are left out: an undeclared field is not managed, which matches.
+fn non_empty(a: &Option<Attributes>) -> Option<Attributes> {
+    a.clone().filter(|m| !m.is_empty())
 }
 
 /// The key goes in `spec.key` only when the name cannot carry it.
@@ -138,7 +144,7 @@ pub fn write(state: &State, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
                 description: r.description.clone(),
                 permissions: r.permissions.iter().cloned().collect(),
                 extends: r.extends.iter().cloned().collect(),
-                attributes: r.attributes.clone(),
+                attributes: non_empty(&r.attributes),
                 deletion_policy: None,
             };
             PermitRole::new(&name, spec)
@@ -150,13 +156,19 @@ pub fn write(state: &State, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let tenants: Vec<PermitTenant> = state
         .tenants
         .values()
+        // Every environment has an uncustomised `default` tenant; declaring it would only add noise.
+        .filter(|t| {
+            t.key != DEFAULT_TENANT
+                || t.description.is_some()
+                || t.attributes.as_ref().is_some_and(|a| !a.is_empty())
+        })
         .map(|t| {
             let name = name_for(&t.key, &mut taken);
             let spec = PermitTenantSpec {
                 key: key_field(&t.key, &name),
                 name: Some(t.name.clone()),
                 description: t.description.clone(),
-                attributes: t.attributes.clone(),
+                attributes: non_empty(&t.attributes),
                 deletion_policy: None,
             };
             PermitTenant::new(&name, spec)
@@ -175,7 +187,7 @@ pub fn write(state: &State, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
                 email: u.email.clone(),
                 first_name: u.first_name.clone(),
                 last_name: u.last_name.clone(),
-                attributes: u.attributes.clone(),
+                attributes: non_empty(&u.attributes),
                 roles: None,
                 deletion_policy: None,
             };

@@ -9,7 +9,7 @@ use crate::kinds::{Object, Origin};
 use crate::permit::{ApiKey, ClientConfig, DEFAULT_API_URL, Limits, PermitClient};
 use crate::plan::{Mode, PlanOptions};
 use anyhow::Context;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Logs to stderr (`RUST_LOG`, default `warn`), never to the stdout that carries plans.
@@ -112,6 +112,31 @@ impl SyncArgs {
             max_deletions: self.max_deletions,
         }
     }
+}
+
+/// Loads the manifests at `path` with the loader and its reference checks. Any error stops here:
+/// an unreadable or invalid file must never turn into deletions. Warnings go to stderr.
+pub fn load(path: &Path) -> anyhow::Result<Vec<(Origin, Object)>> {
+    use crate::manifest::{self, LoadOptions};
+    let set = manifest::load_paths(&[path.to_path_buf()], &LoadOptions::default());
+    let mut diagnostics = set.diagnostics.clone();
+    diagnostics.extend(crate::validate::check(&set.objects));
+    diagnostics.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+    for d in &diagnostics {
+        eprintln!("{}: {d}", d.severity);
+    }
+    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+    if errors > 0 {
+        anyhow::bail!(
+            "{errors} error(s) in the manifests at {}; nothing was planned",
+            path.display()
+        );
+    }
+    Ok(set
+        .objects
+        .into_iter()
+        .map(|loaded| (loaded.origin, loaded.object))
+        .collect())
 }
 
 /// The desired model of loaded objects; duplicate declarations are an error naming both places.

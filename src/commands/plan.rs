@@ -39,3 +39,9 @@ pub async fn run(
         0
     })
 }
+
+/// The command line: loads `PATH`, then runs on stdout.
+pub async fn main(args: &PlanArgs) -> anyhow::Result<u8> {
+    let objects = super::load(&args.sync.path)?;
+    run(args, &objects, &mut std::io::stdout()).await
+}
