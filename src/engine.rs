@@ -107,3 +107,16 @@ pub async fn apply(
         live,
     })
 }
+
+/// The controller and the watcher run these on spawned tasks: they must stay `Send`.
+#[allow(dead_code)]
+fn futures_are_send(
+    client: &PermitClient,
+    desired: &Desired,
+    state_file: &StateFile,
+    planned: &Planned,
+) {
+    fn send<T: Send>(_: T) {}
+    send(plan(client, desired, state_file, &PlanOptions::default()));
+    send(apply(client, planned, state_file, &ExecOptions::default()));
+}

@@ -81,7 +81,8 @@ pub struct SyncArgs {
     #[arg(long)]
     pub prune: bool,
     /// `owned`: prune touches only the inventory; `mirror`: Permit must equal the manifests
-    /// exactly (deletes everything undeclared except the `default` tenant; implies --prune).
+    /// exactly (deletes everything undeclared except the `default` tenant and `Orphan` objects;
+    /// implies --prune).
     #[arg(long, value_enum, default_value_t = Mode::Owned)]
     pub mode: Mode,
     /// Allow prune when the manifests declare nothing.

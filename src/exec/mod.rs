@@ -235,6 +235,15 @@ impl Exec<'_> {
         self.progress.inc(1);
     }
 
+    /// Runs futures `concurrency` at a time. The futures are built before the stream (not by a
+    /// closure inside it), which keeps the executor's future `Send` for spawned tasks.
+    async fn bounded<F: Future<Output = ()>>(&self, futures: Vec<F>) {
+        futures::stream::iter(futures)
+            .buffer_unordered(self.opts.concurrency.max(1))
+            .collect::<Vec<()>>()
+            .await;
+    }
+
     /// Runs one call per op, `concurrency` at a time.
     async fn singles<'o, F, Fut>(&self, ops: Vec<&'o Op>, f: F)
     where
@@ -242,14 +251,14 @@ impl Exec<'_> {
         Fut: Future<Output = Outcome>,
     {
         let f = &f;
-        futures::stream::iter(ops)
+        let futures: Vec<_> = ops
+            .into_iter()
             .map(|op| async move {
                 let r = f(op).await;
                 self.record(op.kind, &op.key, r);
             })
-            .buffer_unordered(self.opts.concurrency.max(1))
-            .collect::<Vec<()>>()
-            .await;
+            .collect();
+        self.bounded(futures).await;
     }
 
     /// Sends a single create: `Ok(true)` when created, `Ok(false)` when the key exists (409). An
@@ -448,11 +457,11 @@ impl Exec<'_> {
             ops.into_iter().partition(|o| o.action == Action::Create);
         let size = self.opts.batch.tenants.max(1);
         let chunks: Vec<Vec<&Op>> = creates.chunks(size).map(<[_]>::to_vec).collect();
-        futures::stream::iter(chunks)
+        let futures: Vec<_> = chunks
+            .into_iter()
             .map(|chunk| self.tenant_batch(chunk))
-            .buffer_unordered(self.opts.concurrency.max(1))
-            .collect::<Vec<()>>()
-            .await;
+            .collect();
+        self.bounded(futures).await;
         self.singles(updates, |op| {
             let Obj::Tenant(t) = desired(op) else {
                 unreachable!("tenant op")
@@ -567,7 +576,8 @@ impl Exec<'_> {
     async fn users(&self, ops: Vec<&Op>) {
         let size = self.opts.batch.users.max(1);
         let chunks: Vec<Vec<&Op>> = ops.chunks(size).map(<[_]>::to_vec).collect();
-        futures::stream::iter(chunks)
+        let futures: Vec<_> = chunks
+            .into_iter()
             .map(|chunk| async move {
                 if chunk.len() > 1 {
                     let bodies: Vec<_> = chunk.iter().map(|op| user_body(op)).collect();
@@ -597,9 +607,8 @@ impl Exec<'_> {
                 })
                 .await;
             })
-            .buffer_unordered(self.opts.concurrency.max(1))
-            .collect::<Vec<()>>()
-            .await;
+            .collect();
+        self.bounded(futures).await;
     }
 
     // ---- role assignments ----
@@ -607,11 +616,11 @@ impl Exec<'_> {
     async fn assign(&self, ops: Vec<&Op>) {
         let size = self.opts.batch.assignments.max(1);
         let chunks: Vec<Vec<&Op>> = ops.chunks(size).map(<[_]>::to_vec).collect();
-        futures::stream::iter(chunks)
+        let futures: Vec<_> = chunks
+            .into_iter()
             .map(|chunk| self.assign_batch(chunk))
-            .buffer_unordered(self.opts.concurrency.max(1))
-            .collect::<Vec<()>>()
-            .await;
+            .collect();
+        self.bounded(futures).await;
     }
 
     async fn assign_single(&self, op: &Op) -> Outcome {
@@ -709,7 +718,8 @@ impl Exec<'_> {
             }
         };
         let single = &single;
-        futures::stream::iter(chunks)
+        let futures: Vec<_> = chunks
+            .into_iter()
             .map(|chunk| async move {
                 if chunk.len() > 1 {
                     let bodies: Vec<_> = chunk
@@ -738,9 +748,8 @@ impl Exec<'_> {
                 }
                 self.singles(chunk, single).await;
             })
-            .buffer_unordered(self.opts.concurrency.max(1))
-            .collect::<Vec<()>>()
-            .await;
+            .collect();
+        self.bounded(futures).await;
     }
 
     // ---- deletions of users and tenants ----
@@ -753,7 +762,8 @@ impl Exec<'_> {
             "users" => ("users.bulk_delete", "users.delete"),
             _ => ("tenants.bulk_delete", "tenants.delete"),
         };
-        futures::stream::iter(chunks)
+        let futures: Vec<_> = chunks
+            .into_iter()
             .map(|chunk| async move {
                 if chunk.len() > 1 {
                     let idents: Vec<&str> = chunk.iter().map(|o| o.key.as_str()).collect();
@@ -783,9 +793,8 @@ impl Exec<'_> {
                 })
                 .await;
             })
-            .buffer_unordered(self.opts.concurrency.max(1))
-            .collect::<Vec<()>>()
-            .await;
+            .collect();
+        self.bounded(futures).await;
     }
 }
 

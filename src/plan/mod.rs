@@ -21,8 +21,8 @@ pub enum Mode {
     /// Only objects in the inventory (created or adopted by permit-sync) that are no longer declared.
     #[default]
     Owned,
-    /// Everything in Permit that is not declared (except the `default` tenant): Permit equals the
-    /// manifests exactly. Implies prune.
+    /// Everything in Permit that is not declared (except the `default` tenant and objects declared
+    /// `deletionPolicy: Orphan`): Permit equals the manifests exactly. Implies prune.
     Mirror,
 }
 
@@ -301,8 +301,10 @@ pub fn plan(
         for key in undeclared(kind) {
             let entry = inventory.and_then(|i| i.get(kind, &key));
             let ours = entry.is_some_and(|e| !e.orphan);
+            // `deletionPolicy: Orphan` holds in mirror mode too: it was declared to outlive its manifest.
+            let orphan = entry.is_some_and(|e| e.orphan);
             let delete = match options.mode {
-                Mode::Mirror => true,
+                Mode::Mirror => !orphan,
                 Mode::Owned => options.prune && ours,
             };
             if delete && referenced.contains(&(kind, key.clone())) {

@@ -535,6 +535,7 @@ proptest! {
         for op in p.ops.iter().filter(|o| o.action == Action::Delete) {
             prop_assert!(want.get(op.kind, &op.key).is_none(), "deletes a declared {}", op.subject());
             prop_assert!(!(op.kind == Kind::PermitTenant && op.key == DEFAULT_TENANT));
+            prop_assert!(!inv.get(op.kind, &op.key).is_some_and(|e| e.orphan), "deletes an orphan");
             if !mirror {
                 prop_assert!(pruning);
                 let e = inv.get(op.kind, &op.key);
