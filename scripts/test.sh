@@ -26,6 +26,16 @@ else
   echo "warning: tests/kube-testenv/build.sh failed; the Kubernetes tests will skip" >&2
 fi
 
+step "actionlint (checks examples/github-actions; built once from the Go module proxy)"
+ACTIONLINT_DIR="$HOME/.cache/permit-sync/actionlint-v1.7.12"
+if [ ! -x "$ACTIONLINT_DIR/actionlint" ]; then
+  if ! PATH="$PATH:/usr/local/go/bin" GOBIN="$ACTIONLINT_DIR" CGO_ENABLED=0 \
+    go install github.com/rhysd/actionlint/cmd/actionlint@v1.7.12; then
+    if [ "${CI:-}" = true ]; then echo "error: cannot build actionlint under CI=true" >&2; exit 1; fi
+    echo "warning: actionlint could not be built; its test will skip" >&2
+  fi
+fi
+
 step "tests"
 cargo test --locked --all-targets --no-fail-fast 2>&1 | tee target/test-output.txt
 

@@ -19,6 +19,12 @@ pub enum Command {
     Crds(crate::crds::CrdsArgs),
     /// Ask a PDP whether USER may do ACTION on RESOURCE: exit 0 allowed, 3 denied, 1 error.
     Check(crate::check::CheckArgs),
+    /// Show what `apply` would change in Permit (exit 0/2 with --detailed-exitcode, 1 on error).
+    Plan(crate::commands::plan::PlanArgs),
+    /// Converge Permit to the manifests (in bulk, rate-limited; --prune deletes what we own only).
+    Apply(crate::commands::apply::ApplyArgs),
+    /// Write the live Permit environment as manifests (`plan` on them shows no changes).
+    Export(crate::commands::export::ExportArgs),
     /// Run the embedded local Permit (REST API + PDP) as a standalone server.
     /// Check manifest files or directories: YAML, schema, duplicates and references (exit 1 when invalid).
     Validate(crate::validate::command::ValidateArgs),

@@ -2,10 +2,18 @@
 
 pub mod check;
 pub mod cli;
+pub mod commands;
 pub mod crds;
+pub mod desired;
+pub mod engine;
+pub mod exec;
+pub mod inventory;
 pub mod kinds;
 pub mod local;
 pub mod manifest;
 pub mod metrics;
 pub mod pdp;
+pub mod model;
+pub mod permit;
+pub mod plan;
 pub mod validate;

@@ -9,6 +9,21 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Crds(args) => permit_sync::crds::run(&args).map(|_| ExitCode::SUCCESS),
         Command::Check(args) => block_on(permit_sync::check::run(args)),
+        Command::Plan(args) => block_on(async move {
+            permit_sync::commands::plan::main(&args)
+                .await
+                .map(ExitCode::from)
+        }),
+        Command::Apply(args) => block_on(async move {
+            permit_sync::commands::apply::main(&args)
+                .await
+                .map(ExitCode::from)
+        }),
+        Command::Export(args) => block_on(async move {
+            permit_sync::commands::export::run(&args)
+                .await
+                .map(ExitCode::from)
+        }),
         Command::Local(args) => block_on(async move {
             permit_sync::local::cli::run(&args)
                 .await

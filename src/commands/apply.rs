@@ -1,0 +1,90 @@
+//! `permit-sync apply PATH`: converge Permit to the manifests, showing the plan first.
+
+use super::SyncArgs;
+use crate::engine;
+use crate::exec::{ExecOptions, summary};
+use crate::inventory::StateFile;
+use crate::kinds::{Object, Origin};
+use crate::plan::render::{self, Format, Redactor};
+use anyhow::Context;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub sync: SyncArgs,
+    /// Show the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Delete without asking (required for deletions when not on a terminal).
+    #[arg(long, short)]
+    pub yes: bool,
+    /// How to show the plan before applying it.
+    #[arg(long, short, value_enum, default_value_t = Format::Table)]
+    pub output: Format,
+    /// Write a JSON report (status per object, API calls by class and status) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// API calls in flight at once.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+}
+
+/// Applies `objects`; returns the exit code (1 when any object failed).
+pub async fn run(
+    args: &ApplyArgs,
+    objects: &[(Origin, Object)],
+    out: &mut (dyn Write + Send),
+) -> anyhow::Result<u8> {
+    super::init_logging();
+    let desired = super::desired(objects)?;
+    let client = args.sync.connection.connect().await?;
+    let state_file = StateFile::new(&args.sync.state_file);
+    let planned = engine::plan(&client, &desired, &state_file, &args.sync.plan_options()).await?;
+    let redactor = Redactor::new([client.api_key().expose().to_string()]);
+    out.write_all(render::render(&planned.plan, args.output, &redactor).as_bytes())?;
+    if args.dry_run {
+        writeln!(out, "Dry run: nothing applied.")?;
+        return Ok(0);
+    }
+    let deletions = planned.plan.deletions();
+    if deletions > 0 && !args.yes {
+        let terminal = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+        if !terminal {
+            anyhow::bail!(
+                "refusing to delete {deletions} object(s) without --yes (not on a terminal)"
+            );
+        }
+        eprint!("Delete {deletions} object(s) from Permit? Type 'yes' to continue: ");
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        if answer.trim() != "yes" {
+            writeln!(out, "Cancelled: nothing applied.")?;
+            return Ok(1);
+        }
+    }
+    let options = ExecOptions {
+        concurrency: args.concurrency.max(1),
+        progress: std::io::stderr().is_terminal(),
+        ..ExecOptions::default()
+    };
+    let applied = engine::apply(&client, &planned, &state_file, &options).await?;
+    out.write_all(redactor.text(&summary::render(&applied.report)).as_bytes())?;
+    if let Some(path) = &args.report {
+        let json = serde_json::to_string_pretty(&applied.report)?;
+        std::fs::write(path, redactor.text(&json))
+            .with_context(|| format!("writing the report {}", path.display()))?;
+    }
+    Ok(if applied.report.failed().next().is_some() {
+        1
+    } else {
+        0
+    })
+}
+
+/// The command line: loads `PATH`, then runs on stdout.
+pub async fn main(args: &ApplyArgs) -> anyhow::Result<u8> {
+    let objects = super::load(&args.sync.path)?;
+    run(args, &objects, &mut std::io::stdout()).await
+}

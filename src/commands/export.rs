@@ -1,0 +1,233 @@
+//! `permit-sync export --output-dir DIR`: the live environment as manifests, one file per kind.
+//! `plan` on the result shows no changes.
+
+use super::ConnectionArgs;
+use crate::kinds::resource::{ActionSpec, AttributeSpec};
+use crate::kinds::{Attributes, DEFAULT_TENANT};
+use crate::kinds::{
+    PermitResource, PermitResourceSpec, PermitRole, PermitRoleSpec, PermitTenant, PermitTenantSpec,
+    PermitUser, PermitUserSpec, RoleAssignment, RoleAssignmentSpec,
+};
+use crate::model::State;
+use crate::permit::live;
+use anyhow::Context;
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct ExportArgs {
+    /// Directory to write the manifests to (created if missing; existing export files replaced).
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: PathBuf,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+pub async fn run(args: &ExportArgs) -> anyhow::Result<u8> {
+    super::init_logging();
+    let client = args.connection.connect().await?;
+    let state = live::read(&client)
+        .await
+        .context("reading the Permit environment")?;
+    let files = write(&state, &args.output_dir)?;
+    for f in files {
+        eprintln!("wrote {}", f.display());
+    }
+    Ok(0)
+}
+
+/// A Kubernetes-valid name for a Permit key (lowercase letters, digits, `-`), unique in `taken`.
+fn name_for(key: &str, taken: &mut BTreeSet<String>) -> String {
+    let mut base: String = key
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    base = base.trim_matches('-').to_string();
+    while base.contains("--") {
+        base = base.replace("--", "-");
+    }
+    if base.is_empty() {
+        base = "object".into();
+    }
+    base.truncate(200);
+    let mut name = base.clone();
+    let mut n = 2;
+    while !taken.insert(name.clone()) {
+        name = format!("{base}-{n}");
+        n += 1;
+    }
+    name
+}
+
+fn yaml_stream<T: Serialize>(docs: &[T]) -> anyhow::Result<String> {
+    let mut out = String::from("# Exported by permit-sync from the live Permit environment.\n");
+    for d in docs {
+        out.push_str("---\n");
+        out.push_str(&serde_saphyr::to_string(d).context("serialising a manifest")?);
+    }
+    Ok(out)
+}
+
+/// Empty attribute maps are left out: an undeclared field is not managed, which matches.
+fn non_empty(a: &Option<Attributes>) -> Option<Attributes> {
+    a.clone().filter(|m| !m.is_empty())
+}
+
+/// The key goes in `spec.key` only when the name cannot carry it.
+fn key_field(key: &str, name: &str) -> Option<String> {
+    (key != name).then(|| key.to_string())
+}
+
+/// Writes `resources.yaml`, `roles.yaml`, `tenants.yaml`, `users.yaml`, `assignments.yaml`.
+pub fn write(state: &State, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut files = Vec::new();
+    let mut put = |file: &str, text: String| -> anyhow::Result<()> {
+        let path = dir.join(file);
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        files.push(path);
+        Ok(())
+    };
+
+    let mut taken = BTreeSet::new();
+    let resources: Vec<PermitResource> = state
+        .resources
+        .values()
+        .map(|r| {
+            let name = name_for(&r.key, &mut taken);
+            let spec = PermitResourceSpec {
+                key: key_field(&r.key, &name),
+                name: Some(r.name.clone()),
+                description: r.description.clone(),
+                actions: r
+                    .actions
+                    .iter()
+                    .map(|(k, a)| {
+                        let spec = ActionSpec {
+                            name: Some(a.name.clone()),
+                            description: a.description.clone(),
+                            attributes: a.attributes.clone().filter(|m| !m.is_empty()),
+                        };
+                        (k.clone(), spec)
+                    })
+                    .collect(),
+                attributes: r.attributes.as_ref().filter(|m| !m.is_empty()).map(|m| {
+                    m.iter()
+                        .filter_map(|(k, a)| {
+                            let type_ = serde_json::from_value(serde_json::json!(a.type_)).ok()?;
+                            let spec = AttributeSpec {
+                                type_,
+                                description: a.description.clone(),
+                            };
+                            Some((k.clone(), spec))
+                        })
+                        .collect()
+                }),
+                deletion_policy: None,
+            };
+            PermitResource::new(&name, spec)
+        })
+        .collect();
+    put("resources.yaml", yaml_stream(&resources)?)?;
+
+    let mut taken = BTreeSet::new();
+    let roles: Vec<PermitRole> = state
+        .roles
+        .values()
+        .map(|r| {
+            let name = name_for(&r.key, &mut taken);
+            let spec = PermitRoleSpec {
+                key: key_field(&r.key, &name),
+                name: Some(r.name.clone()),
+                description: r.description.clone(),
+                permissions: r.permissions.iter().cloned().collect(),
+                extends: r.extends.iter().cloned().collect(),
+                attributes: non_empty(&r.attributes),
+                deletion_policy: None,
+            };
+            PermitRole::new(&name, spec)
+        })
+        .collect();
+    put("roles.yaml", yaml_stream(&roles)?)?;
+
+    let mut taken = BTreeSet::new();
+    let tenants: Vec<PermitTenant> = state
+        .tenants
+        .values()
+        // Every environment has an uncustomised `default` tenant; declaring it would only add noise.
+        .filter(|t| {
+            t.key != DEFAULT_TENANT
+                || t.description.is_some()
+                || t.attributes.as_ref().is_some_and(|a| !a.is_empty())
+        })
+        .map(|t| {
+            let name = name_for(&t.key, &mut taken);
+            let spec = PermitTenantSpec {
+                key: key_field(&t.key, &name),
+                name: Some(t.name.clone()),
+                description: t.description.clone(),
+                attributes: non_empty(&t.attributes),
+                deletion_policy: None,
+            };
+            PermitTenant::new(&name, spec)
+        })
+        .collect();
+    put("tenants.yaml", yaml_stream(&tenants)?)?;
+
+    let mut taken = BTreeSet::new();
+    let users: Vec<PermitUser> = state
+        .users
+        .values()
+        .map(|u| {
+            let name = name_for(&u.key, &mut taken);
+            let spec = PermitUserSpec {
+                key: key_field(&u.key, &name),
+                email: u.email.clone(),
+                first_name: u.first_name.clone(),
+                last_name: u.last_name.clone(),
+                attributes: non_empty(&u.attributes),
+                roles: None,
+                deletion_policy: None,
+            };
+            PermitUser::new(&name, spec)
+        })
+        .collect();
+    put("users.yaml", yaml_stream(&users)?)?;
+
+    let mut taken = BTreeSet::new();
+    let assignments: Vec<RoleAssignment> = state
+        .assignments
+        .values()
+        .map(|a| {
+            let name = name_for(&format!("{}-{}-{}", a.user, a.role, a.tenant), &mut taken);
+            let spec = RoleAssignmentSpec {
+                user: a.user.clone(),
+                role: a.role.clone(),
+                tenant: Some(a.tenant.clone()),
+                resource_instance: a.resource_instance.clone(),
+                deletion_policy: None,
+            };
+            RoleAssignment::new(&name, spec)
+        })
+        .collect();
+    put("assignments.yaml", yaml_stream(&assignments)?)?;
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_kubernetes_names_and_unique() {
+        let mut taken = BTreeSet::new();
+        assert_eq!(name_for("jane@example.com", &mut taken), "jane-example-com");
+        assert_eq!(
+            name_for("Jane@Example.com", &mut taken),
+            "jane-example-com-2"
+        );
+        assert_eq!(name_for("--", &mut taken), "object");
+    }
+}

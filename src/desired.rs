@@ -1,0 +1,242 @@
+//! Declared manifests (`Object`s with their `Origin`s) → the desired model, inline roles expanded.
+
+use crate::kinds::{self, DeletionPolicy, Kind, Object, Origin};
+use crate::model::{Action, Assignment, AttributeDef, Obj, Resource, Role, State, Tenant, User};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What the source declares, normalised, with where each object came from.
+#[derive(Clone, Debug, Default)]
+pub struct Desired {
+    pub state: State,
+    /// First declaration of each object (inline roles point at their user).
+    pub origins: BTreeMap<(Kind, String), Origin>,
+    /// Objects declared with `deletionPolicy: Orphan`: never deleted when their manifest goes away.
+    pub orphans: BTreeSet<(Kind, String)>,
+}
+
+/// Two manifests declare the same Permit object.
+#[derive(Debug, thiserror::Error)]
+#[error("{kind} {key:?} is declared twice: at {first} and at {second}")]
+pub struct DuplicateError {
+    pub kind: Kind,
+    pub key: String,
+    pub first: Origin,
+    pub second: Origin,
+}
+
+impl Desired {
+    /// Builds the desired model. `PermitPDP` objects are not Permit API objects and are skipped.
+    /// A role assignment declared both inline and as a `RoleAssignment` is the same grant, so that
+    /// duplicate is accepted; any other duplicate key is an error naming both places.
+    pub fn from_objects<'a>(
+        objects: impl IntoIterator<Item = (&'a Origin, &'a Object)>,
+    ) -> Result<Desired, Vec<DuplicateError>> {
+        let mut d = Desired::default();
+        let mut errors = Vec::new();
+        for (origin, object) in objects {
+            let orphan = deletion_policy(object) == Some(DeletionPolicy::Orphan);
+            let mut objs = Vec::new();
+            match object {
+                Object::Pdp(_) => continue,
+                Object::User(u) => {
+                    let key = object.permit_key();
+                    for r in u.spec.roles.iter().flatten() {
+                        objs.push(Obj::Assignment(Assignment {
+                            user: key.clone(),
+                            role: r.role.clone(),
+                            tenant: r
+                                .tenant
+                                .clone()
+                                .unwrap_or_else(|| kinds::DEFAULT_TENANT.into()),
+                            resource_instance: None,
+                        }));
+                    }
+                    objs.insert(0, normalise(object).expect("users are synced"));
+                }
+                _ => objs.push(normalise(object).expect("non-PDP kinds are synced")),
+            }
+            for obj in objs {
+                let id = (obj.kind(), obj.key());
+                if let Some(first) = d.origins.get(&id) {
+                    if id.0 != Kind::RoleAssignment {
+                        errors.push(DuplicateError {
+                            kind: id.0,
+                            key: id.1,
+                            first: first.clone(),
+                            second: origin.clone(),
+                        });
+                    }
+                    continue;
+                }
+                if orphan && id.0 == object.kind() {
+                    d.orphans.insert(id.clone());
+                }
+                d.origins.insert(id, origin.clone());
+                d.state.insert(obj);
+            }
+        }
+        if errors.is_empty() {
+            Ok(d)
+        } else {
+            Err(errors)
+        }
+    }
+
+    pub fn origin(&self, kind: Kind, key: &str) -> Option<&Origin> {
+        self.origins.get(&(kind, key.to_string()))
+    }
+}
+
+fn deletion_policy(object: &Object) -> Option<DeletionPolicy> {
+    match object {
+        Object::Resource(o) => o.spec.deletion_policy,
+        Object::Role(o) => o.spec.deletion_policy,
+        Object::Tenant(o) => o.spec.deletion_policy,
+        Object::User(o) => o.spec.deletion_policy,
+        Object::Assignment(o) => o.spec.deletion_policy,
+        Object::Pdp(_) => None,
+    }
+}
+
+/// Empty strings mean "none" on both sides, so `description: ""` and a missing one compare equal.
+pub fn non_empty(s: &Option<String>) -> Option<String> {
+    s.as_ref().filter(|s| !s.is_empty()).cloned()
+}
+
+/// One manifest object as the model compares it (`None` for `PermitPDP`).
+pub fn normalise(object: &Object) -> Option<Obj> {
+    let key = object.permit_key();
+    let name = |n: &Option<String>| non_empty(n).unwrap_or_else(|| key.clone());
+    Some(match object {
+        Object::Resource(o) => Obj::Resource(Resource {
+            name: name(&o.spec.name),
+            description: non_empty(&o.spec.description),
+            actions: o
+                .spec
+                .actions
+                .iter()
+                .map(|(k, a)| {
+                    let action = Action {
+                        name: non_empty(&a.name).unwrap_or_else(|| k.clone()),
+                        description: non_empty(&a.description),
+                        attributes: a.attributes.clone(),
+                    };
+                    (k.clone(), action)
+                })
+                .collect(),
+            attributes: o.spec.attributes.as_ref().map(|attrs| {
+                attrs
+                    .iter()
+                    .map(|(k, a)| {
+                        let type_ = serde_json::to_value(a.type_)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .unwrap_or_default();
+                        let def = AttributeDef {
+                            type_,
+                            description: non_empty(&a.description),
+                        };
+                        (k.clone(), def)
+                    })
+                    .collect()
+            }),
+            key: key.clone(),
+        }),
+        Object::Role(o) => Obj::Role(Role {
+            name: name(&o.spec.name),
+            description: non_empty(&o.spec.description),
+            permissions: o.spec.permissions.iter().cloned().collect(),
+            extends: o.spec.extends.iter().cloned().collect(),
+            attributes: o.spec.attributes.clone(),
+            key: key.clone(),
+        }),
+        Object::Tenant(o) => Obj::Tenant(Tenant {
+            name: name(&o.spec.name),
+            description: non_empty(&o.spec.description),
+            attributes: o.spec.attributes.clone(),
+            key: key.clone(),
+        }),
+        Object::User(o) => Obj::User(User {
+            email: non_empty(&o.spec.email),
+            first_name: non_empty(&o.spec.first_name),
+            last_name: non_empty(&o.spec.last_name),
+            attributes: o.spec.attributes.clone(),
+            key: key.clone(),
+        }),
+        Object::Assignment(o) => Obj::Assignment(Assignment {
+            user: o.spec.user.clone(),
+            role: o.spec.role.clone(),
+            tenant: o
+                .spec
+                .tenant
+                .clone()
+                .unwrap_or_else(|| kinds::DEFAULT_TENANT.into()),
+            resource_instance: o.spec.resource_instance.clone(),
+        }),
+        Object::Pdp(_) => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds::{
+        InlineRole, PermitUser, PermitUserSpec, RoleAssignment, RoleAssignmentSpec,
+    };
+    use std::path::PathBuf;
+
+    fn at(line: usize) -> Origin {
+        Origin::File {
+            path: PathBuf::from("users.yaml"),
+            line,
+            column: 1,
+        }
+    }
+
+    fn bob() -> Object {
+        Object::User(PermitUser::new(
+            "bob",
+            PermitUserSpec {
+                email: Some("bob@example.com".into()),
+                roles: Some(vec![InlineRole {
+                    role: "editor".into(),
+                    tenant: Some("acme".into()),
+                }]),
+                ..Default::default()
+            },
+        ))
+    }
+
+    #[test]
+    fn inline_roles_become_assignments_and_duplicates_are_reported() {
+        let explicit = Object::Assignment(RoleAssignment::new(
+            "bob-editor",
+            RoleAssignmentSpec {
+                user: "bob".into(),
+                role: "editor".into(),
+                tenant: Some("acme".into()),
+                ..Default::default()
+            },
+        ));
+        let objects = [(at(1), bob()), (at(9), explicit)];
+        let d = Desired::from_objects(objects.iter().map(|(o, x)| (o, x))).unwrap();
+        assert_eq!(
+            d.state.users["bob"].email.as_deref(),
+            Some("bob@example.com")
+        );
+        assert_eq!(
+            d.state.assignments.keys().collect::<Vec<_>>(),
+            ["bob/editor/acme"]
+        );
+        assert_eq!(
+            d.origin(Kind::RoleAssignment, "bob/editor/acme"),
+            Some(&at(1))
+        );
+
+        let twice = [(at(1), bob()), (at(20), bob())];
+        let errs = Desired::from_objects(twice.iter().map(|(o, x)| (o, x))).unwrap_err();
+        assert_eq!(errs.len(), 1);
+        assert!(errs[0].to_string().contains("users.yaml:1:1"));
+        assert!(errs[0].to_string().contains("users.yaml:20:1"));
+    }
+}

@@ -1,0 +1,122 @@
+//! The engine as the sources use it: plan against Permit, then apply with ownership recorded.
+//! Directory mode (`plan`/`apply`, and the watcher) and the Kubernetes controller share these steps.
+
+use crate::desired::Desired;
+use crate::exec::{self, ExecOptions, Report};
+use crate::inventory::{Inventory, Loaded, StateFile};
+use crate::model::State;
+use crate::permit::{PermitClient, live};
+use crate::plan::{self, Ownership, Plan, PlanOptions};
+use anyhow::Context;
+
+/// A plan with the inputs it was computed from.
+#[derive(Clone, Debug)]
+pub struct Planned {
+    pub plan: Plan,
+    pub live: State,
+    pub inventory: Loaded,
+}
+
+/// Lists Permit and plans `desired` against it.
+pub async fn plan(
+    client: &PermitClient,
+    desired: &Desired,
+    state_file: &StateFile,
+    options: &PlanOptions,
+) -> anyhow::Result<Planned> {
+    let inventory = state_file.load(Some(&client.scope().id()));
+    let live = live::read(client)
+        .await
+        .context("reading the Permit environment")?;
+    let plan = plan_against(desired, &live, &inventory, options)?;
+    Ok(Planned {
+        plan,
+        live,
+        inventory,
+    })
+}
+
+/// Plans against a live state already known (a watcher's cache): no API call.
+pub fn plan_against(
+    desired: &Desired,
+    live: &State,
+    inventory: &Loaded,
+    options: &PlanOptions,
+) -> Result<Plan, plan::PlanError> {
+    let untrusted = inventory.prune_disabled_reason();
+    plan::plan(
+        desired,
+        live,
+        Ownership {
+            inventory: inventory.trusted(),
+            untrusted: untrusted.as_deref(),
+        },
+        options,
+    )
+}
+
+/// The outcome of an apply.
+#[derive(Debug)]
+pub struct Applied {
+    pub report: Report,
+    pub inventory: Inventory,
+    /// Permit as it is now, projected from the plan and its outcome (no relist).
+    pub live: State,
+}
+
+/// Executes a plan, recording ownership before (so a crash never loses track of what we create)
+/// and after (deletions done, stale entries gone; a failed delete stays).
+pub async fn apply(
+    client: &PermitClient,
+    planned: &Planned,
+    state_file: &StateFile,
+    options: &ExecOptions,
+) -> anyhow::Result<Applied> {
+    let environment = Some(client.scope().id());
+    if let Loaded::Unusable(why) = &planned.inventory
+        && state_file.path.exists()
+    {
+        // Keep the untrusted file for a person to look at; start a fresh inventory.
+        let aside = state_file.path.with_extension(format!(
+            "unusable-{}",
+            chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+        ));
+        std::fs::rename(&state_file.path, &aside)
+            .with_context(|| format!("moving aside {}", state_file.path.display()))?;
+        tracing::warn!(
+            "{why}; moved it to {} and started a new inventory",
+            aside.display()
+        );
+    }
+    let before = planned
+        .plan
+        .inventory_before(planned.inventory.trusted(), environment);
+    state_file
+        .save(&before)
+        .with_context(|| format!("writing inventory {}", state_file.path.display()))?;
+    let report = exec::execute(client, &planned.plan, options).await;
+    let ok = |op: &plan::Op| report.succeeded(op.kind, &op.key);
+    let after = planned.plan.inventory_after(&before, ok);
+    state_file
+        .save(&after)
+        .with_context(|| format!("writing inventory {}", state_file.path.display()))?;
+    let live = planned.plan.project(&planned.live, ok);
+    Ok(Applied {
+        report,
+        inventory: after,
+        live,
+    })
+}
+
+/// The controller and the watcher run these on spawned tasks: they must stay `Send`.
+#[allow(dead_code)]
+fn futures_are_send(
+    client: &PermitClient,
+    desired: &Desired,
+    state_file: &StateFile,
+    planned: &Planned,
+) {
+    fn send<T: Send>(_: T) {}
+    send(plan(client, desired, state_file, &PlanOptions::default()));
+    send(apply(client, planned, state_file, &ExecOptions::default()));
+}

@@ -1,0 +1,151 @@
+//! Request bodies, in the field names Permit's API takes.
+
+use crate::model::{Assignment, Resource, Role, Tenant, User};
+use crate::plan::Op;
+use serde_json::{Map, Value, json};
+
+fn put_opt<T: serde::Serialize>(m: &mut Map<String, Value>, k: &str, v: &Option<T>) {
+    if let Some(v) = v {
+        m.insert(k.into(), json!(v));
+    }
+}
+
+fn actions(r: &Resource) -> Value {
+    let mut out = Map::new();
+    for (k, a) in &r.actions {
+        let mut m = Map::new();
+        m.insert("name".into(), json!(a.name));
+        put_opt(&mut m, "description", &a.description);
+        put_opt(&mut m, "attributes", &a.attributes);
+        out.insert(k.clone(), Value::Object(m));
+    }
+    Value::Object(out)
+}
+
+pub fn resource_create(r: &Resource) -> Value {
+    let mut m = Map::new();
+    m.insert("key".into(), json!(r.key));
+    m.insert("name".into(), json!(r.name));
+    put_opt(&mut m, "description", &r.description);
+    m.insert("actions".into(), actions(r));
+    put_opt(&mut m, "attributes", &r.attributes);
+    Value::Object(m)
+}
+
+/// PATCH body: the full desired value of each listed field (PATCH replaces whole fields).
+pub fn resource_patch(r: &Resource, fields: &[&str]) -> Value {
+    let mut m = Map::new();
+    for f in fields {
+        match *f {
+            "name" => {
+                m.insert("name".into(), json!(r.name));
+            }
+            "description" => put_opt(&mut m, "description", &r.description),
+            "actions" => {
+                m.insert("actions".into(), actions(r));
+            }
+            "attributes" => put_opt(&mut m, "attributes", &r.attributes),
+            _ => {}
+        }
+    }
+    Value::Object(m)
+}
+
+pub fn role_create(r: &Role) -> Value {
+    let mut m = Map::new();
+    m.insert("key".into(), json!(r.key));
+    m.insert("name".into(), json!(r.name));
+    put_opt(&mut m, "description", &r.description);
+    m.insert("permissions".into(), json!(r.permissions));
+    m.insert("extends".into(), json!(r.extends));
+    put_opt(&mut m, "attributes", &r.attributes);
+    Value::Object(m)
+}
+
+/// Role PATCH without permissions, which change through the add/remove endpoints.
+pub fn role_patch(r: &Role, fields: &[&str]) -> Value {
+    let mut m = Map::new();
+    for f in fields {
+        match *f {
+            "name" => {
+                m.insert("name".into(), json!(r.name));
+            }
+            "description" => put_opt(&mut m, "description", &r.description),
+            "extends" => {
+                m.insert("extends".into(), json!(r.extends));
+            }
+            "attributes" => put_opt(&mut m, "attributes", &r.attributes),
+            _ => {}
+        }
+    }
+    Value::Object(m)
+}
+
+pub fn tenant_create(t: &Tenant) -> Value {
+    let mut m = Map::new();
+    m.insert("key".into(), json!(t.key));
+    m.insert("name".into(), json!(t.name));
+    put_opt(&mut m, "description", &t.description);
+    put_opt(&mut m, "attributes", &t.attributes);
+    Value::Object(m)
+}
+
+pub fn tenant_patch(t: &Tenant, fields: &[&str]) -> Value {
+    let mut m = Map::new();
+    for f in fields {
+        match *f {
+            "name" => {
+                m.insert("name".into(), json!(t.name));
+            }
+            "description" => put_opt(&mut m, "description", &t.description),
+            "attributes" => put_opt(&mut m, "attributes", &t.attributes),
+            _ => {}
+        }
+    }
+    Value::Object(m)
+}
+
+/// The user as it must be after an upsert: PUT replaces the whole user, so the undeclared fields
+/// keep the values Permit holds.
+pub fn user_upsert(desired: &User, live: Option<&User>) -> Value {
+    let l = live.cloned().unwrap_or(User {
+        key: desired.key.clone(),
+        email: None,
+        first_name: None,
+        last_name: None,
+        attributes: None,
+    });
+    let mut m = Map::new();
+    m.insert("key".into(), json!(desired.key));
+    put_opt(&mut m, "email", &desired.email.clone().or(l.email));
+    put_opt(
+        &mut m,
+        "first_name",
+        &desired.first_name.clone().or(l.first_name),
+    );
+    put_opt(
+        &mut m,
+        "last_name",
+        &desired.last_name.clone().or(l.last_name),
+    );
+    put_opt(
+        &mut m,
+        "attributes",
+        &desired.attributes.clone().or(l.attributes),
+    );
+    Value::Object(m)
+}
+
+pub fn assignment(a: &Assignment) -> Value {
+    let mut m = Map::new();
+    m.insert("user".into(), json!(a.user));
+    m.insert("role".into(), json!(a.role));
+    m.insert("tenant".into(), json!(a.tenant));
+    put_opt(&mut m, "resource_instance", &a.resource_instance);
+    Value::Object(m)
+}
+
+/// The changed field names of an op.
+pub fn fields(op: &Op) -> Vec<&str> {
+    op.diffs.iter().map(|d| d.field.as_str()).collect()
+}

@@ -1,0 +1,810 @@
+//! The executor: runs a plan against Permit with bulk calls wherever Permit has them, single calls
+//! elsewhere, bounded concurrency, and a per-object status for every operation.
+//!
+//! Stages follow the plan's order (creates and updates by kind, then deletions in reverse), because
+//! later kinds refer to earlier ones. A create that meets 409 becomes an update, a delete that meets
+//! 404 is done. A bulk create whose outcome is unknown (5xx, dropped connection) or that conflicts
+//! (409: part of it exists) is never replayed as is: the kind is re-read and what is still missing
+//! is planned again.
+
+mod body;
+pub mod summary;
+
+use crate::kinds::Kind;
+use crate::model::{Obj, Role, Tenant, User};
+use crate::permit::{Call, Metrics, PermitClient, PermitError, live, seg};
+use crate::plan::{Action, Op, Plan, diff};
+use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use reqwest::Method;
+use serde::Serialize;
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Permit's per-call item limits (permit-api.md: bulk operations).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchSizes {
+    pub users: usize,
+    pub tenants: usize,
+    pub assignments: usize,
+}
+
+impl Default for BatchSizes {
+    fn default() -> BatchSizes {
+        BatchSizes {
+            users: 3000,
+            tenants: 2000,
+            assignments: 2000,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ExecOptions {
+    /// Calls in flight at once (the rate limiter paces them further).
+    pub concurrency: usize,
+    /// Draw a progress bar on stderr.
+    pub progress: bool,
+    pub batch: BatchSizes,
+}
+
+impl Default for ExecOptions {
+    fn default() -> ExecOptions {
+        ExecOptions {
+            concurrency: 8,
+            progress: false,
+            batch: BatchSizes::default(),
+        }
+    }
+}
+
+/// The outcome for one object: what the source reports as its status.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ObjectStatus {
+    pub kind: Kind,
+    pub key: String,
+    pub action: Action,
+    pub synced: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub objects: Vec<ObjectStatus>,
+    /// API use of this execution.
+    pub metrics: Metrics,
+    #[serde(skip)]
+    pub elapsed: Duration,
+}
+
+impl Report {
+    pub fn failed(&self) -> impl Iterator<Item = &ObjectStatus> {
+        self.objects.iter().filter(|o| !o.synced)
+    }
+
+    pub fn succeeded(&self, kind: Kind, key: &str) -> bool {
+        self.objects
+            .iter()
+            .any(|o| o.kind == kind && o.key == key && o.synced)
+    }
+}
+
+type Outcome = Result<(), PermitError>;
+
+struct Exec<'a> {
+    client: &'a PermitClient,
+    opts: &'a ExecOptions,
+    results: Mutex<BTreeMap<(Kind, String), Result<(), String>>>,
+    progress: ProgressBar,
+}
+
+/// Runs the plan. Never fails as a whole: failures are reported per object.
+pub async fn execute(client: &PermitClient, plan: &Plan, opts: &ExecOptions) -> Report {
+    let start = Instant::now();
+    let before = client.metrics();
+    let work: Vec<&Op> = plan.ops.iter().filter(|o| o.calls_api()).collect();
+    let progress = if opts.progress && !work.is_empty() {
+        let pb =
+            ProgressBar::with_draw_target(Some(work.len() as u64), ProgressDrawTarget::stderr());
+        if let Ok(style) =
+            ProgressStyle::with_template("{spinner} {bar:30} {pos}/{len} {msg} [{elapsed}]")
+        {
+            pb.set_style(style);
+        }
+        pb
+    } else {
+        ProgressBar::hidden()
+    };
+    let ex = Exec {
+        client,
+        opts,
+        results: Mutex::new(BTreeMap::new()),
+        progress,
+    };
+    let of = |kind: Kind, actions: &[Action]| -> Vec<&Op> {
+        work.iter()
+            .copied()
+            .filter(|o| o.kind == kind && actions.contains(&o.action))
+            .collect()
+    };
+    let upsert = [Action::Create, Action::Update];
+    let delete = [Action::Delete];
+
+    ex.progress.set_message("resources");
+    ex.resources(of(Kind::PermitResource, &upsert)).await;
+    ex.progress.set_message("roles");
+    ex.roles(of(Kind::PermitRole, &upsert)).await;
+    ex.progress.set_message("tenants");
+    ex.tenants(of(Kind::PermitTenant, &upsert)).await;
+    ex.progress.set_message("users");
+    ex.users(of(Kind::PermitUser, &upsert)).await;
+    ex.progress.set_message("role assignments");
+    ex.assign(of(Kind::RoleAssignment, &upsert)).await;
+    ex.progress.set_message("deletions");
+    ex.unassign(of(Kind::RoleAssignment, &delete)).await;
+    ex.bulk_delete(
+        of(Kind::PermitUser, &delete),
+        "bulk/users",
+        "users",
+        ex.opts.batch.users,
+    )
+    .await;
+    ex.bulk_delete(
+        of(Kind::PermitTenant, &delete),
+        "bulk/tenants",
+        "tenants",
+        ex.opts.batch.tenants,
+    )
+    .await;
+    ex.singles(of(Kind::PermitRole, &delete), |op| {
+        ex.delete(
+            ex.client.schema(&format!("roles/{}", seg(&op.key))),
+            "roles.delete",
+            op,
+        )
+    })
+    .await;
+    ex.singles(of(Kind::PermitResource, &delete), |op| {
+        ex.delete(
+            ex.client.schema(&format!("resources/{}", seg(&op.key))),
+            "resources.delete",
+            op,
+        )
+    })
+    .await;
+    ex.progress.finish_and_clear();
+
+    let results = ex.results.into_inner().expect("results lock");
+    let objects = plan
+        .ops
+        .iter()
+        .map(|op| {
+            let id = (op.kind, op.key.clone());
+            let outcome = if !op.action.writes() {
+                Ok(())
+            } else if let Some(by) = &op.cascaded_by {
+                // Done when the deletion it rides on is done.
+                let cause = by.split_once(' ').and_then(|(k, key)| {
+                    Kind::parse(k).map(|k| results.get(&(k, key.to_string())).cloned())
+                });
+                match cause.flatten() {
+                    Some(Ok(())) => Ok(()),
+                    _ => Err(format!("{} was not deleted", by)),
+                }
+            } else {
+                results
+                    .get(&id)
+                    .cloned()
+                    .unwrap_or_else(|| Err("not executed".into()))
+            };
+            ObjectStatus {
+                kind: op.kind,
+                key: op.key.clone(),
+                action: op.action,
+                synced: outcome.is_ok(),
+                message: outcome.err(),
+            }
+        })
+        .collect();
+    Report {
+        objects,
+        metrics: client.metrics().since(&before),
+        elapsed: start.elapsed(),
+    }
+}
+
+fn desired(op: &Op) -> &Obj {
+    op.desired
+        .as_ref()
+        .expect("create and update ops carry the desired object")
+}
+
+impl Exec<'_> {
+    fn record(&self, kind: Kind, key: &str, outcome: Outcome) {
+        if let Err(e) = &outcome {
+            tracing::warn!(error = %e, "{kind} {key} failed");
+        }
+        self.results
+            .lock()
+            .expect("results lock")
+            .insert((kind, key.to_string()), outcome.map_err(|e| e.to_string()));
+        self.progress.inc(1);
+    }
+
+    /// Runs futures `concurrency` at a time. The futures are built before the stream (not by a
+    /// closure inside it), which keeps the executor's future `Send` for spawned tasks.
+    async fn bounded<F: Future<Output = ()>>(&self, futures: Vec<F>) {
+        futures::stream::iter(futures)
+            .buffer_unordered(self.opts.concurrency.max(1))
+            .collect::<Vec<()>>()
+            .await;
+    }
+
+    /// Runs one call per op, `concurrency` at a time.
+    async fn singles<'o, F, Fut>(&self, ops: Vec<&'o Op>, f: F)
+    where
+        F: Fn(&'o Op) -> Fut,
+        Fut: Future<Output = Outcome>,
+    {
+        let f = &f;
+        let futures: Vec<_> = ops
+            .into_iter()
+            .map(|op| async move {
+                let r = f(op).await;
+                self.record(op.kind, &op.key, r);
+            })
+            .collect();
+        self.bounded(futures).await;
+    }
+
+    /// Sends a single create: `Ok(true)` when created, `Ok(false)` when the key exists (409). An
+    /// unknown outcome (5xx, dropped connection) is resolved by sending it again: had the first
+    /// landed, the next one meets 409, so a key is never created twice.
+    async fn create(&self, call: Call) -> Result<bool, PermitError> {
+        let mut attempt = 0u32;
+        loop {
+            match self.client.call(call.clone()).await {
+                Ok(_) => return Ok(true),
+                Err(e) if e.is_conflict() => return Ok(false),
+                Err(e) if e.is_ambiguous() && attempt < 3 => {
+                    attempt += 1;
+                    tracing::info!(error = %e, "create outcome unknown; sending it again");
+                    tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn delete(&self, path: String, endpoint: &'static str, op: &Op) -> Outcome {
+        match self
+            .client
+            .call(Call::new(Method::DELETE, path, endpoint, op.subject()))
+            .await
+        {
+            Err(e) if e.is_not_found() => Ok(()),
+            r => r.map(drop),
+        }
+    }
+
+    // ---- resources ----
+
+    async fn resources(&self, ops: Vec<&Op>) {
+        self.singles(ops, |op| async move {
+            let Obj::Resource(r) = desired(op) else {
+                unreachable!("resource op")
+            };
+            let patch = |fields: &[&str]| {
+                let path = self.client.schema(&format!("resources/{}", seg(&r.key)));
+                Call::new(Method::PATCH, path, "resources.patch", op.subject())
+                    .body(body::resource_patch(r, fields))
+            };
+            match op.action {
+                Action::Create => {
+                    let call = Call::new(
+                        Method::POST,
+                        self.client.schema("resources"),
+                        "resources.create",
+                        op.subject(),
+                    )
+                    .body(body::resource_create(r));
+                    if self.create(call).await? {
+                        return Ok(());
+                    }
+                    let all = ["name", "description", "actions", "attributes"];
+                    self.client.call(patch(&all)).await.map(drop)
+                }
+                _ => self.client.call(patch(&body::fields(op))).await.map(drop),
+            }
+        })
+        .await;
+    }
+
+    // ---- roles ----
+
+    async fn roles(&self, ops: Vec<&Op>) {
+        // A role that extends another role of this plan waits for it: create in waves by depth.
+        let in_plan: BTreeMap<&str, &Op> = ops.iter().map(|o| (o.key.as_str(), *o)).collect();
+        let mut depth: BTreeMap<&str, usize> = BTreeMap::new();
+        fn depth_of<'k>(
+            key: &'k str,
+            in_plan: &BTreeMap<&'k str, &'k Op>,
+            memo: &mut BTreeMap<&'k str, usize>,
+            seen: &mut BTreeSet<&'k str>,
+        ) -> usize {
+            if let Some(d) = memo.get(key) {
+                return *d;
+            }
+            if !seen.insert(key) {
+                return 0; // a cycle: Permit will refuse it, and say so
+            }
+            let mut d = 0;
+            if let Some(Obj::Role(r)) = in_plan.get(key).and_then(|o| o.desired.as_ref()) {
+                for parent in &r.extends {
+                    if let Some((p, _)) = in_plan.get_key_value(parent.as_str()) {
+                        d = d.max(1 + depth_of(p, in_plan, memo, seen));
+                    }
+                }
+            }
+            memo.insert(key, d);
+            d
+        }
+        for key in in_plan.keys() {
+            depth_of(key, &in_plan, &mut depth, &mut BTreeSet::new());
+        }
+        let max = depth.values().copied().max().unwrap_or(0);
+        for wave in 0..=max {
+            let batch: Vec<&Op> = ops
+                .iter()
+                .copied()
+                .filter(|o| depth.get(o.key.as_str()).copied().unwrap_or(0) == wave)
+                .collect();
+            self.singles(batch, |op| self.role(op)).await;
+        }
+    }
+
+    async fn role(&self, op: &Op) -> Outcome {
+        let Obj::Role(want) = desired(op) else {
+            unreachable!("role op")
+        };
+        match op.action {
+            Action::Create => {
+                let call = Call::new(
+                    Method::POST,
+                    self.client.schema("roles"),
+                    "roles.create",
+                    op.subject(),
+                )
+                .body(body::role_create(want));
+                if self.create(call).await? {
+                    return Ok(());
+                }
+                // It exists (someone else's, or our own earlier attempt): converge it.
+                let path = self.client.schema(&format!("roles/{}", seg(&want.key)));
+                let v = self
+                    .client
+                    .call(Call::new(Method::GET, path, "roles.get", op.subject()))
+                    .await?;
+                let have = live::role(&v).ok_or_else(|| PermitError::Decode {
+                    object: op.subject(),
+                    method: "GET".into(),
+                    path: format!("roles/{}", want.key),
+                    message: "no role in the answer".into(),
+                })?;
+                let diffs = diff::role(want, &have);
+                let fields: Vec<&str> = diffs.iter().map(|d| d.field.as_str()).collect();
+                self.role_update(op, want, &have, &fields).await
+            }
+            _ => {
+                let Some(Obj::Role(have)) = op.live.as_ref() else {
+                    unreachable!("updates carry the live object")
+                };
+                self.role_update(op, want, have, &body::fields(op)).await
+            }
+        }
+    }
+
+    /// PATCHes the plain fields; permissions change incrementally (add, remove), as Permit advises
+    /// for large permission sets.
+    async fn role_update(&self, op: &Op, want: &Role, have: &Role, fields: &[&str]) -> Outcome {
+        let path = self.client.schema(&format!("roles/{}", seg(&want.key)));
+        let plain: Vec<&str> = fields
+            .iter()
+            .copied()
+            .filter(|f| *f != "permissions")
+            .collect();
+        if !plain.is_empty() {
+            let call = Call::new(Method::PATCH, path.clone(), "roles.patch", op.subject())
+                .body(body::role_patch(want, &plain));
+            self.client.call(call).await?;
+        }
+        let add: Vec<&String> = want.permissions.difference(&have.permissions).collect();
+        let remove: Vec<&String> = have.permissions.difference(&want.permissions).collect();
+        let perms = format!("{path}/permissions");
+        if !add.is_empty() {
+            // Adding permissions already present is skipped by Permit, so it may be repeated.
+            let call = Call::new(
+                Method::POST,
+                perms.clone(),
+                "roles.add_permissions",
+                op.subject(),
+            )
+            .body(json!({ "permissions": add }))
+            .idempotent(true);
+            self.client.call(call).await?;
+        }
+        if !remove.is_empty() {
+            let call = Call::new(
+                Method::DELETE,
+                perms,
+                "roles.remove_permissions",
+                op.subject(),
+            )
+            .body(json!({ "permissions": remove }));
+            self.client.call(call).await?;
+        }
+        Ok(())
+    }
+
+    // ---- tenants ----
+
+    async fn tenants(&self, ops: Vec<&Op>) {
+        let (creates, updates): (Vec<&Op>, Vec<&Op>) =
+            ops.into_iter().partition(|o| o.action == Action::Create);
+        let size = self.opts.batch.tenants.max(1);
+        let chunks: Vec<Vec<&Op>> = creates.chunks(size).map(<[_]>::to_vec).collect();
+        let futures: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| self.tenant_batch(chunk))
+            .collect();
+        self.bounded(futures).await;
+        self.singles(updates, |op| {
+            let Obj::Tenant(t) = desired(op) else {
+                unreachable!("tenant op")
+            };
+            self.tenant_patch(op, t, body::fields(op))
+        })
+        .await;
+    }
+
+    async fn tenant_patch(&self, op: &Op, t: &Tenant, fields: Vec<&str>) -> Outcome {
+        let path = self.client.facts(&format!("tenants/{}", seg(&t.key)));
+        let call = Call::new(Method::PATCH, path, "tenants.patch", op.subject())
+            .body(body::tenant_patch(t, &fields));
+        self.client.call(call).await.map(drop)
+    }
+
+    async fn tenant_single(&self, op: &Op) -> Outcome {
+        let Obj::Tenant(t) = desired(op) else {
+            unreachable!("tenant op")
+        };
+        let call = Call::new(
+            Method::POST,
+            self.client.facts("tenants"),
+            "tenants.create",
+            op.subject(),
+        )
+        .body(body::tenant_create(t));
+        if self.create(call).await? {
+            return Ok(());
+        }
+        self.tenant_patch(op, t, vec!["name", "description", "attributes"])
+            .await
+    }
+
+    /// Creates tenants in one bulk call; on conflict or an unknown outcome, re-reads the tenants
+    /// and plans the rest once more (one more bulk call, then single calls).
+    async fn tenant_batch(&self, mut chunk: Vec<&Op>) {
+        let mut may_rebulk = true;
+        loop {
+            if chunk.len() == 1 {
+                let r = self.tenant_single(chunk[0]).await;
+                self.record(chunk[0].kind, &chunk[0].key, r);
+                return;
+            }
+            let ops: Vec<_> = chunk
+                .iter()
+                .map(|op| match desired(op) {
+                    Obj::Tenant(t) => body::tenant_create(t),
+                    _ => unreachable!("tenant op"),
+                })
+                .collect();
+            let call = Call::new(
+                Method::POST,
+                self.client.facts("bulk/tenants"),
+                "tenants.bulk_create",
+                format!("bulk create of {} tenants", chunk.len()),
+            )
+            .body(json!({ "operations": ops }));
+            let err = match self.client.call(call).await {
+                Ok(_) => {
+                    for op in chunk {
+                        self.record(op.kind, &op.key, Ok(()));
+                    }
+                    return;
+                }
+                Err(e) => e,
+            };
+            tracing::info!(error = %err, "bulk tenant create did not complete; re-reading tenants");
+            let live = match live::read_tenants(self.client).await {
+                Ok(l) => l,
+                Err(e) => {
+                    for op in chunk {
+                        self.record(op.kind, &op.key, Err(e.clone().about(&op.subject())));
+                    }
+                    return;
+                }
+            };
+            let mut missing = Vec::new();
+            for op in chunk {
+                let Obj::Tenant(t) = desired(op) else {
+                    unreachable!("tenant op")
+                };
+                match live.get(&t.key) {
+                    Some(have) => {
+                        let diffs = diff::tenant(t, have);
+                        let fields: Vec<&str> = diffs.iter().map(|d| d.field.as_str()).collect();
+                        let r = if fields.is_empty() {
+                            Ok(())
+                        } else {
+                            self.tenant_patch(op, t, fields).await
+                        };
+                        self.record(op.kind, &op.key, r);
+                    }
+                    None => missing.push(op),
+                }
+            }
+            let rebulk = may_rebulk && (err.is_conflict() || err.is_ambiguous());
+            if rebulk && missing.len() > 1 {
+                chunk = missing;
+                may_rebulk = false;
+                continue;
+            }
+            self.singles(missing, |op| self.tenant_single(op)).await;
+            return;
+        }
+    }
+
+    // ---- users ----
+
+    /// Creates and updates alike go through the bulk upsert (`PUT bulk/users`): idempotent, so the
+    /// client may repeat it, and one call covers up to 3,000 users.
+    async fn users(&self, ops: Vec<&Op>) {
+        let size = self.opts.batch.users.max(1);
+        let chunks: Vec<Vec<&Op>> = ops.chunks(size).map(<[_]>::to_vec).collect();
+        let futures: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| async move {
+                if chunk.len() > 1 {
+                    let bodies: Vec<_> = chunk.iter().map(|op| user_body(op)).collect();
+                    let call = Call::new(
+                        Method::PUT,
+                        self.client.facts("bulk/users"),
+                        "users.bulk_upsert",
+                        format!("bulk upsert of {} users", chunk.len()),
+                    )
+                    .body(json!({ "operations": bodies }));
+                    match self.client.call(call).await {
+                        Ok(_) => {
+                            for op in &chunk {
+                                self.record(op.kind, &op.key, Ok(()));
+                            }
+                            return;
+                        }
+                        // One bad user fails the batch: single calls tell which.
+                        Err(e) => tracing::info!(error = %e, "bulk user upsert failed; one by one"),
+                    }
+                }
+                self.singles(chunk, |op| async move {
+                    let path = self.client.facts(&format!("users/{}", seg(&op.key)));
+                    let call = Call::new(Method::PUT, path, "users.upsert", op.subject())
+                        .body(user_body(op));
+                    self.client.call(call).await.map(drop)
+                })
+                .await;
+            })
+            .collect();
+        self.bounded(futures).await;
+    }
+
+    // ---- role assignments ----
+
+    async fn assign(&self, ops: Vec<&Op>) {
+        let size = self.opts.batch.assignments.max(1);
+        let chunks: Vec<Vec<&Op>> = ops.chunks(size).map(<[_]>::to_vec).collect();
+        let futures: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| self.assign_batch(chunk))
+            .collect();
+        self.bounded(futures).await;
+    }
+
+    async fn assign_single(&self, op: &Op) -> Outcome {
+        let Obj::Assignment(a) = desired(op) else {
+            unreachable!("assignment op")
+        };
+        let call = Call::new(
+            Method::POST,
+            self.client.facts("role_assignments"),
+            "role_assignments.assign",
+            op.subject(),
+        )
+        .body(body::assignment(a));
+        // Already assigned is as good as assigned.
+        self.create(call).await.map(drop)
+    }
+
+    async fn assign_batch(&self, mut chunk: Vec<&Op>) {
+        let mut may_rebulk = true;
+        loop {
+            if chunk.len() == 1 {
+                let r = self.assign_single(chunk[0]).await;
+                self.record(chunk[0].kind, &chunk[0].key, r);
+                return;
+            }
+            let bodies: Vec<_> = chunk
+                .iter()
+                .map(|op| match desired(op) {
+                    Obj::Assignment(a) => body::assignment(a),
+                    _ => unreachable!("assignment op"),
+                })
+                .collect();
+            let call = Call::new(
+                Method::POST,
+                self.client.facts("role_assignments/bulk"),
+                "role_assignments.bulk_assign",
+                format!("bulk assign of {} role assignments", chunk.len()),
+            )
+            .body(serde_json::Value::Array(bodies));
+            let err = match self.client.call(call).await {
+                Ok(_) => {
+                    for op in chunk {
+                        self.record(op.kind, &op.key, Ok(()));
+                    }
+                    return;
+                }
+                Err(e) => e,
+            };
+            tracing::info!(error = %err, "bulk assign did not complete; re-reading role assignments");
+            let live = match live::read_assignments(self.client).await {
+                Ok(l) => l,
+                Err(e) => {
+                    for op in chunk {
+                        self.record(op.kind, &op.key, Err(e.clone().about(&op.subject())));
+                    }
+                    return;
+                }
+            };
+            let (present, missing): (Vec<&Op>, Vec<&Op>) =
+                chunk.into_iter().partition(|op| live.contains_key(&op.key));
+            for op in present {
+                self.record(op.kind, &op.key, Ok(()));
+            }
+            let rebulk = may_rebulk && (err.is_conflict() || err.is_ambiguous());
+            if rebulk && missing.len() > 1 {
+                chunk = missing;
+                may_rebulk = false;
+                continue;
+            }
+            self.singles(missing, |op| self.assign_single(op)).await;
+            return;
+        }
+    }
+
+    async fn unassign(&self, ops: Vec<&Op>) {
+        let size = self.opts.batch.assignments.max(1);
+        let chunks: Vec<Vec<&Op>> = ops.chunks(size).map(<[_]>::to_vec).collect();
+        let single = |op: &Op| {
+            let body = match op.live.as_ref() {
+                Some(Obj::Assignment(a)) => body::assignment(a),
+                _ => unreachable!("assignment deletes carry the live assignment"),
+            };
+            let call = Call::new(
+                Method::DELETE,
+                self.client.facts("role_assignments"),
+                "role_assignments.unassign",
+                op.subject(),
+            )
+            .body(body);
+            async move {
+                match self.client.call(call).await {
+                    Err(e) if e.is_not_found() => Ok(()),
+                    r => r.map(drop),
+                }
+            }
+        };
+        let single = &single;
+        let futures: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| async move {
+                if chunk.len() > 1 {
+                    let bodies: Vec<_> = chunk
+                        .iter()
+                        .filter_map(|op| match op.live.as_ref() {
+                            Some(Obj::Assignment(a)) => Some(body::assignment(a)),
+                            _ => None,
+                        })
+                        .collect();
+                    let call = Call::new(
+                        Method::DELETE,
+                        self.client.facts("role_assignments/bulk"),
+                        "role_assignments.bulk_unassign",
+                        format!("bulk unassign of {} role assignments", chunk.len()),
+                    )
+                    .body(serde_json::Value::Array(bodies));
+                    match self.client.call(call).await {
+                        Ok(_) => {
+                            for op in &chunk {
+                                self.record(op.kind, &op.key, Ok(()));
+                            }
+                            return;
+                        }
+                        Err(e) => tracing::info!(error = %e, "bulk unassign failed; one by one"),
+                    }
+                }
+                self.singles(chunk, single).await;
+            })
+            .collect();
+        self.bounded(futures).await;
+    }
+
+    // ---- deletions of users and tenants ----
+
+    /// Bulk delete by key (`{"idents": [...]}`), single deletes for one object or when the bulk
+    /// call fails (a missing object is then a 404, which counts as done).
+    async fn bulk_delete(&self, ops: Vec<&Op>, bulk_path: &str, what: &'static str, size: usize) {
+        let chunks: Vec<Vec<&Op>> = ops.chunks(size.max(1)).map(<[_]>::to_vec).collect();
+        let (bulk_ep, single_ep) = match what {
+            "users" => ("users.bulk_delete", "users.delete"),
+            _ => ("tenants.bulk_delete", "tenants.delete"),
+        };
+        let futures: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| async move {
+                if chunk.len() > 1 {
+                    let idents: Vec<&str> = chunk.iter().map(|o| o.key.as_str()).collect();
+                    let call = Call::new(
+                        Method::DELETE,
+                        self.client.facts(bulk_path),
+                        bulk_ep,
+                        format!("bulk delete of {} {what}", chunk.len()),
+                    )
+                    .body(json!({ "idents": idents }));
+                    match self.client.call(call).await {
+                        Ok(_) => {
+                            for op in &chunk {
+                                self.record(op.kind, &op.key, Ok(()));
+                            }
+                            return;
+                        }
+                        Err(e) => tracing::info!(error = %e, "bulk delete failed; one by one"),
+                    }
+                }
+                self.singles(chunk, |op| {
+                    self.delete(
+                        self.client.facts(&format!("{what}/{}", seg(&op.key))),
+                        single_ep,
+                        op,
+                    )
+                })
+                .await;
+            })
+            .collect();
+        self.bounded(futures).await;
+    }
+}
+
+fn user_body(op: &Op) -> serde_json::Value {
+    let Obj::User(want) = desired(op) else {
+        unreachable!("user op")
+    };
+    let have: Option<&User> = match op.live.as_ref() {
+        Some(Obj::User(u)) => Some(u),
+        _ => None,
+    };
+    body::user_upsert(want, have)
+}

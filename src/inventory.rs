@@ -1,0 +1,231 @@
+//! Ownership: the objects permit-sync manages, so prune never touches anything else.
+//!
+//! Directory mode keeps the inventory in a state file outside the manifests (Kubernetes mode derives it
+//! from the custom resources instead). The file is written atomically (temp file + rename), and a file
+//! that cannot be trusted (corrupt, another environment, a newer format) disables prune rather than
+//! guessing: the worst outcome of a lost inventory is an object left behind, never one deleted.
+
+use crate::kinds::Kind;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+const FORMAT_VERSION: u32 = 1;
+
+/// What we know about one owned object.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Hash of the spec last applied (`Obj::spec_hash`).
+    pub hash: String,
+    /// Declared with `deletionPolicy: Orphan`: left in Permit when its manifest goes away.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub orphan: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inventory {
+    pub version: u32,
+    /// The Permit environment the inventory belongs to (`organization/project/environment` ids).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    pub objects: BTreeMap<Kind, BTreeMap<String, Entry>>,
+}
+
+impl Inventory {
+    pub fn new(environment: Option<String>) -> Inventory {
+        Inventory {
+            version: FORMAT_VERSION,
+            environment,
+            objects: BTreeMap::new(),
+        }
+    }
+
+    pub fn contains(&self, kind: Kind, key: &str) -> bool {
+        self.get(kind, key).is_some()
+    }
+
+    pub fn get(&self, kind: Kind, key: &str) -> Option<&Entry> {
+        self.objects.get(&kind).and_then(|m| m.get(key))
+    }
+
+    pub fn insert(&mut self, kind: Kind, key: String, entry: Entry) {
+        self.objects.entry(kind).or_default().insert(key, entry);
+    }
+
+    pub fn remove(&mut self, kind: Kind, key: &str) {
+        if let Some(m) = self.objects.get_mut(&kind) {
+            m.remove(key);
+            if m.is_empty() {
+                self.objects.remove(&kind);
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.objects.values().map(BTreeMap::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (Kind, &String, &Entry)> {
+        self.objects
+            .iter()
+            .flat_map(|(k, m)| m.iter().map(move |(key, e)| (*k, key, e)))
+    }
+}
+
+/// The result of reading the state file.
+#[derive(Clone, Debug)]
+pub enum Loaded {
+    /// A trusted inventory.
+    Ok(Inventory),
+    /// No state file yet (first run): nothing is owned, so nothing can be pruned.
+    Missing,
+    /// A file we cannot trust; prune is disabled and the message says why.
+    Unusable(String),
+}
+
+impl Loaded {
+    /// The inventory prune may rely on, if any.
+    pub fn trusted(&self) -> Option<&Inventory> {
+        match self {
+            Loaded::Ok(inv) => Some(inv),
+            _ => None,
+        }
+    }
+
+    /// Why prune cannot run, for the plan's warnings.
+    pub fn prune_disabled_reason(&self) -> Option<String> {
+        match self {
+            Loaded::Ok(_) => None,
+            Loaded::Missing => None,
+            Loaded::Unusable(why) => Some(why.clone()),
+        }
+    }
+}
+
+/// The inventory state file of directory mode.
+#[derive(Clone, Debug)]
+pub struct StateFile {
+    pub path: PathBuf,
+}
+
+impl StateFile {
+    pub fn new(path: impl Into<PathBuf>) -> StateFile {
+        StateFile { path: path.into() }
+    }
+
+    /// Reads the inventory for `environment`. Never fails: every problem becomes `Unusable`.
+    pub fn load(&self, environment: Option<&str>) -> Loaded {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Loaded::Missing,
+            Err(e) => {
+                return Loaded::Unusable(format!(
+                    "cannot read inventory {}: {e}; prune is disabled",
+                    self.path.display()
+                ));
+            }
+        };
+        let inv: Inventory = match serde_json::from_str(&text) {
+            Ok(inv) => inv,
+            Err(e) => {
+                return Loaded::Unusable(format!(
+                    "inventory {} is corrupt ({e}); prune is disabled until it is fixed or removed",
+                    self.path.display()
+                ));
+            }
+        };
+        if inv.version != FORMAT_VERSION {
+            return Loaded::Unusable(format!(
+                "inventory {} has format version {} (this build reads {FORMAT_VERSION}); prune is disabled",
+                self.path.display(),
+                inv.version
+            ));
+        }
+        if let (Some(theirs), Some(ours)) = (inv.environment.as_deref(), environment)
+            && theirs != ours
+        {
+            return Loaded::Unusable(format!(
+                "inventory {} belongs to environment {theirs}, not {ours}; prune is disabled \
+                 (use a state file per environment)",
+                self.path.display()
+            ));
+        }
+        Loaded::Ok(inv)
+    }
+
+    /// Writes atomically: a crash leaves either the old file or the new one, never half of one.
+    pub fn save(&self, inv: &Inventory) -> std::io::Result<()> {
+        let dir = self
+            .path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let mut tmp = tempfile_in(dir, &self.path)?;
+        let json = serde_json::to_vec_pretty(inv).map_err(std::io::Error::other)?;
+        tmp.1.write_all(&json)?;
+        tmp.1.write_all(b"\n")?;
+        tmp.1.sync_all()?;
+        drop(tmp.1);
+        std::fs::rename(&tmp.0, &self.path)
+    }
+}
+
+fn tempfile_in(dir: &Path, target: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "inventory".into());
+    let tmp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)?;
+    Ok((tmp, file))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_corrupt_and_foreign_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::new(dir.path().join("state/inventory.json"));
+        assert!(matches!(file.load(Some("o/p/e")), Loaded::Missing));
+
+        let mut inv = Inventory::new(Some("o/p/e".into()));
+        inv.insert(
+            Kind::PermitUser,
+            "jane@example.com".into(),
+            Entry {
+                hash: "abc".into(),
+                orphan: false,
+            },
+        );
+        file.save(&inv).unwrap();
+        match file.load(Some("o/p/e")) {
+            Loaded::Ok(read) => assert_eq!(read, inv),
+            other => panic!("expected the inventory back, got {other:?}"),
+        }
+        // No temp files are left next to the state file.
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("state")).unwrap().count(),
+            1
+        );
+
+        let foreign = file.load(Some("o/p/other"));
+        assert!(foreign.trusted().is_none());
+        assert!(foreign.prune_disabled_reason().unwrap().contains("o/p/e"));
+
+        std::fs::write(&file.path, "{ not json").unwrap();
+        let corrupt = file.load(Some("o/p/e"));
+        assert!(corrupt.trusted().is_none());
+        assert!(corrupt.prune_disabled_reason().unwrap().contains("corrupt"));
+    }
+}

@@ -1,0 +1,510 @@
+//! The Permit REST client: scope discovery, rate limiting per class, retries, metrics, typed errors.
+
+use super::error::{PermitError, error_message};
+use super::limits::{LimitClass, Limiter, Limits};
+use super::retry::{self, RetryPolicy, Verdict};
+use reqwest::Method;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Permit's public API.
+pub const DEFAULT_API_URL: &str = "https://api.permit.io";
+
+/// An API key. It is never printed: `Debug` hides it, and error texts are scrubbed of it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn new(key: impl Into<String>) -> ApiKey {
+        ApiKey(key.into().trim().to_string())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey([redacted])")
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    pub api_url: String,
+    pub api_key: ApiKey,
+    /// Whole-request timeout.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub limits: Limits,
+    pub retry: RetryPolicy,
+}
+
+impl ClientConfig {
+    pub fn new(api_url: impl Into<String>, api_key: ApiKey) -> ClientConfig {
+        ClientConfig {
+            api_url: api_url.into(),
+            api_key,
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            limits: Limits::default(),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// The ids an environment-level API key belongs to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Scope {
+    pub organization_id: String,
+    pub project_id: String,
+    pub environment_id: String,
+}
+
+impl Scope {
+    /// `organization/project/environment`, the identity the inventory is bound to.
+    pub fn id(&self) -> String {
+        format!(
+            "{}/{}/{}",
+            self.organization_id, self.project_id, self.environment_id
+        )
+    }
+}
+
+/// Counters of API use: by limit class and status (0 = no answer), by endpoint, retries and waits.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Metrics {
+    pub requests: BTreeMap<String, BTreeMap<u16, u64>>,
+    pub endpoints: BTreeMap<String, u64>,
+    pub retries: u64,
+    pub rate_limit_waits: u64,
+    pub rate_limit_wait_ms: u64,
+}
+
+impl Metrics {
+    /// Requests sent (every attempt counts: that is what Permit's limits count).
+    pub fn total(&self) -> u64 {
+        self.requests.values().flat_map(|m| m.values()).sum()
+    }
+
+    /// Requests other than GET: what a "no writes" assertion checks.
+    pub fn writes(&self) -> u64 {
+        self.endpoints
+            .iter()
+            .filter(|(k, _)| !k.starts_with("GET "))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Counts since an earlier snapshot.
+    pub fn since(&self, earlier: &Metrics) -> Metrics {
+        let mut out = Metrics::default();
+        for (class, by_status) in &self.requests {
+            for (status, n) in by_status {
+                let before = earlier
+                    .requests
+                    .get(class)
+                    .and_then(|m| m.get(status))
+                    .copied()
+                    .unwrap_or(0);
+                if *n > before {
+                    *out.requests
+                        .entry(class.clone())
+                        .or_default()
+                        .entry(*status)
+                        .or_default() = n - before;
+                }
+            }
+        }
+        for (e, n) in &self.endpoints {
+            let before = earlier.endpoints.get(e).copied().unwrap_or(0);
+            if *n > before {
+                out.endpoints.insert(e.clone(), n - before);
+            }
+        }
+        out.retries = self.retries - earlier.retries.min(self.retries);
+        out.rate_limit_waits =
+            self.rate_limit_waits - earlier.rate_limit_waits.min(self.rate_limit_waits);
+        out.rate_limit_wait_ms =
+            self.rate_limit_wait_ms - earlier.rate_limit_wait_ms.min(self.rate_limit_wait_ms);
+        out
+    }
+}
+
+/// One API call.
+#[derive(Clone, Debug)]
+pub struct Call {
+    pub method: Method,
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub body: Option<Value>,
+    /// Safe to repeat when the outcome is unknown.
+    pub idempotent: bool,
+    /// The object concerned, for errors (`PermitUser jane@example.com`).
+    pub object: String,
+    /// A stable endpoint name for metrics (`users.bulk_upsert`).
+    pub endpoint: &'static str,
+}
+
+impl Call {
+    pub fn new(
+        method: Method,
+        path: String,
+        endpoint: &'static str,
+        object: impl Into<String>,
+    ) -> Call {
+        // POST creates; every other verb we use is idempotent (PATCH sends whole field values).
+        let idempotent = method != Method::POST;
+        Call {
+            method,
+            path,
+            query: Vec::new(),
+            body: None,
+            idempotent,
+            object: object.into(),
+            endpoint,
+        }
+    }
+
+    pub fn query(mut self, k: &str, v: impl ToString) -> Call {
+        self.query.push((k.to_string(), v.to_string()));
+        self
+    }
+
+    pub fn body(mut self, body: Value) -> Call {
+        self.body = Some(body);
+        self
+    }
+
+    pub fn idempotent(mut self, yes: bool) -> Call {
+        self.idempotent = yes;
+        self
+    }
+}
+
+/// Percent-encodes one path segment (user keys may hold `@`, `|`, `+`).
+pub fn seg(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+struct Inner {
+    http: reqwest::Client,
+    base: String,
+    key: ApiKey,
+    scope: Scope,
+    limiter: Limiter,
+    retry: RetryPolicy,
+    metrics: Mutex<Metrics>,
+}
+
+/// A client bound to one Permit environment. Cheap to clone.
+#[derive(Clone)]
+pub struct PermitClient {
+    inner: Arc<Inner>,
+}
+
+impl PermitClient {
+    /// Builds the client and discovers the key's scope (`GET /v2/api-key/scope`).
+    pub async fn connect(config: ClientConfig) -> Result<PermitClient, PermitError> {
+        // Exactly one rustls provider: main installs ring; tests and library users may not have.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        if config.api_key.expose().is_empty() {
+            return Err(PermitError::Config(
+                "no Permit API key: set PERMIT_API_KEY or pass --api-key-file".into(),
+            ));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.connect_timeout)
+            .user_agent(concat!("permit-sync/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| PermitError::Config(format!("cannot build the HTTP client: {e}")))?;
+        let mut inner = Inner {
+            http,
+            base: config.api_url.trim_end_matches('/').to_string(),
+            key: config.api_key,
+            scope: Scope {
+                organization_id: String::new(),
+                project_id: String::new(),
+                environment_id: String::new(),
+            },
+            limiter: Limiter::new(&config.limits),
+            retry: config.retry,
+            metrics: Mutex::new(Metrics::default()),
+        };
+        let probe = PermitClient {
+            inner: Arc::new(Inner {
+                http: inner.http.clone(),
+                base: inner.base.clone(),
+                key: inner.key.clone(),
+                scope: inner.scope.clone(),
+                limiter: Limiter::new(&Limits::unlimited()),
+                retry: inner.retry.clone(),
+                metrics: Mutex::new(Metrics::default()),
+            }),
+        };
+        let v = probe
+            .call(Call::new(
+                Method::GET,
+                "/v2/api-key/scope".into(),
+                "api_key.scope",
+                "API key scope",
+            ))
+            .await?;
+        let field = |name: &str| v.get(name).and_then(|x| x.as_str()).map(str::to_string);
+        inner.scope = match (
+            field("organization_id"),
+            field("project_id"),
+            field("environment_id"),
+        ) {
+            (Some(o), Some(p), Some(e)) => Scope {
+                organization_id: o,
+                project_id: p,
+                environment_id: e,
+            },
+            _ => {
+                return Err(PermitError::Config(
+                    "the API key is not an environment-level key (its scope has no project or \
+                     environment); use an environment API key"
+                        .into(),
+                ));
+            }
+        };
+        *inner.metrics.get_mut().expect("metrics lock") = probe.metrics();
+        Ok(PermitClient {
+            inner: Arc::new(inner),
+        })
+    }
+
+    pub fn scope(&self) -> &Scope {
+        &self.inner.scope
+    }
+
+    pub fn api_url(&self) -> &str {
+        &self.inner.base
+    }
+
+    /// The key, for redacting it from output.
+    pub fn api_key(&self) -> &ApiKey {
+        &self.inner.key
+    }
+
+    pub fn metrics(&self) -> Metrics {
+        self.inner.metrics.lock().expect("metrics lock").clone()
+    }
+
+    /// `/v2/facts/{project}/{environment}/{rest}`
+    pub fn facts(&self, rest: &str) -> String {
+        let s = &self.inner.scope;
+        format!(
+            "/v2/facts/{}/{}/{rest}",
+            seg(&s.project_id),
+            seg(&s.environment_id)
+        )
+    }
+
+    /// `/v2/schema/{project}/{environment}/{rest}`
+    pub fn schema(&self, rest: &str) -> String {
+        let s = &self.inner.scope;
+        format!(
+            "/v2/schema/{}/{}/{rest}",
+            seg(&s.project_id),
+            seg(&s.environment_id)
+        )
+    }
+
+    fn scrub(&self, s: &str) -> String {
+        let key = self.inner.key.expose();
+        if key.len() >= 8 {
+            s.replace(key, "[redacted]")
+        } else {
+            s.to_string()
+        }
+    }
+
+    fn count(&self, class: LimitClass, status: u16, endpoint: &str, method: &Method) {
+        let mut m = self.inner.metrics.lock().expect("metrics lock");
+        *m.requests
+            .entry(class.as_str().to_string())
+            .or_default()
+            .entry(status)
+            .or_default() += 1;
+        *m.endpoints
+            .entry(format!("{method} {endpoint}"))
+            .or_default() += 1;
+    }
+
+    /// Sends a call: waits for the rate limiter, retries what may be retried, and returns the JSON
+    /// body of a 2xx answer (`null` when empty).
+    pub async fn call(&self, call: Call) -> Result<Value, PermitError> {
+        let classes = LimitClass::of(&call.method, &call.path);
+        let label = classes[0];
+        let url = format!("{}{}", self.inner.base, call.path);
+        let mut delays = self.inner.retry.backoff();
+        loop {
+            let waited = self.inner.limiter.acquire(&classes).await;
+            if waited >= Duration::from_millis(1) {
+                let mut m = self.inner.metrics.lock().expect("metrics lock");
+                m.rate_limit_waits += 1;
+                m.rate_limit_wait_ms += waited.as_millis() as u64;
+            }
+            let mut req = self
+                .inner
+                .http
+                .request(call.method.clone(), &url)
+                .bearer_auth(self.inner.key.expose());
+            if !call.query.is_empty() {
+                req = req.query(&call.query);
+            }
+            if let Some(body) = &call.body {
+                req = req.json(body);
+            }
+            let outcome = match req.send().await {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let retry_after = resp
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
+                    match resp.text().await {
+                        Ok(text) => Ok((status, retry_after, text)),
+                        Err(e) => Err((true, e)),
+                    }
+                }
+                Err(e) => Err((!e.is_connect(), e)),
+            };
+            let (verdict, error, retry_after) = match outcome {
+                Ok((status, retry_after, text)) => {
+                    self.count(label, status, call.endpoint, &call.method);
+                    if (200..300).contains(&status) {
+                        if text.trim().is_empty() {
+                            return Ok(Value::Null);
+                        }
+                        return serde_json::from_str(&text).map_err(|e| PermitError::Decode {
+                            object: call.object.clone(),
+                            method: call.method.to_string(),
+                            path: call.path.clone(),
+                            message: e.to_string(),
+                        });
+                    }
+                    let (code, message) = error_message(&text);
+                    let err = PermitError::Api {
+                        object: call.object.clone(),
+                        method: call.method.to_string(),
+                        path: call.path.clone(),
+                        status,
+                        code,
+                        message: self.scrub(&message),
+                    };
+                    (
+                        retry::on_status(status, call.idempotent),
+                        err,
+                        retry::retry_after(retry_after.as_deref()),
+                    )
+                }
+                Err((sent, e)) => {
+                    self.count(label, 0, call.endpoint, &call.method);
+                    let err = PermitError::Transport {
+                        object: call.object.clone(),
+                        method: call.method.to_string(),
+                        path: call.path.clone(),
+                        message: self.scrub(&format!("{}", e.without_url())),
+                        maybe_applied: sent && call.method != Method::GET,
+                    };
+                    (retry::on_transport(sent, call.idempotent), err, None)
+                }
+            };
+            if verdict == Verdict::Done {
+                return Err(error);
+            }
+            let Some(backoff) = delays.next() else {
+                return Err(error);
+            };
+            let delay = retry_after
+                .map(|d| d.min(self.inner.retry.max_retry_after))
+                .unwrap_or(backoff);
+            tracing::debug!(object = %call.object, error = %error, ?delay, "retrying Permit call");
+            self.inner.metrics.lock().expect("metrics lock").retries += 1;
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// Every page of a list endpoint (`per_page=100`). Users answer with an envelope whose
+    /// `page_count` lets the remaining pages be fetched concurrently; the other lists are plain
+    /// arrays, read until a short page.
+    pub async fn list(
+        &self,
+        path: String,
+        endpoint: &'static str,
+        what: &str,
+    ) -> Result<Vec<Value>, PermitError> {
+        const PER_PAGE: usize = 100;
+        let page = |n: usize| {
+            self.call(
+                Call::new(
+                    Method::GET,
+                    path.clone(),
+                    endpoint,
+                    format!("{what} page {n}"),
+                )
+                .query("page", n)
+                .query("per_page", PER_PAGE),
+            )
+        };
+        let first = page(1).await?;
+        let (mut items, page_count) = split_page(first);
+        if let Some(count) = page_count {
+            use futures::StreamExt;
+            let rest: Vec<Result<Value, PermitError>> = futures::stream::iter(2..=count)
+                .map(page)
+                .buffered(4)
+                .collect()
+                .await;
+            for r in rest {
+                items.extend(split_page(r?).0);
+            }
+            return Ok(items);
+        }
+        let mut n = 1;
+        let mut last = items.len();
+        while last == PER_PAGE {
+            n += 1;
+            let (more, _) = split_page(page(n).await?);
+            last = more.len();
+            items.extend(more);
+        }
+        Ok(items)
+    }
+}
+
+/// Items of one page, and the page count when the answer is an envelope.
+fn split_page(v: Value) -> (Vec<Value>, Option<usize>) {
+    match v {
+        Value::Array(items) => (items, None),
+        Value::Object(mut m) => {
+            let items = match m.remove("data") {
+                Some(Value::Array(items)) => items,
+                _ => Vec::new(),
+            };
+            let pages = m
+                .get("page_count")
+                .and_then(|p| p.as_u64())
+                .map(|p| p as usize);
+            (items, pages)
+        }
+        _ => (Vec::new(), None),
+    }
+}

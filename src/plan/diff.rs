@@ -1,0 +1,120 @@
+//! Field-level differences between a desired object and the live one.
+//!
+//! A desired field that is `None` is not managed and never differs. Fields are named as Permit names
+//! them in request bodies, because PATCH replaces whole fields: the executor sends the full desired
+//! value of each field listed here.
+
+use super::ops::FieldDiff;
+use crate::model::{Action, Obj, Resource, Role, Tenant, User};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+fn json<T: Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+/// Compares a required field.
+fn field<T: PartialEq + Serialize>(out: &mut Vec<FieldDiff>, name: &str, desired: &T, live: &T) {
+    if desired != live {
+        out.push(FieldDiff {
+            field: name.into(),
+            before: json(live),
+            after: json(desired),
+        });
+    }
+}
+
+/// Compares an optional field; `None` on the desired side means "not managed".
+fn managed<T: PartialEq + Serialize>(
+    out: &mut Vec<FieldDiff>,
+    name: &str,
+    desired: &Option<T>,
+    live: &Option<T>,
+) {
+    if let Some(d) = desired
+        && live.as_ref() != Some(d)
+    {
+        out.push(FieldDiff {
+            field: name.into(),
+            before: json(live),
+            after: json(d),
+        });
+    }
+}
+
+/// Whether a live action satisfies the declared one.
+pub fn action_matches(desired: &Action, live: &Action) -> bool {
+    desired.name == live.name
+        && desired
+            .description
+            .as_ref()
+            .is_none_or(|d| live.description.as_ref() == Some(d))
+        && desired
+            .attributes
+            .as_ref()
+            .is_none_or(|d| live.attributes.as_ref() == Some(d))
+}
+
+fn actions_match(desired: &BTreeMap<String, Action>, live: &BTreeMap<String, Action>) -> bool {
+    desired.len() == live.len()
+        && desired
+            .iter()
+            .all(|(k, d)| live.get(k).is_some_and(|l| action_matches(d, l)))
+}
+
+pub fn resource(d: &Resource, l: &Resource) -> Vec<FieldDiff> {
+    let mut out = Vec::new();
+    field(&mut out, "name", &d.name, &l.name);
+    managed(&mut out, "description", &d.description, &l.description);
+    if !actions_match(&d.actions, &l.actions) {
+        out.push(FieldDiff {
+            field: "actions".into(),
+            before: json(&l.actions),
+            after: json(&d.actions),
+        });
+    }
+    // A server that does not report attribute definitions cannot be compared against.
+    if l.attributes.is_some() {
+        managed(&mut out, "attributes", &d.attributes, &l.attributes);
+    }
+    out
+}
+
+pub fn role(d: &Role, l: &Role) -> Vec<FieldDiff> {
+    let mut out = Vec::new();
+    field(&mut out, "name", &d.name, &l.name);
+    managed(&mut out, "description", &d.description, &l.description);
+    field(&mut out, "permissions", &d.permissions, &l.permissions);
+    field(&mut out, "extends", &d.extends, &l.extends);
+    managed(&mut out, "attributes", &d.attributes, &l.attributes);
+    out
+}
+
+pub fn tenant(d: &Tenant, l: &Tenant) -> Vec<FieldDiff> {
+    let mut out = Vec::new();
+    field(&mut out, "name", &d.name, &l.name);
+    managed(&mut out, "description", &d.description, &l.description);
+    managed(&mut out, "attributes", &d.attributes, &l.attributes);
+    out
+}
+
+pub fn user(d: &User, l: &User) -> Vec<FieldDiff> {
+    let mut out = Vec::new();
+    managed(&mut out, "email", &d.email, &l.email);
+    managed(&mut out, "first_name", &d.first_name, &l.first_name);
+    managed(&mut out, "last_name", &d.last_name, &l.last_name);
+    managed(&mut out, "attributes", &d.attributes, &l.attributes);
+    out
+}
+
+/// Differences of two objects of the same kind (assignments are identity only: never any).
+pub fn diff(desired: &Obj, live: &Obj) -> Vec<FieldDiff> {
+    match (desired, live) {
+        (Obj::Resource(d), Obj::Resource(l)) => resource(d, l),
+        (Obj::Role(d), Obj::Role(l)) => role(d, l),
+        (Obj::Tenant(d), Obj::Tenant(l)) => tenant(d, l),
+        (Obj::User(d), Obj::User(l)) => user(d, l),
+        _ => Vec::new(),
+    }
+}

@@ -1,0 +1,409 @@
+//! The planner: desired + live + ownership → ordered operations. Pure: no IO, no clock, no randomness,
+//! so the same inputs always give the same plan and every rule is testable without a server.
+
+pub mod diff;
+pub mod ops;
+pub mod render;
+
+pub use ops::{Action, FieldDiff, Op};
+
+use crate::desired::Desired;
+use crate::inventory::{Entry, Inventory};
+use crate::kinds::{DEFAULT_TENANT, Kind};
+use crate::model::{Obj, SYNCED_KINDS, State};
+use serde::Serialize;
+use std::collections::BTreeSet;
+
+/// Which live objects prune may delete.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Only objects in the inventory (created or adopted by permit-sync) that are no longer declared.
+    #[default]
+    Owned,
+    /// Everything in Permit that is not declared (except the `default` tenant and objects declared
+    /// `deletionPolicy: Orphan`): Permit equals the manifests exactly. Implies prune.
+    Mirror,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PlanOptions {
+    pub prune: bool,
+    pub mode: Mode,
+    /// Allow prune when the source declares nothing (otherwise an empty checkout would wipe Permit).
+    pub allow_empty: bool,
+    /// Refuse plans that delete more objects than this.
+    pub max_deletions: Option<usize>,
+}
+
+impl PlanOptions {
+    pub fn prunes(&self) -> bool {
+        self.prune || self.mode == Mode::Mirror
+    }
+}
+
+/// Ownership as the planner sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct Ownership<'a> {
+    /// The trusted inventory, or `None` when there is none (first run) or it cannot be trusted.
+    pub inventory: Option<&'a Inventory>,
+    /// Why the inventory cannot be trusted, if it cannot.
+    pub untrusted: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error(
+        "refusing to prune: the source declares no objects, which would delete everything permit-sync \
+         owns (pass --allow-empty if that is intended)"
+    )]
+    EmptySource,
+    #[error("refusing to delete {count} objects: more than --max-deletions {max}")]
+    TooManyDeletions { count: usize, max: usize },
+}
+
+/// The plan: ordered operations plus what the inventory must record.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Plan {
+    pub ops: Vec<Op>,
+    /// Declared, owned and already as declared.
+    pub unchanged: Vec<(Kind, String)>,
+    /// Every declared object with its spec hash, as the inventory records it.
+    #[serde(skip)]
+    pub declared: Vec<(Kind, String, Entry)>,
+    /// Inventory entries neither declared nor in Permit any more: dropped from the inventory.
+    #[serde(skip)]
+    pub stale: Vec<(Kind, String)>,
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    /// Whether applying the plan writes to Permit.
+    pub fn has_changes(&self) -> bool {
+        self.ops.iter().any(|o| o.action.writes())
+    }
+
+    pub fn count(&self, kind: Kind, action: Action) -> usize {
+        self.ops
+            .iter()
+            .filter(|o| o.kind == kind && o.action == action)
+            .count()
+    }
+
+    pub fn deletions(&self) -> usize {
+        self.ops
+            .iter()
+            .filter(|o| o.action == Action::Delete)
+            .count()
+    }
+
+    /// Permit as it will be once the ops that `succeeded` are done (cascades included): the live
+    /// state a watcher keeps between relists instead of listing Permit again after every apply.
+    pub fn project(&self, live: &State, succeeded: impl Fn(&Op) -> bool) -> State {
+        let mut s = live.clone();
+        for op in self.ops.iter().filter(|o| succeeded(o)) {
+            match op.action {
+                Action::Create => s.insert(
+                    op.desired
+                        .clone()
+                        .expect("ops that write carry the desired object"),
+                ),
+                Action::Adopt => {}
+                Action::Update => {
+                    let want = op
+                        .desired
+                        .clone()
+                        .expect("ops that write carry the desired object");
+                    let Some(current) = s.get(op.kind, &op.key) else {
+                        s.insert(want);
+                        continue;
+                    };
+                    let merged = match (want, current) {
+                        (Obj::Resource(d), Obj::Resource(mut l)) => {
+                            l.name = d.name;
+                            if op.changed("description") {
+                                l.description = d.description;
+                            }
+                            if op.changed("actions") {
+                                l.actions = d.actions;
+                            }
+                            if op.changed("attributes") {
+                                l.attributes = d.attributes;
+                            }
+                            Obj::Resource(l)
+                        }
+                        (Obj::Role(d), Obj::Role(mut l)) => {
+                            l.name = d.name;
+                            if op.changed("description") {
+                                l.description = d.description;
+                            }
+                            // Incremental: add the missing, remove the extra.
+                            let add: Vec<_> =
+                                d.permissions.difference(&l.permissions).cloned().collect();
+                            let remove: Vec<_> =
+                                l.permissions.difference(&d.permissions).cloned().collect();
+                            l.permissions.extend(add);
+                            for p in remove {
+                                l.permissions.remove(&p);
+                            }
+                            l.extends = d.extends;
+                            if op.changed("attributes") {
+                                l.attributes = d.attributes;
+                            }
+                            Obj::Role(l)
+                        }
+                        (Obj::Tenant(d), Obj::Tenant(mut l)) => {
+                            l.name = d.name;
+                            for f in &op.diffs {
+                                match f.field.as_str() {
+                                    "description" => l.description = d.description.clone(),
+                                    "attributes" => l.attributes = d.attributes.clone(),
+                                    _ => {}
+                                }
+                            }
+                            Obj::Tenant(l)
+                        }
+                        (Obj::User(d), Obj::User(mut l)) => {
+                            // The executor upserts the live user with the declared fields laid over it.
+                            l.email = d.email.or(l.email);
+                            l.first_name = d.first_name.or(l.first_name);
+                            l.last_name = d.last_name.or(l.last_name);
+                            l.attributes = d.attributes.or(l.attributes);
+                            Obj::User(l)
+                        }
+                        _ => unreachable!("an update keeps its kind"),
+                    };
+                    s.insert(merged);
+                }
+                Action::Delete => {
+                    s.remove(op.kind, &op.key);
+                    match op.kind {
+                        Kind::PermitUser => s.assignments.retain(|_, a| a.user != op.key),
+                        Kind::PermitTenant => s.assignments.retain(|_, a| a.tenant != op.key),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        s
+    }
+
+    /// The inventory to write before executing: what we had plus everything declared. Recording
+    /// ownership first means a crash mid-apply never leaves an object we created but do not own;
+    /// an entry for an object that was never created is harmless (its delete meets 404).
+    pub fn inventory_before(
+        &self,
+        old: Option<&Inventory>,
+        environment: Option<String>,
+    ) -> Inventory {
+        let mut inv = old
+            .cloned()
+            .unwrap_or_else(|| Inventory::new(environment.clone()));
+        if inv.environment.is_none() {
+            inv.environment = environment;
+        }
+        for (kind, key, entry) in &self.declared {
+            inv.insert(*kind, key.clone(), entry.clone());
+        }
+        inv
+    }
+
+    /// The inventory after executing: deletions that succeeded (and their cascades) and stale
+    /// entries leave it; a failed deletion stays.
+    pub fn inventory_after(
+        &self,
+        before: &Inventory,
+        succeeded: impl Fn(&Op) -> bool,
+    ) -> Inventory {
+        let mut inv = before.clone();
+        for op in self.ops.iter().filter(|o| o.action == Action::Delete) {
+            if succeeded(op) {
+                inv.remove(op.kind, &op.key);
+            }
+        }
+        for (kind, key) in &self.stale {
+            inv.remove(*kind, key);
+        }
+        inv
+    }
+}
+
+fn ordered_kinds() -> impl DoubleEndedIterator<Item = Kind> {
+    SYNCED_KINDS.into_iter()
+}
+
+/// Computes the plan. Order: creates/updates/adoptions by kind (resources → roles → tenants → users →
+/// assignments), then deletions in the reverse kind order; within a kind, by key.
+pub fn plan(
+    desired: &Desired,
+    live: &State,
+    ownership: Ownership<'_>,
+    options: &PlanOptions,
+) -> Result<Plan, PlanError> {
+    let mut plan = Plan::default();
+    let inventory = ownership.inventory;
+    let owned = |kind: Kind, key: &str| inventory.is_some_and(|i| i.contains(kind, key));
+
+    for kind in ordered_kinds() {
+        for key in desired.state.keys(kind) {
+            let want = desired.state.get(kind, &key).expect("key listed");
+            let orphan = desired.orphans.contains(&(kind, key.clone()));
+            plan.declared.push((
+                kind,
+                key.clone(),
+                Entry {
+                    hash: want.spec_hash(),
+                    orphan,
+                },
+            ));
+            let origin = desired.origin(kind, &key).map(ToString::to_string);
+            let have = live.get(kind, &key);
+            let (action, diffs) = match &have {
+                None => (Action::Create, Vec::new()),
+                Some(have) => {
+                    let diffs = diff::diff(&want, have);
+                    match (diffs.is_empty(), owned(kind, &key)) {
+                        (true, true) => {
+                            plan.unchanged.push((kind, key));
+                            continue;
+                        }
+                        (true, false) => (Action::Adopt, diffs),
+                        (false, _) => (Action::Update, diffs),
+                    }
+                }
+            };
+            plan.ops.push(Op {
+                kind,
+                adopted: action != Action::Create && !owned(kind, &key),
+                key,
+                action,
+                cascaded_by: None,
+                diffs,
+                origin,
+                desired: Some(want),
+                live: have,
+            });
+        }
+    }
+
+    // Candidates for deletion: live, not declared, and ours (or anything in mirror mode).
+    let undeclared = |kind: Kind| -> Vec<String> {
+        live.keys(kind)
+            .into_iter()
+            .filter(|k| desired.state.get(kind, k).is_none())
+            .filter(|k| !(kind == Kind::PermitTenant && k == DEFAULT_TENANT))
+            .collect()
+    };
+    let referenced = references(&desired.state);
+    let mut owned_undeclared = 0usize;
+    let mut deletions: Vec<(Kind, String)> = Vec::new();
+    for kind in ordered_kinds().rev() {
+        for key in undeclared(kind) {
+            let entry = inventory.and_then(|i| i.get(kind, &key));
+            let ours = entry.is_some_and(|e| !e.orphan);
+            // `deletionPolicy: Orphan` holds in mirror mode too: it was declared to outlive its manifest.
+            let orphan = entry.is_some_and(|e| e.orphan);
+            let delete = match options.mode {
+                Mode::Mirror => !orphan,
+                Mode::Owned => options.prune && ours,
+            };
+            if delete && referenced.contains(&(kind, key.clone())) {
+                // Deleting it would take declared objects with it (Permit cascades), or break them.
+                plan.warnings.push(format!(
+                    "{kind} {key} is no longer declared but declared objects still refer to it;                      it is kept"
+                ));
+            } else if delete {
+                deletions.push((kind, key));
+            } else if ours {
+                owned_undeclared += 1;
+            }
+        }
+    }
+    if let Some(inv) = inventory {
+        for (kind, key, _) in inv.iter() {
+            if desired.state.get(kind, key).is_none() && live.get(kind, key).is_none() {
+                plan.stale.push((kind, key.clone()));
+            }
+        }
+    }
+
+    if options.prunes() && desired.state.is_empty() && !options.allow_empty {
+        return Err(PlanError::EmptySource);
+    }
+    if let Some(max) = options.max_deletions
+        && deletions.len() > max
+    {
+        return Err(PlanError::TooManyDeletions {
+            count: deletions.len(),
+            max,
+        });
+    }
+
+    // Permit deletes a user's or tenant's role assignments with it.
+    let deleted: BTreeSet<(Kind, String)> = deletions.iter().cloned().collect();
+    for (kind, key) in deletions {
+        let have = live.get(kind, &key);
+        let cascaded_by = match &have {
+            Some(Obj::Assignment(a)) => {
+                if deleted.contains(&(Kind::PermitUser, a.user.clone())) {
+                    Some(format!("{} {}", Kind::PermitUser, a.user))
+                } else if deleted.contains(&(Kind::PermitTenant, a.tenant.clone())) {
+                    Some(format!("{} {}", Kind::PermitTenant, a.tenant))
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        };
+        plan.ops.push(Op {
+            kind,
+            key,
+            action: Action::Delete,
+            adopted: false,
+            cascaded_by,
+            diffs: Vec::new(),
+            origin: None,
+            desired: None,
+            live: have,
+        });
+    }
+
+    if options.prunes()
+        && options.mode == Mode::Owned
+        && let Some(why) = ownership.untrusted
+    {
+        plan.warnings.push(format!("prune skipped: {why}"));
+    }
+    if !options.prunes() && owned_undeclared > 0 {
+        plan.warnings.push(format!(
+            "{owned_undeclared} object(s) managed by permit-sync are no longer declared; \
+             run with --prune to delete them"
+        ));
+    }
+    Ok(plan)
+}
+
+/// Objects the declared ones depend on: assignment users, tenants and roles; extended roles;
+/// resources named in permissions.
+fn references(state: &State) -> BTreeSet<(Kind, String)> {
+    let mut refs = BTreeSet::new();
+    for a in state.assignments.values() {
+        refs.insert((Kind::PermitUser, a.user.clone()));
+        refs.insert((Kind::PermitTenant, a.tenant.clone()));
+        refs.insert((Kind::PermitRole, a.role.clone()));
+    }
+    for r in state.roles.values() {
+        for parent in &r.extends {
+            refs.insert((Kind::PermitRole, parent.clone()));
+        }
+        for p in &r.permissions {
+            if let Some((resource, _)) = p.split_once(':') {
+                refs.insert((Kind::PermitResource, resource.to_string()));
+            }
+        }
+    }
+    refs
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,83 @@
+//! The operations a plan is made of.
+
+use crate::kinds::Kind;
+use crate::model::Obj;
+use serde::Serialize;
+
+/// What happens to one object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    Update,
+    /// Exists in Permit exactly as declared but is not in the inventory yet: no API call, only owned
+    /// from now on.
+    Adopt,
+    Delete,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Adopt => "adopt",
+            Action::Delete => "delete",
+        }
+    }
+
+    /// Whether the action writes to Permit (adopting only records ownership).
+    pub fn writes(self) -> bool {
+        !matches!(self, Action::Adopt)
+    }
+}
+
+/// One changed field: Permit's field name, the live value and the desired one (`null` when absent).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FieldDiff {
+    pub field: String,
+    pub before: serde_json::Value,
+    pub after: serde_json::Value,
+}
+
+/// One planned operation on one object.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Op {
+    pub kind: Kind,
+    pub key: String,
+    pub action: Action,
+    /// An update of an object that existed before permit-sync owned it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub adopted: bool,
+    /// A deletion Permit performs by itself with another one (a user's or tenant's assignments go
+    /// with it): reported and dropped from the inventory, but no API call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cascaded_by: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub diffs: Vec<FieldDiff>,
+    /// Where the object is declared (create, update, adopt).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    /// The declared object (create, update, adopt).
+    #[serde(skip)]
+    pub desired: Option<Obj>,
+    /// The object as Permit holds it (update, adopt, delete).
+    #[serde(skip)]
+    pub live: Option<Obj>,
+}
+
+impl Op {
+    /// `PermitUser jane@example.com`: how messages name the object.
+    pub fn subject(&self) -> String {
+        format!("{} {}", self.kind, self.key)
+    }
+
+    pub fn changed(&self, field: &str) -> bool {
+        self.diffs.iter().any(|d| d.field == field)
+    }
+
+    /// Whether executing the op costs an API call (bulk batching aside).
+    pub fn calls_api(&self) -> bool {
+        self.action.writes() && self.cascaded_by.is_none()
+    }
+}

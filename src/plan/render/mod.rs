@@ -1,0 +1,153 @@
+//! Plan output for people (table), machines (json) and pull requests (markdown), with secrets redacted.
+
+mod markdown;
+mod redact;
+mod table;
+
+pub use redact::Redactor;
+
+use super::{Action, Op, Plan};
+use crate::kinds::Kind;
+use crate::model::SYNCED_KINDS;
+use serde_json::{Value, json};
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    #[default]
+    Table,
+    Json,
+    Markdown,
+}
+
+/// The line printed when there is nothing to write, which CI logs and tests look for.
+pub const NO_CHANGES: &str = "No changes. Permit matches the manifests.";
+
+pub fn render(plan: &Plan, format: Format, redactor: &Redactor) -> String {
+    match format {
+        Format::Table => table::render(plan, redactor),
+        Format::Json => {
+            let mut s = serde_json::to_string_pretty(&to_json(plan, redactor)).unwrap_or_default();
+            s.push('\n');
+            s
+        }
+        Format::Markdown => markdown::render(plan, redactor),
+    }
+}
+
+const ACTIONS: [Action; 4] = [
+    Action::Create,
+    Action::Update,
+    Action::Adopt,
+    Action::Delete,
+];
+
+/// Counts per kind (rows with no operation left out) and action.
+fn counts(plan: &Plan) -> Vec<(Kind, [usize; 4])> {
+    SYNCED_KINDS
+        .iter()
+        .map(|&k| (k, ACTIONS.map(|a| plan.count(k, a))))
+        .filter(|(_, c)| c.iter().any(|&n| n > 0))
+        .collect()
+}
+
+fn totals(plan: &Plan) -> [usize; 4] {
+    ACTIONS.map(|a| plan.ops.iter().filter(|o| o.action == a).count())
+}
+
+fn summary_line(plan: &Plan) -> String {
+    let [c, u, a, d] = totals(plan);
+    let mut s = format!("Plan: {c} to create, {u} to update, {d} to delete");
+    if a > 0 {
+        s.push_str(&format!(", {a} to adopt"));
+    }
+    s.push('.');
+    s
+}
+
+/// Field rows of an op: the diffs of an update; every declared field of a create.
+fn fields(op: &Op, redactor: &Redactor) -> Vec<(String, Value, Value)> {
+    let rows: Vec<(String, Value, Value)> = match op.action {
+        Action::Update => op
+            .diffs
+            .iter()
+            .map(|d| (d.field.clone(), d.before.clone(), d.after.clone()))
+            .collect(),
+        Action::Create => match op.desired.as_ref().map(serde_json::to_value) {
+            Some(Ok(Value::Object(m))) => match m.get("spec") {
+                // An assignment's key already names all of it; empty values say nothing.
+                Some(Value::Object(_)) if op.kind == Kind::RoleAssignment => Vec::new(),
+                Some(Value::Object(spec)) => spec
+                    .iter()
+                    .filter(|(k, v)| *k != "key" && !is_empty(v))
+                    .map(|(k, v)| (k.clone(), Value::Null, v.clone()))
+                    .collect(),
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    };
+    rows.into_iter()
+        .map(|(f, b, a)| {
+            let b = redactor.value(&f, &b);
+            let a = redactor.value(&f, &a);
+            (f, b, a)
+        })
+        .collect()
+}
+
+fn to_json(plan: &Plan, redactor: &Redactor) -> Value {
+    let ops: Vec<Value> = plan
+        .ops
+        .iter()
+        .map(|op| {
+            let mut v = json!({
+                "kind": op.kind.as_str(),
+                "key": redactor.text(&op.key),
+                "action": op.action.as_str(),
+            });
+            if op.adopted {
+                v["adopted"] = json!(true);
+            }
+            if let Some(c) = &op.cascaded_by {
+                v["cascaded_by"] = json!(c);
+            }
+            if let Some(o) = &op.origin {
+                v["origin"] = json!(o);
+            }
+            let f: Vec<Value> = fields(op, redactor)
+                .into_iter()
+                .map(|(field, before, after)| json!({"field": field, "before": before, "after": after}))
+                .collect();
+            if !f.is_empty() {
+                v["fields"] = Value::Array(f);
+            }
+            v
+        })
+        .collect();
+    let [c, u, a, d] = totals(plan);
+    json!({
+        "changes": plan.has_changes(),
+        "summary": {"create": c, "update": u, "adopt": a, "delete": d, "unchanged": plan.unchanged.len()},
+        "operations": ops,
+        "warnings": plan.warnings.iter().map(|w| redactor.text(w)).collect::<Vec<_>>(),
+    })
+}
+
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Array(a) => a.is_empty(),
+        Value::Object(m) => m.is_empty(),
+        _ => false,
+    }
+}
+
+/// Compact one-line JSON of a value, for table and markdown cells.
+fn compact(v: &Value) -> String {
+    match v {
+        Value::Null => "—".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,568 @@
+//! Planner tests: the rules by example, then properties over arbitrary desired, live and owned states.
+
+use super::*;
+use crate::inventory::Inventory;
+use crate::model::{Action as Act, Assignment, Resource, Role, Tenant, User};
+use proptest::prelude::*;
+use std::collections::{BTreeMap, BTreeSet};
+
+fn desired(state: State) -> Desired {
+    Desired {
+        state,
+        ..Default::default()
+    }
+}
+
+fn blog() -> State {
+    let mut s = State::default();
+    s.insert(Obj::Resource(Resource {
+        key: "post".into(),
+        name: "Post".into(),
+        description: None,
+        actions: ["read", "create"]
+            .iter()
+            .map(|a| {
+                let act = Act {
+                    name: a.to_string(),
+                    description: None,
+                    attributes: None,
+                };
+                (a.to_string(), act)
+            })
+            .collect(),
+        attributes: None,
+    }));
+    s.insert(Obj::Role(Role {
+        key: "viewer".into(),
+        name: "Viewer".into(),
+        description: None,
+        permissions: ["post:read".to_string()].into(),
+        extends: BTreeSet::new(),
+        attributes: None,
+    }));
+    s.insert(Obj::Tenant(Tenant {
+        key: "acme".into(),
+        name: "Acme".into(),
+        description: None,
+        attributes: Some([("plan".to_string(), serde_json::json!("pro"))].into()),
+    }));
+    s.insert(Obj::User(User {
+        key: "jane@example.com".into(),
+        email: Some("jane@example.com".into()),
+        first_name: Some("Jane".into()),
+        last_name: None,
+        attributes: None,
+    }));
+    s.insert(Obj::Assignment(Assignment {
+        user: "jane@example.com".into(),
+        role: "viewer".into(),
+        tenant: "acme".into(),
+        resource_instance: None,
+    }));
+    s
+}
+
+fn owning(state: &State) -> Inventory {
+    let mut inv = Inventory::new(None);
+    for kind in SYNCED_KINDS {
+        for key in state.keys(kind) {
+            inv.insert(
+                kind,
+                key,
+                Entry {
+                    hash: String::new(),
+                    orphan: false,
+                },
+            );
+        }
+    }
+    inv
+}
+
+fn own(inv: Option<&Inventory>) -> Ownership<'_> {
+    Ownership {
+        inventory: inv,
+        untrusted: None,
+    }
+}
+
+fn prune() -> PlanOptions {
+    PlanOptions {
+        prune: true,
+        ..Default::default()
+    }
+}
+
+fn simulate(live: &State, plan: &Plan) -> State {
+    plan.project(live, |_| true)
+}
+
+#[test]
+fn creates_in_dependency_order_then_nothing() {
+    let d = desired(blog());
+    let p = plan(&d, &State::default(), own(None), &PlanOptions::default()).unwrap();
+    let order: Vec<_> = p.ops.iter().map(|o| (o.kind, o.action)).collect();
+    assert_eq!(
+        order,
+        [
+            (Kind::PermitResource, Action::Create),
+            (Kind::PermitRole, Action::Create),
+            (Kind::PermitTenant, Action::Create),
+            (Kind::PermitUser, Action::Create),
+            (Kind::RoleAssignment, Action::Create),
+        ]
+    );
+    let inv = p.inventory_before(None, None);
+    let after = simulate(&State::default(), &p);
+    let again = plan(&d, &after, own(Some(&inv)), &prune()).unwrap();
+    assert!(again.ops.is_empty(), "{:?}", again.ops);
+    assert_eq!(again.unchanged.len(), 5);
+}
+
+#[test]
+fn field_diffs_name_only_changed_fields_and_permissions_are_sets() {
+    let d = desired(blog());
+    let mut live = blog();
+    let role = live.roles.get_mut("viewer").unwrap();
+    role.permissions = ["post:create".to_string()].into();
+    live.users.get_mut("jane@example.com").unwrap().last_name = Some("Doe".into());
+    live.tenants.get_mut("acme").unwrap().attributes = Some(BTreeMap::new());
+    let inv = owning(&live);
+    let p = plan(&d, &live, own(Some(&inv)), &PlanOptions::default()).unwrap();
+    let updates: Vec<_> = p
+        .ops
+        .iter()
+        .map(|o| {
+            let fields: Vec<_> = o.diffs.iter().map(|d| d.field.as_str()).collect();
+            (o.kind, o.action, fields)
+        })
+        .collect();
+    // The user's last name is not declared, so it is not managed: no user update.
+    assert_eq!(
+        updates,
+        [
+            (Kind::PermitRole, Action::Update, vec!["permissions"]),
+            (Kind::PermitTenant, Action::Update, vec!["attributes"]),
+        ]
+    );
+}
+
+#[test]
+fn existing_objects_are_adopted_and_prune_only_touches_the_inventory() {
+    let d = desired(blog());
+    let mut live = blog();
+    live.insert(Obj::User(User {
+        key: "not-ours".into(),
+        email: None,
+        first_name: None,
+        last_name: None,
+        attributes: None,
+    }));
+    live.insert(Obj::User(User {
+        key: "was-ours".into(),
+        email: None,
+        first_name: None,
+        last_name: None,
+        attributes: None,
+    }));
+    let mut inv = Inventory::new(None);
+    inv.insert(
+        Kind::PermitUser,
+        "was-ours".into(),
+        Entry {
+            hash: String::new(),
+            orphan: false,
+        },
+    );
+    let p = plan(&d, &live, own(Some(&inv)), &prune()).unwrap();
+    assert_eq!(p.count(Kind::PermitUser, Action::Adopt), 1);
+    assert!(!p.has_changes() || p.deletions() == 1);
+    let deletes: Vec<_> = p
+        .ops
+        .iter()
+        .filter(|o| o.action == Action::Delete)
+        .map(|o| o.key.as_str())
+        .collect();
+    assert_eq!(deletes, ["was-ours"]);
+
+    // Without --prune nothing is deleted, and the plan says what prune would do.
+    let p = plan(&d, &live, own(Some(&inv)), &PlanOptions::default()).unwrap();
+    assert_eq!(p.deletions(), 0);
+    assert!(p.warnings[0].contains("--prune"), "{:?}", p.warnings);
+
+    // Mirror deletes everything undeclared.
+    let mirror = PlanOptions {
+        mode: Mode::Mirror,
+        ..Default::default()
+    };
+    let p = plan(&d, &live, own(None), &mirror).unwrap();
+    assert_eq!(p.deletions(), 2);
+}
+
+#[test]
+fn guards_empty_source_and_max_deletions() {
+    let live = blog();
+    let inv = owning(&live);
+    let empty = desired(State::default());
+    assert_eq!(
+        plan(&empty, &live, own(Some(&inv)), &prune()),
+        Err(PlanError::EmptySource)
+    );
+    let allow = PlanOptions {
+        allow_empty: true,
+        ..prune()
+    };
+    let p = plan(&empty, &live, own(Some(&inv)), &allow).unwrap();
+    assert_eq!(p.deletions(), 5);
+    // The user's assignment goes with the user: no unassign call.
+    let cascaded: Vec<_> = p.ops.iter().filter(|o| o.cascaded_by.is_some()).collect();
+    assert_eq!(cascaded.len(), 1);
+    assert_eq!(cascaded[0].kind, Kind::RoleAssignment);
+    // Deletions run in reverse kind order.
+    let kinds: Vec<_> = p.ops.iter().map(|o| o.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            Kind::RoleAssignment,
+            Kind::PermitUser,
+            Kind::PermitTenant,
+            Kind::PermitRole,
+            Kind::PermitResource
+        ]
+    );
+    let capped = PlanOptions {
+        max_deletions: Some(4),
+        ..allow
+    };
+    assert_eq!(
+        plan(&empty, &live, own(Some(&inv)), &capped),
+        Err(PlanError::TooManyDeletions { count: 5, max: 4 })
+    );
+}
+
+#[test]
+fn referenced_and_orphaned_objects_are_kept_and_default_tenant_is_never_pruned() {
+    let mut want = blog();
+    want.users.clear(); // the assignment still names jane
+    let mut live = blog();
+    live.insert(Obj::Tenant(Tenant {
+        key: DEFAULT_TENANT.into(),
+        name: "Default".into(),
+        description: None,
+        attributes: None,
+    }));
+    let mut inv = owning(&live);
+    inv.insert(
+        Kind::PermitTenant,
+        "acme".into(),
+        Entry {
+            hash: String::new(),
+            orphan: true,
+        },
+    );
+    let mirror = PlanOptions {
+        mode: Mode::Mirror,
+        ..Default::default()
+    };
+    let p = plan(&desired(want.clone()), &live, own(Some(&inv)), &mirror).unwrap();
+    assert_eq!(p.deletions(), 0, "{:?}", p.ops);
+    assert!(p.warnings.iter().any(|w| w.contains("jane@example.com")));
+
+    want.tenants.clear();
+    want.assignments.clear();
+    want.users = blog().users;
+    let p = plan(&desired(want), &live, own(Some(&inv)), &prune()).unwrap();
+    // acme is orphaned (kept), its assignment is owned (deleted), default is never a candidate.
+    let deleted: Vec<_> = p
+        .ops
+        .iter()
+        .filter(|o| o.action == Action::Delete)
+        .map(|o| o.subject())
+        .collect();
+    assert_eq!(deleted, ["RoleAssignment jane@example.com/viewer/acme"]);
+}
+
+#[test]
+fn unusable_inventory_disables_prune_with_a_message() {
+    let live = blog();
+    let p = plan(
+        &desired(State::default()),
+        &live,
+        Ownership {
+            inventory: None,
+            untrusted: Some("inventory x is corrupt"),
+        },
+        &PlanOptions {
+            allow_empty: true,
+            ..prune()
+        },
+    )
+    .unwrap();
+    assert_eq!(p.deletions(), 0);
+    assert!(p.warnings[0].contains("corrupt"));
+}
+
+#[test]
+fn renders_are_deterministic_and_redacted() {
+    let mut want = blog();
+    want.tenants.get_mut("acme").unwrap().attributes = Some(
+        [
+            ("plan".to_string(), serde_json::json!("pro")),
+            ("apiToken".to_string(), serde_json::json!("hunter2")),
+        ]
+        .into(),
+    );
+    let d = desired(want);
+    let p1 = plan(&d, &blog(), own(None), &PlanOptions::default()).unwrap();
+    let p2 = plan(&d, &blog(), own(None), &PlanOptions::default()).unwrap();
+    let r = render::Redactor::new(["permit_key_SECRET123".to_string()]);
+    for f in [
+        render::Format::Table,
+        render::Format::Json,
+        render::Format::Markdown,
+    ] {
+        let a = render::render(&p1, f, &r);
+        assert_eq!(a, render::render(&p2, f, &r));
+        assert!(!a.contains("hunter2"), "{f:?}: {a}");
+        assert!(a.contains("PermitTenant"), "{f:?}: {a}");
+    }
+    let md = render::render(&p1, render::Format::Markdown, &r);
+    assert!(md.contains("| PermitTenant | 0 | 1 | 0 | 0 |"), "{md}");
+    let empty = plan(
+        &desired(blog()),
+        &blog(),
+        own(Some(&owning(&blog()))),
+        &prune(),
+    )
+    .unwrap();
+    assert!(render::render(&empty, render::Format::Table, &r).contains(render::NO_CHANGES));
+}
+
+// ---- properties ----
+
+fn arb_attrs() -> impl Strategy<Value = Option<BTreeMap<String, serde_json::Value>>> {
+    proptest::option::of(proptest::collection::btree_map(
+        prop::sample::select(vec!["plan", "tier"]).prop_map(String::from),
+        (0..3i64).prop_map(serde_json::Value::from),
+        0..2,
+    ))
+}
+
+fn arb_text() -> impl Strategy<Value = Option<String>> {
+    proptest::option::of(prop::sample::select(vec!["x", "y"]).prop_map(String::from))
+}
+
+fn arb_state() -> impl Strategy<Value = State> {
+    let resources = proptest::collection::btree_map(
+        prop::sample::select(vec!["doc", "post"]),
+        (
+            arb_text(),
+            proptest::collection::btree_set(prop::sample::select(vec!["read", "write"]), 0..3),
+            prop::bool::ANY,
+        ),
+        0..3,
+    );
+    let roles = proptest::collection::btree_map(
+        prop::sample::select(vec!["viewer", "editor", "admin"]),
+        (
+            arb_text(),
+            proptest::collection::btree_set(
+                prop::sample::select(vec!["doc:read", "doc:write", "post:read"]),
+                0..3,
+            ),
+            proptest::collection::btree_set(prop::sample::select(vec!["viewer", "editor"]), 0..2),
+            arb_attrs(),
+        ),
+        0..3,
+    );
+    let tenants = proptest::collection::btree_map(
+        prop::sample::select(vec!["default", "acme", "globex"]),
+        (arb_text(), arb_attrs()),
+        0..3,
+    );
+    let users = proptest::collection::btree_map(
+        prop::sample::select(vec!["jane@example.com", "bob", "eve"]),
+        (arb_text(), arb_text(), arb_attrs()),
+        0..3,
+    );
+    let assignments = proptest::collection::btree_set(
+        (
+            prop::sample::select(vec!["jane@example.com", "bob", "eve"]),
+            prop::sample::select(vec!["viewer", "editor"]),
+            prop::sample::select(vec!["default", "acme", "globex"]),
+        ),
+        0..5,
+    );
+    (resources, roles, tenants, users, assignments).prop_map(|(res, roles, ten, users, asg)| {
+        let mut s = State::default();
+        for (k, (desc, actions, name_upper)) in res {
+            s.insert(Obj::Resource(Resource {
+                key: k.into(),
+                name: if name_upper {
+                    k.to_uppercase()
+                } else {
+                    k.into()
+                },
+                description: desc,
+                actions: actions
+                    .into_iter()
+                    .map(|a| {
+                        let act = Act {
+                            name: a.into(),
+                            description: None,
+                            attributes: None,
+                        };
+                        (a.to_string(), act)
+                    })
+                    .collect(),
+                attributes: None,
+            }));
+        }
+        for (k, (desc, perms, extends, attrs)) in roles {
+            s.insert(Obj::Role(Role {
+                key: k.into(),
+                name: k.into(),
+                description: desc,
+                permissions: perms.into_iter().map(String::from).collect(),
+                extends: extends
+                    .into_iter()
+                    .filter(|e| *e != k)
+                    .map(String::from)
+                    .collect(),
+                attributes: attrs,
+            }));
+        }
+        for (k, (desc, attrs)) in ten {
+            s.insert(Obj::Tenant(Tenant {
+                key: k.into(),
+                name: k.into(),
+                description: desc,
+                attributes: attrs,
+            }));
+        }
+        for (k, (email, first, attrs)) in users {
+            s.insert(Obj::User(User {
+                key: k.into(),
+                email,
+                first_name: first,
+                last_name: None,
+                attributes: attrs,
+            }));
+        }
+        for (u, r, t) in asg {
+            s.insert(Obj::Assignment(Assignment {
+                user: u.into(),
+                role: r.into(),
+                tenant: t.into(),
+                resource_instance: None,
+            }));
+        }
+        s
+    })
+}
+
+/// A random subset of the live objects (plus some that are gone) as the inventory.
+fn arb_inventory(live: &State) -> impl Strategy<Value = Inventory> + use<> {
+    let mut all: Vec<(Kind, String)> = Vec::new();
+    for kind in SYNCED_KINDS {
+        for key in live.keys(kind) {
+            all.push((kind, key));
+        }
+    }
+    all.push((Kind::PermitUser, "gone".into()));
+    let n = all.len();
+    proptest::collection::vec((prop::bool::ANY, prop::bool::weighted(0.1)), n).prop_map(
+        move |picks| {
+            let mut inv = Inventory::new(None);
+            for ((kind, key), (pick, orphan)) in all.iter().zip(picks) {
+                if pick {
+                    inv.insert(
+                        *kind,
+                        key.clone(),
+                        Entry {
+                            hash: String::new(),
+                            orphan,
+                        },
+                    );
+                }
+            }
+            inv
+        },
+    )
+}
+
+fn satisfies(want: &State, have: &State) -> Result<(), String> {
+    for kind in SYNCED_KINDS {
+        for key in want.keys(kind) {
+            let w = want.get(kind, &key).unwrap();
+            match have.get(kind, &key) {
+                None => return Err(format!("{kind} {key} missing")),
+                Some(h) => {
+                    let d = diff::diff(&w, &h);
+                    if !d.is_empty() {
+                        return Err(format!("{kind} {key} differs: {d:?}"));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn applying_the_plan_converges_and_never_deletes_what_we_do_not_own(
+        (want, live, inv, mirror, pruning) in (arb_state(), arb_state()).prop_flat_map(|(w, l)| {
+            let inv = arb_inventory(&l);
+            (Just(w), Just(l), inv, prop::bool::weighted(0.2), prop::bool::ANY)
+        })
+    ) {
+        let options = PlanOptions {
+            prune: pruning,
+            mode: if mirror { Mode::Mirror } else { Mode::Owned },
+            allow_empty: true,
+            max_deletions: None,
+        };
+        let d = desired(want.clone());
+        let p = plan(&d, &live, own(Some(&inv)), &options).unwrap();
+
+        // Deterministic.
+        prop_assert_eq!(&p, &plan(&d, &live, own(Some(&inv)), &options).unwrap());
+
+        // No delete outside the inventory unless mirroring; never the default tenant or an orphan.
+        for op in p.ops.iter().filter(|o| o.action == Action::Delete) {
+            prop_assert!(want.get(op.kind, &op.key).is_none(), "deletes a declared {}", op.subject());
+            prop_assert!(!(op.kind == Kind::PermitTenant && op.key == DEFAULT_TENANT));
+            prop_assert!(!inv.get(op.kind, &op.key).is_some_and(|e| e.orphan), "deletes an orphan");
+            if !mirror {
+                prop_assert!(pruning);
+                let e = inv.get(op.kind, &op.key);
+                prop_assert!(e.is_some_and(|e| !e.orphan), "deletes unowned {}", op.subject());
+            }
+        }
+
+        // Applying the plan gives the desired state.
+        let after = simulate(&live, &p);
+        if let Err(e) = satisfies(&want, &after) {
+            return Err(TestCaseError::fail(e));
+        }
+
+        // Planning again on the result changes nothing.
+        let before = p.inventory_before(Some(&inv), None);
+        let inv2 = p.inventory_after(&before, |_| true);
+        let again = plan(&d, &after, own(Some(&inv2)), &options).unwrap();
+        prop_assert!(again.ops.is_empty(), "second plan: {:?}", again.ops);
+
+        // Every declared object is owned afterwards; deleted ones are not.
+        for kind in SYNCED_KINDS {
+            for key in want.keys(kind) {
+                prop_assert!(inv2.contains(kind, &key));
+            }
+        }
+        for op in p.ops.iter().filter(|o| o.action == Action::Delete) {
+            prop_assert!(!inv2.contains(op.kind, &op.key));
+        }
+    }
+}

@@ -1,0 +1,882 @@
+//! The sync engine over real HTTP: the Permit client against a scripted server (retries, limits,
+//! errors), and (once available) whole scenarios against the embedded local Permit.
+
+use permit_sync::permit::{ApiKey, Call, ClientConfig, Limits, PermitClient, RetryPolicy};
+use reqwest::Method;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// What the scripted server does with one request.
+#[derive(Clone, Debug)]
+enum Reply {
+    Status(u16, Option<&'static str>, &'static str),
+    /// Read the request, then close the connection without answering.
+    Drop,
+}
+
+/// A tiny HTTP/1.1 server answering from a script (then 200 `{}`); the scope route always works.
+struct Scripted {
+    url: String,
+    seen: Arc<Mutex<Vec<(String, String, Instant)>>>,
+}
+
+async fn scripted(script: Vec<Reply>) -> Scripted {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let script = Arc::new(Mutex::new(VecDeque::from(script)));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let script = script.clone();
+            let log = log.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let (head_end, content_length) = loop {
+                    let n = sock.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..i]).to_ascii_lowercase();
+                        let len = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        break (i + 4, len);
+                    }
+                };
+                while buf.len() < head_end + content_length {
+                    let n = sock.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                let mut first = head.lines().next().unwrap_or("").split(' ');
+                let method = first.next().unwrap_or("").to_string();
+                let path = first.next().unwrap_or("").to_string();
+                let reply = if path.starts_with("/v2/api-key/scope") {
+                    Reply::Status(
+                        200,
+                        None,
+                        r#"{"organization_id":"o","project_id":"p","environment_id":"e"}"#,
+                    )
+                } else {
+                    log.lock().unwrap().push((method, path, Instant::now()));
+                    script
+                        .lock()
+                        .unwrap()
+                        .pop_front()
+                        .unwrap_or(Reply::Status(200, None, "{}"))
+                };
+                match reply {
+                    Reply::Drop => {
+                        let _ = sock.shutdown().await;
+                    }
+                    Reply::Status(code, retry_after, body) => {
+                        let extra = retry_after
+                            .map(|s| format!("retry-after: {s}\r\n"))
+                            .unwrap_or_default();
+                        let resp = format!(
+                            "HTTP/1.1 {code} X\r\ncontent-type: application/json\r\n{extra}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                            body.len()
+                        );
+                        let _ = sock.write_all(resp.as_bytes()).await;
+                        let _ = sock.shutdown().await;
+                    }
+                }
+            });
+        }
+    });
+    Scripted { url, seen }
+}
+
+fn config(url: &str) -> ClientConfig {
+    let mut c = ClientConfig::new(url, ApiKey::new("permit_key_TESTSECRET0123456789"));
+    c.limits = Limits::unlimited();
+    c.retry = RetryPolicy {
+        max_attempts: 4,
+        min_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(50),
+        max_retry_after: Duration::from_secs(5),
+    };
+    c.timeout = Duration::from_secs(5);
+    c
+}
+
+fn post(client: &PermitClient) -> Call {
+    Call::new(
+        Method::POST,
+        client.facts("tenants"),
+        "tenants.create",
+        "PermitTenant acme",
+    )
+    .body(serde_json::json!({"key": "acme", "name": "Acme"}))
+}
+
+#[tokio::test]
+async fn retries_429_honouring_retry_after_then_succeeds() {
+    let server = scripted(vec![
+        Reply::Status(429, Some("1"), r#"{"message":"slow down"}"#),
+        Reply::Status(429, None, "{}"),
+        Reply::Status(201, None, r#"{"key":"acme"}"#),
+    ])
+    .await;
+    let client = PermitClient::connect(config(&server.url)).await.unwrap();
+    // A create is not idempotent, but a 429 means Permit refused it: safe to send again.
+    let v = client.call(post(&client)).await.unwrap();
+    assert_eq!(v["key"], "acme");
+    let seen = server.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 3);
+    let gap = seen[1].2 - seen[0].2;
+    assert!(
+        gap >= Duration::from_millis(950),
+        "Retry-After ignored: {gap:?}"
+    );
+    let m = client.metrics();
+    assert_eq!(m.retries, 2);
+    assert_eq!(m.requests["write"][&429], 2);
+    assert_eq!(m.requests["write"][&201], 1);
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_only_when_idempotent() {
+    let server = scripted(vec![
+        Reply::Status(503, None, "{}"),
+        Reply::Status(502, None, "{}"),
+        Reply::Status(200, None, "[]"),
+        Reply::Status(503, None, "{}"),
+    ])
+    .await;
+    let client = PermitClient::connect(config(&server.url)).await.unwrap();
+    let get = Call::new(
+        Method::GET,
+        client.facts("tenants"),
+        "tenants.list",
+        "list tenants",
+    );
+    client.call(get).await.unwrap();
+    assert_eq!(server.seen.lock().unwrap().len(), 3);
+
+    // The POST meets a 503: its outcome is unknown, so it is not repeated.
+    let err = client.call(post(&client)).await.unwrap_err();
+    assert!(err.is_ambiguous(), "{err}");
+    assert_eq!(server.seen.lock().unwrap().len(), 4);
+    let text = err.to_string();
+    assert!(
+        text.contains("PermitTenant acme") && text.contains("503"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn dropped_connections_retry_idempotent_calls_and_report_maybe_applied_ones() {
+    let server = scripted(vec![Reply::Drop, Reply::Drop]).await;
+    let client = PermitClient::connect(config(&server.url)).await.unwrap();
+    let put = Call::new(
+        Method::PUT,
+        client.facts("bulk/users"),
+        "users.bulk_upsert",
+        "bulk upsert of 2 users",
+    )
+    .body(serde_json::json!({"operations": []}));
+    client.call(put).await.unwrap();
+    assert_eq!(server.seen.lock().unwrap().len(), 3);
+
+    let server = scripted(vec![Reply::Drop]).await;
+    let client = PermitClient::connect(config(&server.url)).await.unwrap();
+    let err = client.call(post(&client)).await.unwrap_err();
+    assert!(
+        err.is_ambiguous(),
+        "a dropped create may have happened: {err}"
+    );
+    assert_eq!(server.seen.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn errors_name_the_object_and_never_the_key() {
+    let server = scripted(vec![Reply::Status(
+        422,
+        None,
+        r#"{"detail":[{"loc":["body","key"],"msg":"bad key permit_key_TESTSECRET0123456789","type":"value_error"}]}"#,
+    )])
+    .await;
+    let client = PermitClient::connect(config(&server.url)).await.unwrap();
+    let err = client.call(post(&client)).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("PermitTenant acme") && text.contains("body.key"),
+        "{text}"
+    );
+    assert!(!text.contains("TESTSECRET"), "{text}");
+    assert!(!format!("{:?}", config(&server.url)).contains("TESTSECRET"));
+    // 4xx other than 429 are final.
+    assert_eq!(server.seen.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn the_limiter_spaces_writes_per_class() {
+    let server = scripted(vec![]).await;
+    let mut c = config(&server.url);
+    c.limits.set("write=20/1").unwrap(); // burst 2, then one per ~55 ms
+    let client = PermitClient::connect(c).await.unwrap();
+    let start = Instant::now();
+    for _ in 0..5 {
+        client.call(post(&client)).await.unwrap();
+    }
+    // Reads are not writes: they do not wait.
+    for _ in 0..5 {
+        let get = Call::new(
+            Method::GET,
+            client.facts("users"),
+            "users.list",
+            "list users",
+        );
+        client.call(get).await.unwrap();
+    }
+    assert!(
+        start.elapsed() >= Duration::from_millis(150),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(client.metrics().rate_limit_waits >= 3);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios against the embedded local Permit, over real HTTP. Each prints the API calls it took,
+// as counted by the local Permit.
+
+mod local {
+    use permit_sync::commands::apply::{self, ApplyArgs};
+    use permit_sync::commands::plan::{self, PlanArgs};
+    use permit_sync::commands::{ConnectionArgs, SyncArgs};
+    use permit_sync::engine;
+    use permit_sync::exec::ExecOptions;
+    use permit_sync::inventory::StateFile;
+    use permit_sync::kinds::{Kind, Object, Origin};
+    use permit_sync::local::knobs::{Counters, Faults, Knobs};
+    use permit_sync::local::{LocalConfig, LocalHandle, LocalPermit};
+    use permit_sync::plan::render::{Format, NO_CHANGES};
+    use permit_sync::plan::{Mode, PlanOptions};
+    use serde_json::{Value, json};
+    use std::collections::BTreeMap;
+    use std::path::{Path, PathBuf};
+
+    pub struct Env {
+        pub permit: LocalHandle,
+        pub dir: tempfile::TempDir,
+    }
+
+    pub async fn start(knobs: Knobs) -> Env {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let permit = LocalPermit::start(LocalConfig {
+            knobs,
+            ..LocalConfig::ephemeral()
+        })
+        .await
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("api-key"), permit.api_key()).unwrap();
+        Env { permit, dir }
+    }
+
+    impl Env {
+        pub fn connection(&self) -> ConnectionArgs {
+            ConnectionArgs {
+                api_url: self.permit.api_url(),
+                api_key_file: Some(self.dir.path().join("api-key")),
+                rate_limits: vec![],
+                timeout: 10,
+            }
+        }
+
+        pub fn state_file(&self) -> PathBuf {
+            self.dir.path().join("state/inventory.json")
+        }
+
+        pub fn sync(&self, prune: bool) -> SyncArgs {
+            SyncArgs {
+                path: PathBuf::from("manifests"),
+                prune,
+                mode: Mode::Owned,
+                allow_empty: false,
+                max_deletions: None,
+                state_file: self.state_file(),
+                connection: self.connection(),
+            }
+        }
+
+        pub fn apply_args(&self, prune: bool) -> ApplyArgs {
+            ApplyArgs {
+                sync: self.sync(prune),
+                dry_run: false,
+                yes: true,
+                output: Format::Table,
+                report: None,
+                concurrency: 8,
+            }
+        }
+
+        pub async fn apply(&self, args: &ApplyArgs, objects: &[(Origin, Object)]) -> (u8, String) {
+            let mut out = Vec::new();
+            let code = apply::run(args, objects, &mut out).await.unwrap();
+            (code, String::from_utf8(out).unwrap())
+        }
+
+        pub async fn plan(&self, args: &PlanArgs, objects: &[(Origin, Object)]) -> (u8, String) {
+            let mut out = Vec::new();
+            let code = plan::run(args, objects, &mut out).await.unwrap();
+            (code, String::from_utf8(out).unwrap())
+        }
+
+        /// One call straight to the local Permit's REST API, as another tool would make it.
+        pub async fn direct(&self, method: reqwest::Method, path: &str, body: Value) -> u16 {
+            let url = format!("{}{path}", self.permit.api_url());
+            let r = reqwest::Client::new()
+                .request(method, url)
+                .bearer_auth(self.permit.api_key())
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            r.status().as_u16()
+        }
+
+        pub async fn allowed(
+            &self,
+            user: &str,
+            action: &str,
+            resource: &str,
+            tenant: &str,
+        ) -> bool {
+            let body = permit_sync::check::allowed_body(user, action, resource, tenant);
+            let r: Value = reqwest::Client::new()
+                .post(format!("{}/allowed", self.permit.pdp_url()))
+                .bearer_auth(self.permit.api_key())
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            r["allow"].as_bool().unwrap()
+        }
+    }
+
+    /// Requests between two counter snapshots, by endpoint.
+    pub fn calls(before: &Counters, after: &Counters) -> BTreeMap<String, u64> {
+        after
+            .by_endpoint
+            .iter()
+            .filter_map(|(k, n)| {
+                let d = n - before.by_endpoint.get(k).copied().unwrap_or(0);
+                (d > 0).then(|| (k.clone(), d))
+            })
+            .collect()
+    }
+
+    pub fn report(scenario: &str, calls: &BTreeMap<String, u64>) {
+        let total: u64 = calls.values().sum();
+        let writes: u64 = calls
+            .iter()
+            .filter(|(k, _)| !k.starts_with("GET "))
+            .map(|(_, n)| n)
+            .sum();
+        eprintln!("[api calls] {scenario}: {total} ({writes} writes) {calls:?}");
+    }
+
+    pub fn obj(v: Value) -> (Origin, Object) {
+        let origin = Origin::File {
+            path: PathBuf::from("test.yaml"),
+            line: 1,
+            column: 1,
+        };
+        let kind = v["kind"].as_str().unwrap().to_string();
+        let object = match kind.as_str() {
+            "PermitResource" => Object::Resource(serde_json::from_value(v).unwrap()),
+            "PermitRole" => Object::Role(serde_json::from_value(v).unwrap()),
+            "PermitTenant" => Object::Tenant(serde_json::from_value(v).unwrap()),
+            "PermitUser" => Object::User(serde_json::from_value(v).unwrap()),
+            "RoleAssignment" => Object::Assignment(serde_json::from_value(v).unwrap()),
+            other => panic!("no such kind {other}"),
+        };
+        (origin, object)
+    }
+
+    fn doc(kind: &str, name: &str, spec: Value) -> (Origin, Object) {
+        obj(
+            json!({"apiVersion": "permitsync.dev/v1alpha1", "kind": kind,
+                   "metadata": {"name": name}, "spec": spec}),
+        )
+    }
+
+    /// The blog-rbac example, through the manifest loader.
+    pub fn blog() -> Vec<(Origin, Object)> {
+        permit_sync::commands::load(Path::new("examples/blog-rbac")).unwrap()
+    }
+
+    pub fn without(objects: &[(Origin, Object)], kind: Kind, name: &str) -> Vec<(Origin, Object)> {
+        objects
+            .iter()
+            .filter(|(_, o)| !(o.kind() == kind && o.name() == name))
+            .cloned()
+            .collect()
+    }
+
+    pub fn plan_args(env: &Env, prune: bool, output: Format) -> PlanArgs {
+        PlanArgs {
+            sync: env.sync(prune),
+            output,
+            detailed_exitcode: true,
+        }
+    }
+
+    #[tokio::test]
+    async fn blog_rbac_apply_allows_then_prune_denies() {
+        let env = start(Knobs::default()).await;
+        let objects = blog();
+        let c0 = env.permit.counters();
+        let (code, out) = env.apply(&env.apply_args(false), &objects).await;
+        assert_eq!(code, 0, "{out}");
+        assert!(
+            out.contains("Plan: 8 to create, 0 to update, 0 to delete."),
+            "{out}"
+        );
+        assert!(out.contains("0 failed"), "{out}");
+        let c1 = env.permit.counters();
+        let first = calls(&c0, &c1);
+        report("blog-rbac first apply", &first);
+        // The floor: scope + 5 list pages; 1 resource, 2 roles, 1 tenant (single calls),
+        // 1 bulk upsert for 2 users, 1 bulk assign for 2 assignments.
+        assert_eq!(first.values().sum::<u64>(), 12, "{first:?}");
+        assert_eq!(first.get("PUT bulk/users"), Some(&1));
+        assert_eq!(first.get("POST role_assignments/bulk"), Some(&1));
+        assert!(
+            env.allowed("jane@example.com", "read", "post", "acme")
+                .await
+        );
+        assert!(
+            !env.allowed("jane@example.com", "delete", "post", "acme")
+                .await
+        );
+        assert!(env.allowed("bob", "delete", "post", "acme").await);
+
+        // A second apply writes nothing.
+        let c1 = env.permit.counters();
+        let (code, out) = env.apply(&env.apply_args(false), &objects).await;
+        assert_eq!(code, 0);
+        assert!(out.contains(NO_CHANGES), "{out}");
+        let c2 = env.permit.counters();
+        let second = calls(&c1, &c2);
+        report("blog-rbac second apply", &second);
+        assert!(second.keys().all(|k| k.starts_with("GET ")), "{second:?}");
+        assert_eq!(second.values().sum::<u64>(), 6);
+
+        let (code, out) = env
+            .plan(&plan_args(&env, false, Format::Table), &objects)
+            .await;
+        assert_eq!(code, 0, "detailed exit code with no changes: {out}");
+        assert!(out.contains(NO_CHANGES), "{out}");
+
+        // Remove the assignment from the manifests: the plan shows the deletion, prune does it.
+        let fewer = without(&objects, Kind::RoleAssignment, "jane-viewer-acme");
+        let (code, out) = env
+            .plan(&plan_args(&env, true, Format::Markdown), &fewer)
+            .await;
+        assert_eq!(code, 2, "{out}");
+        assert!(out.contains("| RoleAssignment | 0 | 0 | 1 | 0 |"), "{out}");
+        let c3 = env.permit.counters();
+        let (code, out) = env.apply(&env.apply_args(true), &fewer).await;
+        assert_eq!(code, 0, "{out}");
+        let c4 = env.permit.counters();
+        let prune = calls(&c3, &c4);
+        report("blog-rbac apply --prune", &prune);
+        assert_eq!(prune.get("DELETE role_assignments"), Some(&1), "{prune:?}");
+        assert!(
+            !env.allowed("jane@example.com", "read", "post", "acme")
+                .await
+        );
+        assert!(env.allowed("bob", "read", "post", "acme").await);
+        // Without --prune the same change deletes nothing.
+        let inventory = std::fs::read_to_string(env.state_file()).unwrap();
+        assert!(
+            !inventory.contains("jane@example.com/viewer/acme"),
+            "{inventory}"
+        );
+    }
+
+    #[tokio::test]
+    async fn creates_meeting_409_update_and_deletes_meeting_404_are_done() {
+        let env = start(Knobs::default()).await;
+        let mut objects = blog();
+        for t in ["globex", "initech"] {
+            objects.push(doc("PermitTenant", t, json!({"name": t})));
+        }
+        let client = env.connection().connect().await.unwrap();
+        let state = StateFile::new(env.state_file());
+        let desired = permit_sync::commands::desired(&objects).unwrap();
+        let planned = engine::plan(&client, &desired, &state, &PlanOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(planned.plan.ops.len(), 10);
+
+        // Between plan and apply, someone else creates some of the same objects (differently).
+        let facts = "/v2/facts/default/local";
+        let schema = "/v2/schema/default/local";
+        let post = reqwest::Method::POST;
+        assert_eq!(
+            env.direct(
+                post.clone(),
+                &format!("{schema}/resources"),
+                json!({"key": "post", "name": "Old", "actions": {"read": {}}})
+            )
+            .await
+                / 100,
+            2
+        );
+        assert_eq!(
+            env.direct(
+                post.clone(),
+                &format!("{schema}/roles"),
+                json!({"key": "viewer", "name": "Viewer", "permissions": []})
+            )
+            .await
+                / 100,
+            2
+        );
+        assert_eq!(
+            env.direct(
+                post.clone(),
+                &format!("{facts}/tenants"),
+                json!({"key": "globex", "name": "Wrong"})
+            )
+            .await
+                / 100,
+            2
+        );
+        let c0 = env.permit.counters();
+        let applied = engine::apply(&client, &planned, &state, &ExecOptions::default())
+            .await
+            .unwrap();
+        let c1 = env.permit.counters();
+        let took = calls(&c0, &c1);
+        report("apply meeting 409s", &took);
+        let failed: Vec<_> = applied.report.failed().collect();
+        assert!(failed.is_empty(), "{failed:?}");
+        // The conflicting bulk tenant create was re-planned: one more bulk call for the rest.
+        assert_eq!(took.get("POST bulk/tenants"), Some(&2), "{took:?}");
+        assert!(
+            env.allowed("jane@example.com", "read", "post", "acme")
+                .await
+        );
+
+        // Nothing left to do, and no duplicates.
+        let planned = engine::plan(&client, &desired, &state, &PlanOptions::default())
+            .await
+            .unwrap();
+        assert!(planned.plan.ops.is_empty(), "{:?}", planned.plan.ops);
+        assert_eq!(
+            planned.live.tenants.len(),
+            4,
+            "{:?}",
+            planned.live.tenants.keys()
+        );
+
+        // Deletions whose objects someone else removed first count as done.
+        let fewer: Vec<_> = objects
+            .iter()
+            .filter(|(_, o)| o.kind() != Kind::RoleAssignment && o.kind() != Kind::PermitUser)
+            .cloned()
+            .collect();
+        let fewer = without(&fewer, Kind::PermitRole, "editor");
+        let desired = permit_sync::commands::desired(&fewer).unwrap();
+        let prune = PlanOptions {
+            prune: true,
+            ..PlanOptions::default()
+        };
+        let planned = engine::plan(&client, &desired, &state, &prune)
+            .await
+            .unwrap();
+        assert_eq!(planned.plan.deletions(), 5, "{:?}", planned.plan.ops);
+        let del = reqwest::Method::DELETE;
+        assert_eq!(
+            env.direct(del.clone(), &format!("{facts}/users/bob"), json!({}))
+                .await
+                / 100,
+            2
+        );
+        assert_eq!(
+            env.direct(del.clone(), &format!("{schema}/roles/editor"), json!({}))
+                .await
+                / 100,
+            2
+        );
+        let c2 = env.permit.counters();
+        let applied = engine::apply(&client, &planned, &state, &ExecOptions::default())
+            .await
+            .unwrap();
+        let took = calls(&c2, &env.permit.counters());
+        report("prune meeting 404s", &took);
+        assert!(
+            applied.report.failed().next().is_none(),
+            "{:?}",
+            applied.report.objects
+        );
+        let after = engine::plan(&client, &desired, &state, &prune)
+            .await
+            .unwrap();
+        assert!(after.plan.ops.is_empty(), "{:?}", after.plan.ops);
+        assert!(after.live.users.is_empty());
+        let inv = std::fs::read_to_string(env.state_file()).unwrap();
+        assert!(!inv.contains("\"bob\""), "{inv}");
+    }
+
+    #[tokio::test]
+    async fn prune_touches_only_the_inventory_and_refuses_an_empty_source() {
+        let env = start(Knobs::default()).await;
+        let facts = "/v2/facts/default/local";
+        let post = reqwest::Method::POST;
+        // Objects made by someone else: an outsider user, tenant and assignment, and a tenant
+        // that the manifests also declare (identically): that one is adopted.
+        assert_eq!(
+            env.direct(
+                post.clone(),
+                &format!("{facts}/tenants"),
+                json!({"key": "outside", "name": "Outside"})
+            )
+            .await
+                / 100,
+            2
+        );
+        assert_eq!(
+            env.direct(
+                post.clone(),
+                &format!("{facts}/tenants"),
+                json!({"key": "acme", "name": "Acme Inc.", "description": "The first customer",
+                   "attributes": {"plan": "enterprise"}})
+            )
+            .await
+                / 100,
+            2
+        );
+        assert_eq!(
+            env.direct(
+                reqwest::Method::PUT,
+                &format!("{facts}/users/carol"),
+                json!({"key": "carol", "email": "carol@example.com"})
+            )
+            .await
+                / 100,
+            2
+        );
+
+        let objects = blog();
+        let (code, out) = env.apply(&env.apply_args(true), &objects).await;
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains("= PermitTenant   acme adopt"), "{out}");
+        assert!(out.contains("1 adopted"), "{out}");
+        // carol may use the policy we manage without it being ours.
+        assert_eq!(
+            env.direct(
+                post.clone(),
+                &format!("{facts}/role_assignments"),
+                json!({"user": "carol", "role": "viewer", "tenant": "outside"})
+            )
+            .await
+                / 100,
+            2
+        );
+
+        // Everything declared goes away but the guard holds.
+        let c0 = env.permit.counters();
+        let mut out = Vec::new();
+        let err = apply::run(&env.apply_args(true), &[], &mut out)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("--allow-empty"), "{err}");
+        assert_eq!(env.permit.counters().writes(), c0.writes());
+
+        // Drop bob (and with him his inline assignment) and acme's assignment: only ours go.
+        let fewer = without(&objects, Kind::PermitUser, "bob");
+        let fewer = without(&fewer, Kind::RoleAssignment, "jane-viewer-acme");
+        let (code, out) = env.apply(&env.apply_args(true), &fewer).await;
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains("- PermitUser     bob delete"), "{out}");
+        assert!(out.contains("(with PermitUser bob)"), "{out}");
+        assert!(!out.contains("carol") && !out.contains("outside"), "{out}");
+
+        // --allow-empty removes the rest of what we own, acme included (adopted), and nothing else.
+        let mut args = env.apply_args(true);
+        args.sync.allow_empty = true;
+        let (code, out) = env.apply(&args, &[]).await;
+        assert_eq!(code, 0, "{out}");
+        let client = env.connection().connect().await.unwrap();
+        let live = permit_sync::permit::live::read(&client).await.unwrap();
+        assert_eq!(live.users.keys().collect::<Vec<_>>(), ["carol"]);
+        let tenants: Vec<_> = live.tenants.keys().collect();
+        assert!(
+            tenants.contains(&&"outside".to_string()) && !tenants.contains(&&"acme".to_string()),
+            "{tenants:?}"
+        );
+        // Roles carol uses... viewer was ours and is gone; carol's assignment went with it.
+        assert!(
+            live.roles.is_empty() && live.resources.is_empty(),
+            "{live:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn export_then_plan_on_the_export_shows_no_changes() {
+        let env = start(Knobs::default()).await;
+        let (code, out) = env.apply(&env.apply_args(false), &blog()).await;
+        assert_eq!(code, 0, "{out}");
+        // Objects made elsewhere are exported too.
+        let facts = "/v2/facts/default/local";
+        let schema = "/v2/schema/default/local";
+        let post = reqwest::Method::POST;
+        assert_eq!(
+            env.direct(
+                post.clone(),
+                &format!("{schema}/roles"),
+                json!({"key": "admin", "name": "Admin", "permissions": ["post:delete"],
+                   "extends": ["editor"], "description": "All of it"})
+            )
+            .await
+                / 100,
+            2
+        );
+        assert_eq!(
+            env.direct(
+                reqwest::Method::PUT,
+                &format!("{facts}/users/ops%7Cbot"),
+                json!({"key": "ops|bot", "attributes": {"team": "ops", "level": 3}})
+            )
+            .await
+                / 100,
+            2
+        );
+        assert_eq!(
+            env.direct(
+                post.clone(),
+                &format!("{facts}/role_assignments"),
+                json!({"user": "ops|bot", "role": "admin", "tenant": "default"})
+            )
+            .await
+                / 100,
+            2
+        );
+
+        let dir = env.dir.path().join("exported");
+        let c0 = env.permit.counters();
+        let export = permit_sync::commands::export::ExportArgs {
+            output_dir: dir.clone(),
+            connection: env.connection(),
+        };
+        assert_eq!(
+            permit_sync::commands::export::run(&export).await.unwrap(),
+            0
+        );
+        report("export", &calls(&c0, &env.permit.counters()));
+        let exported = permit_sync::commands::load(&dir).unwrap();
+        assert_eq!(
+            exported.len(),
+            11,
+            "1 resource, 3 roles, 1 tenant, 3 users, 3 assignments"
+        );
+
+        // With the inventory of the apply, and with none (a fresh checkout): no changes either way.
+        let (code, out) = env
+            .plan(&plan_args(&env, true, Format::Table), &exported)
+            .await;
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains(NO_CHANGES), "{out}");
+        let mut fresh = plan_args(&env, false, Format::Json);
+        fresh.sync.state_file = env.dir.path().join("elsewhere/inventory.json");
+        fresh.sync.mode = Mode::Mirror;
+        let (code, out) = env.plan(&fresh, &exported).await;
+        assert_eq!(code, 0, "{out}");
+        let plan: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(plan["changes"], false, "{out}");
+        // Permit equals the export exactly: mirror mode would delete nothing.
+        assert_eq!(plan["summary"]["delete"], 0, "{out}");
+    }
+
+    #[tokio::test]
+    async fn converges_through_5xx_dropped_connections_and_429_bursts() {
+        let env = start(Knobs {
+            faults: Faults {
+                seed: 7,
+                error_rate: 0.25,
+                drop_rate: 0.1,
+                rate_limit_rate: 0.1,
+                rate_limit_burst: 2,
+                retry_after_secs: None,
+                ..Faults::default()
+            },
+            ..Knobs::default()
+        })
+        .await;
+        let mut objects = blog();
+        for i in 0..30 {
+            objects.push(doc(
+                "PermitUser",
+                &format!("user-{i}"),
+                json!({
+                "email": format!("user{i}@example.com"),
+                "roles": [{"role": "viewer", "tenant": "acme"}]}),
+            ));
+        }
+        for i in 0..5 {
+            objects.push(doc(
+                "PermitTenant",
+                &format!("tenant-{i}"),
+                json!({"name": format!("T{i}")}),
+            ));
+        }
+        let mut args = env.apply_args(false);
+        let mut tries = 0;
+        // A run may fail objects whose retries ran out; the next run converges the rest.
+        loop {
+            tries += 1;
+            let mut out = Vec::new();
+            let r = apply::run(&args, &objects, &mut out).await;
+            let text = String::from_utf8(out).unwrap();
+            if matches!(r, Ok(0)) {
+                break;
+            }
+            assert!(tries < 5, "no convergence after {tries} runs: {r:?} {text}");
+        }
+        args.sync.state_file = env.state_file();
+        env.permit.set_faults(Faults::default()).unwrap();
+        let (code, out) = env
+            .plan(&plan_args(&env, true, Format::Table), &objects)
+            .await;
+        assert_eq!(code, 0, "{out}");
+        let c = env.permit.counters();
+        let faults: u64 = c
+            .by_class
+            .values()
+            .flat_map(|cc| cc.by_status.iter())
+            .filter(|(s, _)| **s == 429 || **s >= 500)
+            .map(|(_, n)| n)
+            .sum();
+        eprintln!(
+            "[api calls] faults: {} requests in {tries} run(s), {faults} answered 429/5xx: {:?}",
+            c.total, c.by_class
+        );
+        assert!(faults > 0, "no fault was injected: {c:?}");
+        assert!(env.allowed("user-29", "read", "post", "acme").await);
+    }
+}
