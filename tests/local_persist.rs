@@ -69,13 +69,13 @@ async fn state_survives_restart() {
         .unwrap();
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["allow"], true);
+    p.shutdown().await.unwrap();
     // No temporary files are left behind.
     let names: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(names, vec![std::ffi::OsString::from("state.json")]);
-    p.shutdown().await.unwrap();
 }
 
 #[tokio::test]

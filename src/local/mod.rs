@@ -10,10 +10,11 @@
 //! let api = permit.api_url();   // e.g. http://127.0.0.1:40123 — the SDKs' `api_url`
 //! let pdp = permit.pdp_url();   // the SDKs' `pdp`
 //! let key = permit.api_key();   // send as `Authorization: Bearer <key>`
+//! let users = format!("{}/users", permit.facts_url()); // {api}/v2/facts/{proj}/{env}
 //! // ... drive it over HTTP ...
 //! let writes = permit.counters().writes(); // or .class("bulk"), .endpoint("PUT bulk/users")
 //! permit.shutdown().await?;     // stops both servers and saves `--state` if one was given
-//! # let _ = (api, pdp, key, writes); Ok(()) }
+//! # let _ = (api, pdp, key, users, writes); Ok(()) }
 //! ```
 //!
 //! `permit.store()` gives direct read access to the data for assertions.
@@ -32,6 +33,10 @@
 //!   `detail[{loc,msg,type}]` for invalid bodies, keys and pagination (`per_page` ≤ 100).
 //! - Unknown permission `res:action` on a role: 404; malformed permission: 400
 //!   `INVALID_PERMISSION_FORMAT`; an `extends` cycle: 400.
+//! - Users: `PUT` upserts (201 created / 200 replaced, the whole user) and cannot rename; `PATCH`
+//!   replaces each field sent (a sent `attributes` replaces the whole map). Bulk create of users or
+//!   tenants is all-or-nothing (409 if any key exists). Deleting a user, tenant or role deletes its
+//!   assignments; deleting a resource or action revokes the role permissions that named it.
 //! - Bulk assign skips assignments that exist (`assignments_created` counts new ones); bulk
 //!   unassign skips missing ones. Single unassign of a missing assignment: 404.
 //! - Resource roles and resource instances (ReBAC) are not modeled: requests using them get a 422.

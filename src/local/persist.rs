@@ -47,8 +47,11 @@ pub fn save(path: &Path, snap: &Snapshot) -> anyhow::Result<()> {
     let name = path
         .file_name()
         .context("state file path has no file name")?;
+    // Unique per save, so two writers (two servers in one test process) never share a file.
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = dir.join(format!(
-        ".{}.tmp-{}",
+        ".{}.tmp-{}-{seq}",
         name.to_string_lossy(),
         std::process::id()
     ));
