@@ -9,7 +9,7 @@
 //! let permit = LocalPermit::start(LocalConfig::ephemeral()).await?; // ports 0, fresh key
 //! let api = permit.api_url();   // e.g. http://127.0.0.1:40123 — the SDKs' `api_url`
 //! let pdp = permit.pdp_url();   // the SDKs' `pdp`
-//! let key = permit.api_key();   // send as `Authorization: Bearer <key>`
+//! let key = permit.api_key().to_string(); // send as `Authorization: Bearer <key>`
 //! let users = format!("{}/users", permit.facts_url()); // {api}/v2/facts/{proj}/{env}
 //! // ... drive it over HTTP ...
 //! let writes = permit.counters().writes(); // or .class("bulk"), .endpoint("PUT bulk/users")
