@@ -567,6 +567,20 @@ async fn roles_assignments_and_decisions() {
         json!(["post:read", "post:update"])
     );
 
+    // The PDP's own view of assignments, for convergence checks.
+    let (s, local) = c
+        .call(
+            Method::GET,
+            &format!("{}/local/role_assignments?user={jane}", c.permit.pdp_url()),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        local,
+        json!([{"user": jane, "role": "editor", "tenant": "default", "resource_instance": null}])
+    );
+
     // Deleting a tenant removes its assignments; deleting the resource revokes permissions.
     assert_eq!(c.facts(Method::DELETE, "/tenants/acme", None).await.0, 204);
     let (_, l) = c
