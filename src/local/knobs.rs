@@ -25,6 +25,8 @@ use std::time::{Duration, Instant};
 pub struct Knobs {
     /// Added to every request on both servers.
     pub latency_ms: u64,
+    /// The PDP's `/health`, `/healthy` and `/ready` answer 503, as a PDP without policy or data does.
+    pub pdp_unhealthy: bool,
     pub rate_limits: RateLimits,
     pub faults: Faults,
 }

@@ -287,6 +287,13 @@ impl LocalHandle {
         self.shared.knobs.lock().knobs.clone()
     }
 
+    /// Makes the PDP's health routes answer 503 (or 200 again).
+    pub fn set_pdp_healthy(&self, healthy: bool) {
+        let mut knobs = self.knobs();
+        knobs.pdp_unhealthy = !healthy;
+        self.shared.knobs.lock().set(knobs);
+    }
+
     /// Replaces all knobs (the fault sequence restarts from its seed; counters are kept).
     pub fn set_knobs(&self, knobs: Knobs) -> anyhow::Result<()> {
         knobs.validate().map_err(anyhow::Error::msg)?;

@@ -32,11 +32,21 @@ pub fn health_router() -> Router<Arc<Shared>> {
         .route("/ready", get(health))
 }
 
-async fn health() -> Json<Value> {
+/// 200 `{status: ok}`, or 503 `{status: error}` while the `pdp_unhealthy` knob is set.
+async fn health(State(s): State<Arc<Shared>>) -> Response {
+    if s.knobs.lock().knobs.pdp_unhealthy {
+        let error = json!({"status": "error", "error": "policy and data not loaded (injected)"});
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "error", "components": {"horizon": error, "opa": error}})),
+        )
+            .into_response();
+    }
     Json(json!({
         "status": "ok",
         "components": {"horizon": {"status": "ok"}, "opa": {"status": "ok"}},
     }))
+    .into_response()
 }
 
 fn bad_request(msg: impl Into<String>) -> Response {
