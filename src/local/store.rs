@@ -674,6 +674,38 @@ impl Store {
         }
     }
 
+    /// Removes a user from a tenant: all its assignments there. 404 if the user or tenant is missing.
+    pub fn remove_tenant_user(&mut self, tenant: &str, user: &str) -> ApiResult<()> {
+        let tenant_id = self
+            .tenants
+            .get(tenant)
+            .ok_or_else(|| ApiError::not_found("tenant", tenant))?
+            .id;
+        let user_id = self
+            .users
+            .get(user)
+            .ok_or_else(|| ApiError::not_found("user", user))?
+            .id;
+        let ids: Vec<Uuid> = self
+            .by_user
+            .get(&user_id)
+            .map(IdSet::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .filter(|aid| {
+                self.assignments
+                    .get_by_id(**aid)
+                    .is_some_and(|a| a.tenant_id == tenant_id)
+            })
+            .copied()
+            .collect();
+        for id in ids {
+            self.remove_assignment_by_id(id);
+        }
+        self.touch();
+        Ok(())
+    }
+
     /// Users holding at least one role in the tenant.
     pub fn tenant_users(&self, tenant_id: Uuid, page: super::input::Page) -> (Vec<&User>, usize) {
         let mut seen = HashSet::new();

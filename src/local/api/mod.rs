@@ -73,6 +73,10 @@ pub fn router() -> Router<Arc<Shared>> {
             get(tenants::users),
         )
         .route(
+            &format!("{F}/tenants/{{tenant}}/users/{{user}}"),
+            axum::routing::delete(tenants::remove_user),
+        )
+        .route(
             &format!("{F}/bulk/tenants"),
             post(tenants::bulk_create).delete(tenants::bulk_delete),
         )

@@ -185,6 +185,9 @@ def test_role_permissions_and_updates(local_permit):
         await permit.api.users.assign_role({"user": user.key, "role": viewer, "tenant": tenant_key})
         members = await permit.api.tenants.list_tenant_users(tenant_key)
         assert [u.key for u in members.data] == [user.key] and members.total_count == 1
+        await permit.api.tenants.delete_tenant_user(tenant_key, user.key)
+        assert (await permit.api.tenants.list_tenant_users(tenant_key)).total_count == 0
+        await permit.api.users.assign_role({"user": user.key, "role": viewer, "tenant": tenant_key})
 
         # Replacing the resource without `delete` revokes that permission from roles.
         await permit.api.roles.assign_permissions(editor, [f"{post}:delete"])
