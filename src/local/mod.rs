@@ -167,7 +167,7 @@ impl LocalPermit {
                 shared.clone(),
                 knobs::api_layer,
             ))
-            .merge(knobs::admin::router().route_layer(rest_auth))
+            .merge(knobs::admin_router().route_layer(rest_auth))
             // Bulk bodies of 3,000 users with attributes outgrow axum's 2 MB default.
             .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
             .with_state(shared.clone());
