@@ -39,6 +39,8 @@
 //!   assignments; deleting a resource or action revokes the role permissions that named it.
 //! - Bulk assign skips assignments that exist (`assignments_created` counts new ones); bulk
 //!   unassign skips missing ones. Single unassign of a missing assignment: 404.
+//! - The PDP serves the facts routes too (`/facts/...` and `/v2/facts/{proj}/{env}/...`), as
+//!   Permit's PDP proxies them; they count under the REST classes.
 //! - Resource roles and resource instances (ReBAC) are not modeled: requests using them get a 422.
 
 mod api;
@@ -167,7 +169,7 @@ impl LocalPermit {
                 shared.clone(),
                 knobs::api_layer,
             ))
-            .merge(knobs::admin_router().route_layer(rest_auth))
+            .merge(knobs::admin_router().route_layer(rest_auth.clone()))
             // Bulk bodies of 3,000 users with attributes outgrow axum's 2 MB default.
             .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
             .with_state(shared.clone());
@@ -176,11 +178,13 @@ impl LocalPermit {
                 shared.clone(),
                 auth::pdp,
             ))
+            .merge(api::pdp_facts_router().route_layer(rest_auth))
             .merge(pdp::health_router())
             .layer(axum::middleware::from_fn_with_state(
                 shared.clone(),
                 knobs::pdp_layer,
             ))
+            .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
             .with_state(shared.clone());
 
         let cancel = CancellationToken::new();

@@ -16,7 +16,8 @@ pub mod class {
 
 /// The one class a request is counted under (most specific first).
 pub(super) fn count_class(method: &Method, path: &str, pdp: bool) -> &'static str {
-    if pdp {
+    // The PDP's facts proxy counts as the REST call it is.
+    if pdp && !path.contains("/facts/") {
         class::PDP
     } else if *method == Method::GET || *method == Method::HEAD {
         class::READ

@@ -204,3 +204,29 @@ def test_role_permissions_and_updates(local_permit):
         assert await permit.api.role_assignments.list(user_key=user.key) == []
 
     run(flow())
+
+
+def test_facts_through_the_pdp(local_permit):
+    """`proxy_facts_via_pdp=True`: the SDK writes users and assignments through the PDP."""
+
+    async def flow():
+        admin = sdk(local_permit)
+        post, viewer, editor = unique("post"), unique("viewer"), unique("editor")
+        await blog_schema(admin, post, viewer, editor)
+        permit = Permit(
+            token=local_permit.api_key,
+            pdp=local_permit.pdp_url,
+            api_url=local_permit.api_url,
+            proxy_facts_via_pdp=True,
+            facts_sync_timeout=10,
+        )
+        key = unique("proxied")
+        user = await permit.api.users.sync({"key": key})
+        assert user.key == key
+        await permit.api.users.assign_role({"user": key, "role": viewer, "tenant": "default"})
+        assert await permit.check(key, "read", post) is True
+        await permit.api.users.unassign_role({"user": key, "role": viewer, "tenant": "default"})
+        assert await permit.check(key, "read", post) is False
+        assert (await admin.api.users.get(key)).id == user.id
+
+    run(flow())
