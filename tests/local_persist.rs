@@ -97,3 +97,14 @@ async fn corrupt_state_is_an_error_and_left_alone() {
         b"{\"format\": 1, \"users\": ["
     );
 }
+
+#[tokio::test]
+async fn unwritable_state_path_is_a_start_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("missing-dir").join("state.json");
+    let err = start(&path)
+        .await
+        .err()
+        .expect("no directory to write into");
+    assert!(format!("{err:#}").contains("state.json"), "{err:#}");
+}

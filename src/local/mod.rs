@@ -151,6 +151,13 @@ impl LocalPermit {
             knobs: Mutex::new(KnobState::new(config.knobs.clone())),
         });
 
+        // Write the state once before serving: an unwritable --state is a start error, not a
+        // warning repeated after every change.
+        let saved_generation = match &config.state_file {
+            Some(path) => persist::save_now(&shared, path).await?,
+            None => 0,
+        };
+
         let api_listener = TcpListener::bind(config.api_addr)
             .await
             .with_context(|| format!("binding the local Permit API to {}", config.api_addr))?;
@@ -203,6 +210,7 @@ impl LocalPermit {
             tasks.push(tokio::spawn(persist::run_saver(
                 shared.clone(),
                 path,
+                saved_generation,
                 cancel.clone(),
             )));
         }
