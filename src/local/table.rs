@@ -4,7 +4,7 @@
 //! order is insertion order until something is deleted. Listing a page is a slice of the `Vec`.
 
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 use uuid::Uuid;
 
@@ -19,6 +19,10 @@ pub struct Table<T: Row> {
     rows: Vec<T>,
     by_key: HashMap<T::Key, usize>,
     by_id: HashMap<Uuid, usize>,
+    /// Keys removed at least once, and keys inserted again after a removal: what the fault tests
+    /// check to prove no object was created twice. Grows only with deletions.
+    removed: HashSet<T::Key>,
+    recreated: Vec<T::Key>,
 }
 
 impl<T: Row> Default for Table<T> {
@@ -27,6 +31,8 @@ impl<T: Row> Default for Table<T> {
             rows: Vec::new(),
             by_key: HashMap::new(),
             by_id: HashMap::new(),
+            removed: HashSet::new(),
+            recreated: Vec::new(),
         }
     }
 }
@@ -77,6 +83,9 @@ impl<T: Row> Table<T> {
 
     /// Inserts a row whose key is not present yet (callers check first) and returns its position.
     pub fn insert(&mut self, row: T) -> usize {
+        if self.removed.contains(&row.key()) {
+            self.recreated.push(row.key());
+        }
         let idx = self.rows.len();
         self.by_key.insert(row.key(), idx);
         self.by_id.insert(row.id(), idx);
@@ -87,6 +96,7 @@ impl<T: Row> Table<T> {
     pub fn remove_at(&mut self, idx: usize) -> T {
         let row = self.rows.swap_remove(idx);
         self.by_key.remove(&row.key());
+        self.removed.insert(row.key());
         self.by_id.remove(&row.id());
         if let Some(moved) = self.rows.get(idx) {
             self.by_key.insert(moved.key(), idx);
@@ -97,6 +107,11 @@ impl<T: Row> Table<T> {
 
     pub fn clear(&mut self) {
         *self = Table::default();
+    }
+
+    /// Keys inserted again after being removed, in order (one entry per re-creation).
+    pub fn recreated(&self) -> &[T::Key] {
+        &self.recreated
     }
 }
 
@@ -212,6 +227,9 @@ mod tests {
         assert_eq!(t.get("k4").unwrap().1, ids[4]);
         assert_eq!(t.find("k1"), None);
         assert_eq!(t.get(&ids[4].to_string()).unwrap().0, "k4");
+        assert!(t.recreated().is_empty());
+        t.insert(R("k1".into(), Uuid::new_v4()));
+        assert_eq!(t.recreated(), ["k1".to_string()]);
     }
 
     #[test]

@@ -124,6 +124,37 @@ impl Store {
     fn touch(&mut self) {
         self.generation += 1;
     }
+
+    /// Objects created again under a key that was deleted before (`user jane`, `role assignment
+    /// jane/viewer/acme`), one entry per re-creation: a sync that never deletes what it declares
+    /// leaves this empty.
+    pub fn recreated(&self) -> Vec<String> {
+        let name = |key: Option<String>, id: Uuid| key.unwrap_or_else(|| id.to_string());
+        let mut out = Vec::new();
+        out.extend(
+            self.resources
+                .recreated()
+                .iter()
+                .map(|k| format!("resource {k}")),
+        );
+        out.extend(self.roles.recreated().iter().map(|k| format!("role {k}")));
+        out.extend(
+            self.tenants
+                .recreated()
+                .iter()
+                .map(|k| format!("tenant {k}")),
+        );
+        out.extend(self.users.recreated().iter().map(|k| format!("user {k}")));
+        for (u, r, t) in self.assignments.recreated() {
+            out.push(format!(
+                "role assignment {}/{}/{}",
+                name(self.users.get_by_id(*u).map(|x| x.key.clone()), *u),
+                name(self.roles.get_by_id(*r).map(|x| x.key.clone()), *r),
+                name(self.tenants.get_by_id(*t).map(|x| x.key.clone()), *t),
+            ));
+        }
+        out
+    }
 }
 
 #[cfg(test)]
