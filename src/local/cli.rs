@@ -105,11 +105,16 @@ impl LocalArgs {
 /// Runs until Ctrl-C (or SIGTERM), then shuts down gracefully.
 pub async fn run(args: &LocalArgs) -> anyhow::Result<()> {
     let permit = LocalPermit::start(args.config()).await?;
-    // The key is printed here only, to the person who started the server.
+    // A generated (or saved) key is printed here only, to the person who started the server; a
+    // key they chose is not echoed, so a CI log never shows a key kept in a secret store.
     println!("local Permit running");
     println!("  API:     {}", permit.api_url());
     println!("  PDP:     {}", permit.pdp_url());
-    println!("  API key: {}", permit.api_key());
+    if args.api_key.is_some() {
+        println!("  API key: the one given (--api-key or PERMIT_LOCAL_API_KEY)");
+    } else {
+        println!("  API key: {}", permit.api_key());
+    }
     if let Some(state) = &args.state {
         println!("  state:   {}", state.display());
     }
