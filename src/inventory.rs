@@ -97,11 +97,17 @@ impl Loaded {
         }
     }
 
-    /// Why prune cannot run, for the plan's warnings.
+    /// Why prune cannot delete anything, for the plan's warnings.
     pub fn prune_disabled_reason(&self) -> Option<String> {
         match self {
             Loaded::Ok(_) => None,
-            Loaded::Missing => None,
+            // Nothing to delete either way, but a prune that silently does nothing after a lost
+            // state file would look like success: say so.
+            Loaded::Missing => Some(
+                "no inventory yet (first run, or its state file is missing): nothing is known to \
+                 be managed by permit-sync, so nothing is deleted"
+                    .into(),
+            ),
             Loaded::Unusable(why) => Some(why.clone()),
         }
     }
