@@ -310,7 +310,8 @@ pub fn plan(
             if delete && referenced.contains(&(kind, key.clone())) {
                 // Deleting it would take declared objects with it (Permit cascades), or break them.
                 plan.warnings.push(format!(
-                    "{kind} {key} is no longer declared but declared objects still refer to it;                      it is kept"
+                    "{kind} {key} is no longer declared but declared objects still refer to it; \
+                     it is kept"
                 ));
             } else if delete {
                 deletions.push((kind, key));
