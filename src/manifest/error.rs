@@ -103,15 +103,58 @@ impl Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: ", self.location())?;
+        let mut line = format!("{}: ", self.location());
         if let Some(field) = &self.field {
-            write!(f, "{field}: ")?;
+            line.push_str(field);
+            line.push_str(": ");
         }
-        f.write_str(&self.message)?;
+        line.push_str(&self.message);
         match (&self.kind, &self.name) {
-            (Some(kind), Some(name)) => write!(f, " ({kind} {name})"),
-            (Some(kind), None) => write!(f, " ({kind})"),
-            _ => Ok(()),
+            (Some(kind), Some(name)) => line.push_str(&format!(" ({kind} {name})")),
+            (Some(kind), None) => line.push_str(&format!(" ({kind})")),
+            _ => {}
         }
+        f.write_str(&printable(&line))
+    }
+}
+
+/// Escapes what a hostile file could use against the terminal or log reading the diagnostic:
+/// control characters (ANSI escapes, newlines that forge extra lines) and invisible or
+/// direction-changing format characters (bidi overrides, zero-width spaces, line separators), as `\u{..}`,
+/// the way values in messages are already quoted.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'
+                | '\u{2028}' | '\u{2029}' | '\u{2060}'..='\u{2069}' | '\u{feff}' | '\u{061c}')
+    };
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_escapes_terminal_controls_and_bidi_overrides() {
+        let d = Diagnostic::error("f\u{1b}[2J.yaml", 1, 2, "bad")
+            .with_field("spec.x\ny")
+            .with_object(Some("PermitTenant"), Some("acme\u{202e}exe"));
+        assert_eq!(
+            d.to_string(),
+            "f\\u{1b}[2J.yaml:1:2: spec.x\\u{a}y: bad (PermitTenant acme\\u{202e}exe)"
+        );
+        assert_eq!(printable("plain café"), "plain café");
     }
 }
