@@ -338,6 +338,34 @@ fn renders_are_deterministic_and_redacted() {
     assert!(render::render(&empty, render::Format::Table, &r).contains(render::NO_CHANGES));
 }
 
+#[test]
+fn table_and_markdown_escape_terminal_controls_in_values() {
+    let mut want = blog();
+    let acme = want.tenants.get_mut("acme").unwrap();
+    acme.name = "Acme\u{1b}[2J\u{202e}X".into();
+    acme.description = Some("line\nerror: forged".into());
+    let p = plan(
+        &desired(want),
+        &State::default(),
+        own(None),
+        &PlanOptions::default(),
+    )
+    .unwrap();
+    let r = render::Redactor::new([]);
+    for f in [render::Format::Table, render::Format::Markdown] {
+        let out = render::render(&p, f, &r);
+        assert!(
+            !out.contains('\u{1b}') && !out.contains('\u{202e}'),
+            "{f:?}: {out}"
+        );
+        assert!(
+            !out.lines().any(|l| l.starts_with("error: forged")),
+            "{f:?}: {out}"
+        );
+        assert!(out.contains("Acme\\u{1b}[2J\\u{202e}X"), "{f:?}: {out}");
+    }
+}
+
 // ---- properties ----
 
 fn arb_attrs() -> impl Strategy<Value = Option<BTreeMap<String, serde_json::Value>>> {

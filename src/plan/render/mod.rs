@@ -8,6 +8,7 @@ pub use redact::Redactor;
 
 use super::{Action, Op, Plan};
 use crate::kinds::Kind;
+use crate::manifest::error::printable;
 use crate::model::SYNCED_KINDS;
 use serde_json::{Value, json};
 
@@ -144,10 +145,13 @@ fn is_empty(v: &Value) -> bool {
 }
 
 /// Compact one-line JSON of a value, for table and markdown cells.
+/// One value on one line, with control and bidi characters escaped: names and descriptions come
+/// from manifests and from Permit, and must not drive the terminal or forge lines in a CI log.
 fn compact(v: &Value) -> String {
-    match v {
-        Value::Null => "—".into(),
+    let text = match v {
+        Value::Null => return "—".into(),
         Value::String(s) => s.clone(),
         other => other.to_string(),
-    }
+    };
+    printable(&text).into_owned()
 }

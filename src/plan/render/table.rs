@@ -1,6 +1,7 @@
 //! Plain-text plan for a terminal.
 
 use super::{NO_CHANGES, Redactor, compact, fields, summary_line};
+use crate::manifest::error::printable;
 use crate::plan::{Action, Plan};
 use std::fmt::Write;
 
@@ -16,7 +17,7 @@ fn sign(a: Action) -> &'static str {
 pub fn render(plan: &Plan, redactor: &Redactor) -> String {
     let mut out = String::new();
     for w in &plan.warnings {
-        let _ = writeln!(out, "warning: {}", redactor.text(w));
+        let _ = writeln!(out, "warning: {}", printable(&redactor.text(w)));
     }
     if plan.ops.is_empty() {
         let _ = writeln!(out, "{NO_CHANGES}");
@@ -41,7 +42,7 @@ pub fn render(plan: &Plan, redactor: &Redactor) -> String {
             "{} {:width$} {} {}{note}",
             sign(op.action),
             op.kind.as_str(),
-            redactor.text(&op.key),
+            printable(&redactor.text(&op.key)),
             op.action.as_str(),
         );
         for (field, before, after) in fields(op, redactor) {
