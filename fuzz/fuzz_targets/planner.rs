@@ -31,11 +31,38 @@ fn text(i: u8) -> String {
 
 #[derive(Arbitrary, Debug)]
 enum O {
-    Resource { key: u8, name: u8, desc: Option<u8>, actions: Vec<u8> },
-    Role { key: u8, name: u8, desc: Option<u8>, perms: Vec<(u8, u8)>, extends: Vec<u8>, attrs: Option<Vec<(u8, u8)>> },
-    Tenant { key: u8, name: u8, desc: Option<u8>, attrs: Option<Vec<(u8, u8)>> },
-    User { key: u8, email: Option<u8>, first: Option<u8>, last: Option<u8>, attrs: Option<Vec<(u8, u8)>> },
-    Assignment { user: u8, role: u8, tenant: u8 },
+    Resource {
+        key: u8,
+        name: u8,
+        desc: Option<u8>,
+        actions: Vec<u8>,
+    },
+    Role {
+        key: u8,
+        name: u8,
+        desc: Option<u8>,
+        perms: Vec<(u8, u8)>,
+        extends: Vec<u8>,
+        attrs: Option<Vec<(u8, u8)>>,
+    },
+    Tenant {
+        key: u8,
+        name: u8,
+        desc: Option<u8>,
+        attrs: Option<Vec<(u8, u8)>>,
+    },
+    User {
+        key: u8,
+        email: Option<u8>,
+        first: Option<u8>,
+        last: Option<u8>,
+        attrs: Option<Vec<(u8, u8)>>,
+    },
+    Assignment {
+        user: u8,
+        role: u8,
+        tenant: u8,
+    },
 }
 
 #[derive(Arbitrary, Debug)]
@@ -61,7 +88,12 @@ struct Input {
 fn attrs(a: &Option<Vec<(u8, u8)>>) -> Option<BTreeMap<String, Value>> {
     a.as_ref().map(|kv| {
         kv.iter()
-            .map(|(k, v)| (["plan", "tier"][*k as usize % 2].to_string(), Value::from(*v % 3)))
+            .map(|(k, v)| {
+                (
+                    ["plan", "tier"][*k as usize % 2].to_string(),
+                    Value::from(*v % 3),
+                )
+            })
             .collect()
     })
 }
@@ -70,7 +102,12 @@ fn state(objs: &[O]) -> State {
     let mut s = State::default();
     for o in objs {
         s.insert(match o {
-            O::Resource { key: k, name, desc, actions } => Obj::Resource(Resource {
+            O::Resource {
+                key: k,
+                name,
+                desc,
+                actions,
+            } => Obj::Resource(Resource {
                 key: key(*k),
                 name: text(*name),
                 description: desc.map(text),
@@ -78,12 +115,26 @@ fn state(objs: &[O]) -> State {
                     .iter()
                     .map(|a| {
                         let a = ACTIONS[*a as usize % ACTIONS.len()];
-                        (a.to_string(), Act { name: a.to_string(), description: None, attributes: None })
+                        (
+                            a.to_string(),
+                            Act {
+                                name: a.to_string(),
+                                description: None,
+                                attributes: None,
+                            },
+                        )
                     })
                     .collect(),
                 attributes: None,
             }),
-            O::Role { key: k, name, desc, perms, extends, attrs: a } => Obj::Role(Role {
+            O::Role {
+                key: k,
+                name,
+                desc,
+                perms,
+                extends,
+                attrs: a,
+            } => Obj::Role(Role {
                 key: key(*k),
                 name: text(*name),
                 description: desc.map(text),
@@ -91,16 +142,31 @@ fn state(objs: &[O]) -> State {
                     .iter()
                     .map(|(r, a)| format!("{}:{}", key(*r), ACTIONS[*a as usize % ACTIONS.len()]))
                     .collect(),
-                extends: extends.iter().map(|e| key(*e)).filter(|e| *e != key(*k)).collect(),
+                extends: extends
+                    .iter()
+                    .map(|e| key(*e))
+                    .filter(|e| *e != key(*k))
+                    .collect(),
                 attributes: attrs(a),
             }),
-            O::Tenant { key: k, name, desc, attrs: a } => Obj::Tenant(Tenant {
+            O::Tenant {
+                key: k,
+                name,
+                desc,
+                attrs: a,
+            } => Obj::Tenant(Tenant {
                 key: key(*k),
                 name: text(*name),
                 description: desc.map(text),
                 attributes: attrs(a),
             }),
-            O::User { key: k, email, first, last, attrs: a } => Obj::User(User {
+            O::User {
+                key: k,
+                email,
+                first,
+                last,
+                attrs: a,
+            } => Obj::User(User {
                 key: key(*k),
                 email: email.map(|e| format!("{}@example.com", text(e))),
                 first_name: first.map(text),
@@ -145,9 +211,19 @@ fuzz_target!(|input: Input| {
     let mut inv = Inventory::new(None);
     // Keys for the inventory come from live objects or the alphabet (some owned keys are gone).
     for (k, key_i, orphan) in &input.owned {
-        inv.insert(kind(*k), key(*key_i), Entry { hash: String::new(), orphan: *orphan });
+        inv.insert(
+            kind(*k),
+            key(*key_i),
+            Entry {
+                hash: String::new(),
+                orphan: *orphan,
+            },
+        );
     }
-    let mut d = Desired { state: want.clone(), ..Default::default() };
+    let mut d = Desired {
+        state: want.clone(),
+        ..Default::default()
+    };
     for (k, key_i) in &input.orphans {
         let (kind, key) = (kind(*k), key(*key_i));
         if want.get(kind, &key).is_some() {
@@ -161,7 +237,11 @@ fuzz_target!(|input: Input| {
     };
     let options = PlanOptions {
         prune: input.prune,
-        mode: if input.mirror { Mode::Mirror } else { Mode::Owned },
+        mode: if input.mirror {
+            Mode::Mirror
+        } else {
+            Mode::Owned
+        },
         allow_empty: input.allow_empty,
         max_deletions: None,
     };
@@ -169,7 +249,10 @@ fuzz_target!(|input: Input| {
         Ok(p) => p,
         Err(e) => {
             // The only refusal without --max-deletions: prune of an empty source.
-            assert!(options.prunes() && want.is_empty() && !input.allow_empty, "{e}");
+            assert!(
+                options.prunes() && want.is_empty() && !input.allow_empty,
+                "{e}"
+            );
             return;
         }
     };
@@ -185,14 +268,29 @@ fuzz_target!(|input: Input| {
         .map(|o| (o.kind, o.key.clone()))
         .collect();
     for (kind, key) in &deleted {
-        assert!(want.get(*kind, key).is_none(), "deletes declared {kind} {key}");
-        assert!(live.get(*kind, key).is_some(), "deletes absent {kind} {key}");
-        assert!(!(*kind == Kind::PermitTenant && key == "default"), "deletes the default tenant");
+        assert!(
+            want.get(*kind, key).is_none(),
+            "deletes declared {kind} {key}"
+        );
+        assert!(
+            live.get(*kind, key).is_some(),
+            "deletes absent {kind} {key}"
+        );
+        assert!(
+            !(*kind == Kind::PermitTenant && key == "default"),
+            "deletes the default tenant"
+        );
         let entry = trusted.and_then(|i| i.get(*kind, key));
-        assert!(!entry.is_some_and(|e| e.orphan), "deletes orphan {kind} {key}");
+        assert!(
+            !entry.is_some_and(|e| e.orphan),
+            "deletes orphan {kind} {key}"
+        );
         if !input.mirror {
             assert!(input.prune, "deletes {kind} {key} without prune");
-            assert!(entry.is_some(), "deletes {kind} {key}, not in the trusted inventory");
+            assert!(
+                entry.is_some(),
+                "deletes {kind} {key}, not in the trusted inventory"
+            );
         }
     }
 
@@ -216,7 +314,10 @@ fuzz_target!(|input: Input| {
                 }
                 _ => false,
             };
-            assert!(cascaded || now == before, "undeclared {kind} {key} changed: {before:?} -> {now:?}");
+            assert!(
+                cascaded || now == before,
+                "undeclared {kind} {key} changed: {before:?} -> {now:?}"
+            );
         }
     }
 
@@ -229,7 +330,10 @@ fuzz_target!(|input: Input| {
     assert!(replan.ops.is_empty(), "second plan: {:?}", replan.ops);
     for kind in SYNCED_KINDS {
         for key in want.keys(kind) {
-            assert!(after_inv.contains(kind, &key), "declared {kind} {key} not owned");
+            assert!(
+                after_inv.contains(kind, &key),
+                "declared {kind} {key} not owned"
+            );
         }
     }
 });
