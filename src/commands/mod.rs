@@ -1,8 +1,11 @@
 //! The `plan`, `apply` and `export` commands: arguments and the steps around the engine.
 
 pub mod apply;
+pub mod dev;
 pub mod export;
 pub mod plan;
+pub mod status;
+pub mod watch;
 
 use crate::desired::Desired;
 use crate::kinds::{Object, Origin};

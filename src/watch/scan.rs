@@ -1,0 +1,187 @@
+//! The watched file set: every manifest file under the path with its content hash, its current
+//! load and its last complete load, so a broken edit keeps the last good objects in force.
+//!
+//! A rescan re-reads every file and re-parses only those whose bytes changed. Comparing contents
+//! (not modification times or inode numbers) is what makes atomic replacements, git checkouts
+//! and the `..data` symlink swap of a mounted ConfigMap all look the same: a changed file.
+
+use crate::manifest::{self, Diagnostic, FileLoad, LoadOptions, ManifestSet, read};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+struct Tracked {
+    hash: [u8; 32],
+    /// The load in force: the fresh one, or the last good objects with the fresh diagnostics.
+    effective: FileLoad,
+    /// The last load without errors.
+    last_good: Option<FileLoad>,
+    /// The fresh load has errors and there is no earlier good version to keep.
+    broken_without_last_good: bool,
+}
+
+/// What a rescan found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Changes {
+    pub added: usize,
+    pub changed: usize,
+    pub removed: usize,
+}
+
+impl Changes {
+    pub fn any(&self) -> bool {
+        self.added + self.changed + self.removed > 0
+    }
+}
+
+/// The manifest files under one path.
+pub struct FileSet {
+    root: PathBuf,
+    options: LoadOptions,
+    files: BTreeMap<PathBuf, Tracked>,
+    /// Problems of discovery (an unreadable directory, a dangling symlink, a missing root).
+    discovery: Vec<Diagnostic>,
+}
+
+impl FileSet {
+    pub fn new(root: impl Into<PathBuf>) -> FileSet {
+        FileSet {
+            root: root.into(),
+            options: LoadOptions::default(),
+            files: BTreeMap::new(),
+            discovery: Vec::new(),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Walks the path again and reloads the files whose bytes changed.
+    pub fn rescan(&mut self) -> Changes {
+        let mut changes = Changes::default();
+        let (paths, problems) = read::discover(std::slice::from_ref(&self.root));
+        let root_missing = problems.iter().any(|d| d.file == self.root);
+        if root_missing {
+            // The whole source is gone (a symlink being swapped, an unmounted volume): keep every
+            // file as it was rather than reading that as "everything was deleted".
+            self.discovery = problems;
+            return changes;
+        }
+        let mut seen = BTreeMap::new();
+        for path in paths {
+            seen.insert(path.clone(), ());
+            let read = read::read_text(&path, self.options.max_file_bytes);
+            let hash = match &read {
+                Ok(text) => digest(text.as_bytes()),
+                Err(d) => digest(d.to_string().as_bytes()),
+            };
+            if self.files.get(&path).is_some_and(|t| t.hash == hash) {
+                continue;
+            }
+            // Parse only what changed: a rescan of an unchanged tree is reads and hashes.
+            let fresh = match read {
+                Ok(text) => manifest::load_text(&path, &text),
+                Err(d) => failed(&path, *d),
+            };
+            let previous = self.files.remove(&path);
+            if previous.is_some() {
+                changes.changed += 1;
+            } else {
+                changes.added += 1;
+            }
+            self.files.insert(path, track(hash, fresh, previous));
+        }
+        // A file that discovery could not follow (a dangling symlink mid-swap, no permission) is
+        // broken, not deleted: its last good objects stay.
+        for problem in &problems {
+            if let Some(t) = self.files.get_mut(&problem.file) {
+                seen.insert(problem.file.clone(), ());
+                let hash = digest(problem.to_string().as_bytes());
+                if t.hash != hash {
+                    let previous = self.files.remove(&problem.file);
+                    let fresh = failed(&problem.file, problem.clone());
+                    self.files
+                        .insert(problem.file.clone(), track(hash, fresh, previous));
+                    changes.changed += 1;
+                }
+            }
+        }
+        let gone: Vec<PathBuf> = self
+            .files
+            .keys()
+            .filter(|p| !seen.contains_key(*p))
+            .cloned()
+            .collect();
+        for p in gone {
+            self.files.remove(&p);
+            changes.removed += 1;
+        }
+        self.discovery = problems
+            .into_iter()
+            .filter(|d| !self.files.contains_key(&d.file))
+            .collect();
+        changes
+    }
+
+    /// The objects in force, duplicates resolved, with every diagnostic (reference checks too).
+    pub fn manifest(&self) -> ManifestSet {
+        let mut set = manifest::combine(self.files.values().map(|t| t.effective.clone()).collect());
+        set.diagnostics.splice(0..0, self.discovery.iter().cloned());
+        set.diagnostics
+            .extend(crate::validate::check(&set.objects));
+        set
+    }
+
+    /// Why prune must wait, if it must: a file with errors and no earlier good version may
+    /// declare objects we cannot see, and a source we cannot read may declare anything.
+    pub fn prune_hold(&self) -> Option<String> {
+        if let Some(d) = self.discovery.first() {
+            return Some(format!("{}: {}", d.file.display(), d.message));
+        }
+        self.files
+            .iter()
+            .find(|(_, t)| t.broken_without_last_good)
+            .map(|(p, _)| {
+                format!(
+                    "{} has errors and no earlier valid version",
+                    p.display()
+                )
+            })
+    }
+
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+}
+
+fn digest(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+fn failed(path: &Path, d: Diagnostic) -> FileLoad {
+    FileLoad {
+        path: path.to_path_buf(),
+        objects: Vec::new(),
+        diagnostics: vec![d],
+    }
+}
+
+fn track(hash: [u8; 32], fresh: FileLoad, previous: Option<Tracked>) -> Tracked {
+    let last_good = match (fresh.is_complete(), previous) {
+        (true, _) => Some(fresh.clone()),
+        (false, Some(p)) => p.last_good,
+        (false, None) => None,
+    };
+    let broken_without_last_good = !fresh.is_complete() && last_good.is_none();
+    Tracked {
+        hash,
+        effective: fresh.keeping_last_good(last_good.as_ref()),
+        last_good,
+        broken_without_last_good,
+    }
+}
