@@ -114,6 +114,8 @@ pub struct SyncMetrics {
     pub api_requests: Family<RequestLabels, Counter>,
     /// `permit_sync_api_retries_total`
     pub api_retries: Counter,
+    /// `permit_sync_connect_failures_total`: attempts to reach Permit (key scope) that failed.
+    pub connect_failures: Counter,
     /// `permit_sync_rate_limit_waits_total`, `permit_sync_rate_limit_wait_seconds_total`
     pub rate_limit_waits: Counter,
     pub rate_limit_wait_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
@@ -138,6 +140,7 @@ impl SyncMetrics {
             change_to_write: sync_histogram(),
             api_requests: Family::default(),
             api_retries: Counter::default(),
+            connect_failures: Counter::default(),
             rate_limit_waits: Counter::default(),
             rate_limit_wait_seconds: Counter::default(),
             objects: Family::default(),
@@ -174,6 +177,11 @@ impl SyncMetrics {
             "permit_sync_api_retries",
             "Permit API requests sent again (429, 5xx, dropped connections)",
             self.api_retries.clone(),
+        );
+        r.register(
+            "permit_sync_connect_failures",
+            "Attempts to reach Permit (reading the API key's scope) that failed",
+            self.connect_failures.clone(),
         );
         r.register(
             "permit_sync_rate_limit_waits",

@@ -33,7 +33,10 @@ async fn readyz(State(s): State<AppState>) -> Response {
         (true, _) => (StatusCode::OK, "ready\n").into_response(),
         (false, why) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("not ready: {}\n", why.unwrap_or_else(|| "no sync yet".into())),
+            format!(
+                "not ready: {}\n",
+                why.unwrap_or_else(|| "no sync yet".into())
+            ),
         )
             .into_response(),
     }

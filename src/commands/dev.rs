@@ -80,7 +80,10 @@ pub async fn main(args: &DevArgs) -> anyhow::Result<u8> {
         let _ = writeln!(out, "  API:     {api_url}");
         let _ = writeln!(out, "  PDP:     {pdp_url}");
         let _ = writeln!(out, "  API key: {shown_key}");
-        let _ = writeln!(out, "  status:  http://{addr}/status (permit-sync status --addr {addr})");
+        let _ = writeln!(
+            out,
+            "  status:  http://{addr}/status (permit-sync status --addr {addr})"
+        );
         if let Some(s) = &session {
             let _ = writeln!(out, "  session: {s} (permit-sync check uses it)");
         }

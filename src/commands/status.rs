@@ -14,7 +14,11 @@ pub enum StatusFormat {
 #[derive(clap::Args, Debug, Clone)]
 pub struct StatusArgs {
     /// The `--metrics-addr` of the running `watch` or `dev` (host:port or a URL).
-    #[arg(long, env = "PERMIT_SYNC_METRICS_ADDR", default_value = "127.0.0.1:9090")]
+    #[arg(
+        long,
+        env = "PERMIT_SYNC_METRICS_ADDR",
+        default_value = "127.0.0.1:9090"
+    )]
     pub addr: String,
     #[arg(long, short, value_enum, default_value_t = StatusFormat::Table)]
     pub output: StatusFormat,
@@ -44,7 +48,10 @@ pub async fn main(args: &StatusArgs) -> anyhow::Result<u8> {
         StatusFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         StatusFormat::Table => print!("{}", table(&report)),
     }
-    let all_synced = report.objects.iter().all(|o| o.state == ObjectState::Synced);
+    let all_synced = report
+        .objects
+        .iter()
+        .all(|o| o.state == ObjectState::Synced);
     Ok(if report.ready && all_synced { 0 } else { 2 })
 }
 
@@ -66,9 +73,25 @@ pub fn table(r: &Report) -> String {
     if let Some(t) = r.last_success {
         let _ = writeln!(out, "last success: {}", t.to_rfc3339());
     }
-    let kind_w = r.objects.iter().map(|o| o.kind.as_str().len()).max().unwrap_or(4).max(4);
-    let key_w = r.objects.iter().map(|o| o.key.len()).max().unwrap_or(3).clamp(3, 60);
-    let _ = writeln!(out, "\n{:kind_w$}  {:key_w$}  {:8}  MESSAGE", "KIND", "KEY", "STATE");
+    let kind_w = r
+        .objects
+        .iter()
+        .map(|o| o.kind.as_str().len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let key_w = r
+        .objects
+        .iter()
+        .map(|o| o.key.len())
+        .max()
+        .unwrap_or(3)
+        .clamp(3, 60);
+    let _ = writeln!(
+        out,
+        "\n{:kind_w$}  {:key_w$}  {:8}  MESSAGE",
+        "KIND", "KEY", "STATE"
+    );
     for o in &r.objects {
         let _ = writeln!(
             out,
@@ -79,7 +102,11 @@ pub fn table(r: &Report) -> String {
             o.message.as_deref().unwrap_or("")
         );
     }
-    let synced = r.objects.iter().filter(|o| o.state == ObjectState::Synced).count();
+    let synced = r
+        .objects
+        .iter()
+        .filter(|o| o.state == ObjectState::Synced)
+        .count();
     let _ = writeln!(out, "{synced}/{} synced", r.objects.len());
     if !r.files.is_empty() {
         let _ = writeln!(out, "\nmanifest problems:");

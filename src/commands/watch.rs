@@ -30,7 +30,11 @@ pub struct RunArgs {
     #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
     pub max_backoff: Duration,
     /// Serve /healthz, /readyz, /metrics and /status here (port 0: any free port).
-    #[arg(long, env = "PERMIT_SYNC_METRICS_ADDR", default_value = "127.0.0.1:9090")]
+    #[arg(
+        long,
+        env = "PERMIT_SYNC_METRICS_ADDR",
+        default_value = "127.0.0.1:9090"
+    )]
     pub metrics_addr: SocketAddr,
     /// Log lines as text or as JSON objects (stderr; RUST_LOG filters, default info).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]

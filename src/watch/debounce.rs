@@ -52,15 +52,16 @@ pub struct FsWatch {
 
 impl FsWatch {
     pub fn start(path: &Path, signal: Arc<Signal>) -> notify::Result<FsWatch> {
-        let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-            match res {
-                // Reads (our own rescans among them) change nothing; git's bookkeeping neither.
-                Ok(event) if matches!(event.kind, notify::EventKind::Access(_)) => {}
-                Ok(event) if event.paths.iter().all(|p| in_git_dir(p)) => {}
-                // An error (a queue overflow among them) may hide changes: rescan as well.
-                _ => signal.raise(),
-            }
-        })?;
+        let mut watcher =
+            notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+                match res {
+                    // Reads (our own rescans among them) change nothing; git's bookkeeping neither.
+                    Ok(event) if matches!(event.kind, notify::EventKind::Access(_)) => {}
+                    Ok(event) if event.paths.iter().all(|p| in_git_dir(p)) => {}
+                    // An error (a queue overflow among them) may hide changes: rescan as well.
+                    _ => signal.raise(),
+                }
+            })?;
         let target = path.canonicalize().ok();
         if path.exists() {
             watcher.watch(path, RecursiveMode::Recursive)?;

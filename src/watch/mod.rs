@@ -66,7 +66,11 @@ pub struct Config {
 
 impl Config {
     /// Defaults for everything but the source and the connection.
-    pub fn new(path: impl Into<PathBuf>, state_file: impl Into<PathBuf>, client: ClientConfig) -> Config {
+    pub fn new(
+        path: impl Into<PathBuf>,
+        state_file: impl Into<PathBuf>,
+        client: ClientConfig,
+    ) -> Config {
         let metrics = crate::metrics::global();
         Config {
             path: path.into(),
@@ -104,11 +108,16 @@ pub async fn run(config: Config, shared: Shared, cancel: CancellationToken) -> a
     let mut next_rescan = start + config.rescan_interval;
     let mut failures: u32 = 0;
     loop {
-        let wake = [batch.map(|b| b.deadline()), retry_at, Some(next_relist), Some(next_rescan)]
-            .into_iter()
-            .flatten()
-            .min()
-            .expect("timers are set");
+        let wake = [
+            batch.map(|b| b.deadline()),
+            retry_at,
+            Some(next_relist),
+            Some(next_rescan),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .expect("timers are set");
         tokio::select! {
             biased;
             _ = cancel.cancelled() => break,
@@ -144,7 +153,10 @@ pub async fn run(config: Config, shared: Shared, cancel: CancellationToken) -> a
         if sync.once(trigger, relist).await {
             failures = failures.saturating_add(1);
             let wait = backoff(failures, config.max_backoff);
-            tracing::info!(retry_in_ms = wait.as_millis() as u64, "sync incomplete; retrying later");
+            tracing::info!(
+                retry_in_ms = wait.as_millis() as u64,
+                "sync incomplete; retrying later"
+            );
             retry_at = Some(Instant::now() + wait);
         } else {
             failures = 0;
@@ -259,9 +271,12 @@ impl Syncer {
                 return false;
             }
         };
-        self.objects.declare(desired.origins.iter().map(|((kind, key), origin)| {
-            (*kind, key.clone(), Some(origin.to_string()))
-        }));
+        self.objects.declare(
+            desired
+                .origins
+                .iter()
+                .map(|((kind, key), origin)| (*kind, key.clone(), Some(origin.to_string()))),
+        );
 
         let mut options = self.config.options.clone();
         let hold = self.files.prune_hold();
@@ -334,7 +349,8 @@ impl Syncer {
             self.objects.set(*kind, key, ObjectState::Synced, None);
         }
         for op in plan.ops.iter().filter(|o| o.action.writes()) {
-            self.objects.set(op.kind, &op.key, ObjectState::Pending, None);
+            self.objects
+                .set(op.kind, &op.key, ObjectState::Pending, None);
         }
         for (kind, key) in &held {
             self.objects.set(
@@ -374,13 +390,17 @@ impl Syncer {
                         .requests
                         .values()
                         .flat_map(|m| m.iter())
-                        .any(|(status, n)| *n > 0 && (*status == 0 || *status == 429 || *status >= 500));
+                        .any(|(status, n)| {
+                            *n > 0 && (*status == 0 || *status == 429 || *status >= 500)
+                        });
                     for (kind, key, _) in &drift_found {
                         if applied.report.succeeded(*kind, key) {
                             self.config
                                 .metrics
                                 .drift_corrected
-                                .get_or_create(&KindLabels { kind: kind.to_string() })
+                                .get_or_create(&KindLabels {
+                                    kind: kind.to_string(),
+                                })
                                 .inc();
                         }
                     }
@@ -420,7 +440,13 @@ impl Syncer {
             return true;
         }
         self.completed = true;
-        self.finish(None, true, if must_apply { "success" } else { "noop" }, &timing, started);
+        self.finish(
+            None,
+            true,
+            if must_apply { "success" } else { "noop" },
+            &timing,
+            started,
+        );
         false
     }
 
@@ -435,7 +461,10 @@ impl Syncer {
                 self.client = Some(c.clone());
                 Ok(c)
             }
-            Err(e) => Err(format!("Permit unreachable: {e}")),
+            Err(e) => {
+                self.config.metrics.connect_failures.inc();
+                Err(format!("Permit unreachable: {e}"))
+            }
         }
     }
 
@@ -462,7 +491,9 @@ impl Syncer {
             self.config
                 .metrics
                 .drift_found
-                .get_or_create(&KindLabels { kind: kind.to_string() })
+                .get_or_create(&KindLabels {
+                    kind: kind.to_string(),
+                })
                 .inc();
         }
         if self.config.drift == DriftMode::Report {
@@ -506,7 +537,9 @@ impl Syncer {
         self.config
             .metrics
             .syncs
-            .get_or_create(&ResultLabels { result: "failure".into() })
+            .get_or_create(&ResultLabels {
+                result: "failure".into(),
+            })
             .inc();
         self.publish(|r| {
             r.ready = ready;
@@ -527,7 +560,9 @@ impl Syncer {
     ) {
         let m = &self.config.metrics;
         m.syncs
-            .get_or_create(&ResultLabels { result: result.into() })
+            .get_or_create(&ResultLabels {
+                result: result.into(),
+            })
             .inc();
         m.sync_duration.observe(started.elapsed().as_secs_f64());
         let now = chrono::Utc::now();
@@ -612,7 +647,11 @@ impl Syncer {
                     })
                 };
                 let on_update = |u: &crate::pdp::monitor::Update| {
-                    let healthy = u.status.conditions.iter().find(|c| c.type_ == crate::pdp::status::HEALTHY);
+                    let healthy = u
+                        .status
+                        .conditions
+                        .iter()
+                        .find(|c| c.type_ == crate::pdp::status::HEALTHY);
                     report(PdpState {
                         name: name.clone(),
                         healthy: healthy.is_some_and(|c| c.status == "True"),

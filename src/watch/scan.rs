@@ -128,8 +128,7 @@ impl FileSet {
     pub fn manifest(&self) -> ManifestSet {
         let mut set = manifest::combine(self.files.values().map(|t| t.effective.clone()).collect());
         set.diagnostics.splice(0..0, self.discovery.iter().cloned());
-        set.diagnostics
-            .extend(crate::validate::check(&set.objects));
+        set.diagnostics.extend(crate::validate::check(&set.objects));
         set
     }
 
@@ -142,12 +141,7 @@ impl FileSet {
         self.files
             .iter()
             .find(|(_, t)| t.broken_without_last_good)
-            .map(|(p, _)| {
-                format!(
-                    "{} has errors and no earlier valid version",
-                    p.display()
-                )
-            })
+            .map(|(p, _)| format!("{} has errors and no earlier valid version", p.display()))
     }
 
     pub fn len(&self) -> usize {
