@@ -812,3 +812,291 @@ async fn change_to_write_latency_stays_within_the_batching_window() {
     assert!(observed >= 20, "one observation per change: {metrics}");
     env.stop().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// The binary: `dev`, `watch`, `status`, signals, and no secret in any output.
+
+mod binary {
+    use super::*;
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Child, Command, Stdio};
+    use std::sync::{Arc, Mutex};
+
+    const BIN: &str = env!("CARGO_BIN_EXE_permit-sync");
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    /// A running process with its stdout and stderr collected as they come.
+    struct Proc {
+        child: Child,
+        stdout: Arc<Mutex<String>>,
+        stderr: Arc<Mutex<String>>,
+    }
+
+    impl Proc {
+        fn spawn(cmd: &mut Command) -> Proc {
+            let mut child = cmd
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let collect = |r: Box<dyn Read + Send>| {
+                let buf = Arc::new(Mutex::new(String::new()));
+                let b = buf.clone();
+                std::thread::spawn(move || {
+                    for line in BufReader::new(r).lines().map_while(Result::ok) {
+                        let mut b = b.lock().unwrap();
+                        b.push_str(&line);
+                        b.push('\n');
+                    }
+                });
+                buf
+            };
+            let stdout = collect(Box::new(child.stdout.take().unwrap()));
+            let stderr = collect(Box::new(child.stderr.take().unwrap()));
+            Proc {
+                child,
+                stdout,
+                stderr,
+            }
+        }
+
+        fn stdout(&self) -> String {
+            self.stdout.lock().unwrap().clone()
+        }
+
+        fn stderr(&self) -> String {
+            self.stderr.lock().unwrap().clone()
+        }
+
+        /// SIGTERM, then the exit status within the deadline.
+        async fn terminate(&mut self) -> std::process::ExitStatus {
+            unsafe {
+                libc::kill(self.child.id() as i32, libc::SIGTERM);
+            }
+            let start = Instant::now();
+            loop {
+                if let Some(status) = self.child.try_wait().unwrap() {
+                    // Let the reader threads drain the pipes.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    return status;
+                }
+                assert!(start.elapsed() < DEADLINE, "no exit after SIGTERM");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+
+    impl Drop for Proc {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    async fn get(url: &str) -> Option<(u16, String)> {
+        let r = reqwest::get(url).await.ok()?;
+        let code = r.status().as_u16();
+        Some((code, r.text().await.ok()?))
+    }
+
+    async fn until_ready(port: u16) {
+        let start = Instant::now();
+        loop {
+            if let Some((200, _)) = get(&format!("http://127.0.0.1:{port}/readyz")).await {
+                return;
+            }
+            assert!(start.elapsed() < DEADLINE, "not ready in time");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn dev_serves_the_example_check_and_status_and_stops_on_sigterm() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let tmp = tempfile::tempdir().unwrap();
+        let session = tmp.path().join("session.json");
+        let port = free_port();
+        let mut dev = Proc::spawn(
+            Command::new(BIN)
+                .args(["dev", "examples/blog-rbac", "--api-addr", "127.0.0.1:0"])
+                .args(["--pdp-addr", "127.0.0.1:0", "--log-format", "json"])
+                .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
+                .env("PERMIT_SYNC_DEV_SESSION", &session)
+                .env_remove("PERMIT_LOCAL_API_KEY")
+                .env_remove("RUST_LOG"),
+        );
+        until_ready(port).await;
+        let out = dev.stdout();
+        for expected in [
+            "API:     http://127.0.0.1:",
+            "PDP:     http://127.0.0.1:",
+            "API key: permit_key_",
+            "watching examples/blog-rbac",
+        ] {
+            assert!(out.contains(expected), "{expected} not in:\n{out}");
+        }
+        let key = out
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("API key: "))
+            .unwrap()
+            .to_string();
+
+        // `check` finds the embedded PDP through the session file, with no flags.
+        let check = Command::new(BIN)
+            .args([
+                "check",
+                "jane@example.com",
+                "read",
+                "post",
+                "--tenant",
+                "acme",
+            ])
+            .env("PERMIT_SYNC_DEV_SESSION", &session)
+            .env_remove("PERMIT_API_KEY")
+            .env_remove("PERMIT_PDP_URL")
+            .output()
+            .unwrap();
+        assert_eq!(
+            check.status.code(),
+            Some(0),
+            "{}{}",
+            String::from_utf8_lossy(&check.stdout),
+            String::from_utf8_lossy(&check.stderr)
+        );
+
+        let status = Command::new(BIN)
+            .args(["status", "--addr", &format!("127.0.0.1:{port}")])
+            .output()
+            .unwrap();
+        let table = String::from_utf8_lossy(&status.stdout);
+        assert_eq!(status.status.code(), Some(0), "{table}");
+        assert!(table.contains("8/8 synced"), "{table}");
+        assert!(
+            table.contains("RoleAssignment  jane@example.com/viewer/acme  synced"),
+            "{table}"
+        );
+
+        let code = dev.terminate().await;
+        assert!(code.success(), "{code:?}\n{}", dev.stderr());
+        assert!(!session.exists(), "the session file is removed at exit");
+        let logs = dev.stderr();
+        assert!(!logs.is_empty());
+        for line in logs.lines() {
+            let v: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+            assert!(v.get("level").is_some(), "{line}");
+        }
+        assert!(logs.contains("stopped"), "{logs}");
+        // The generated key is printed once, to stdout, and nowhere else.
+        assert_eq!(out.matches(&key).count(), 1);
+        assert!(!logs.contains(&key));
+    }
+
+    #[tokio::test]
+    async fn a_recognisable_api_key_appears_in_no_output_log_status_or_metric() {
+        const SECRET: &str = "permit_key_SECRETSENTINEL0123456789abcdefSECRETSENTINEL";
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let permit = LocalPermit::start(LocalConfig {
+            api_key: Some(SECRET.into()),
+            ..LocalConfig::ephemeral()
+        })
+        .await
+        .unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("m");
+        copy_blog(&dir);
+        // A role whose permission Permit refuses: an API error message flows into status and logs.
+        std::fs::write(
+            dir.join("bad-role.yaml"),
+            "apiVersion: permitsync.dev/v1alpha1\nkind: PermitRole\nmetadata:\n  name: auditor\nspec:\n  permissions: [\"post:read\"]\n  extends: [\"nobody\"]\n  attributes:\n    apiKey: not-a-secret-but-named-like-one\n",
+        )
+        .unwrap();
+        let port = free_port();
+        let mut watch = Proc::spawn(
+            Command::new(BIN)
+                .arg("watch")
+                .arg(&dir)
+                .args(["--api-url", &permit.api_url(), "--batch-window", "100ms"])
+                .args(["--drift-interval", "500ms", "--max-backoff", "1s"])
+                .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
+                .arg("--state-file")
+                .arg(tmp.path().join("inventory.json"))
+                .env("PERMIT_API_KEY", SECRET)
+                .env("RUST_LOG", "debug"),
+        );
+        let start = Instant::now();
+        let status_url = format!("http://127.0.0.1:{port}/status");
+        // Wait until the good objects are synced and the bad role has its error.
+        loop {
+            if let Some((200, body)) = get(&status_url).await {
+                let r: Report = serde_json::from_str(&body).unwrap();
+                let synced = r
+                    .objects
+                    .iter()
+                    .filter(|o| o.state == ObjectState::Synced)
+                    .count();
+                if synced >= 8 && r.syncs >= 3 {
+                    break;
+                }
+            }
+            assert!(start.elapsed() < DEADLINE, "no sync:\n{}", watch.stderr());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // A broken edit and a drift, so those paths log too.
+        std::fs::write(dir.join("tenants.yaml"), "kind: [\n").unwrap();
+        let facts = permit.facts_url();
+        reqwest::Client::new()
+            .patch(format!("{facts}/tenants/acme"))
+            .bearer_auth(SECRET)
+            .json(&json!({"name": "by hand"}))
+            .send()
+            .await
+            .unwrap();
+        let start = Instant::now();
+        while !watch.stderr().contains("drift") {
+            assert!(
+                start.elapsed() < DEADLINE,
+                "no drift logged:\n{}",
+                watch.stderr()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let (_, status) = get(&status_url).await.unwrap();
+        let (_, metrics) = get(&format!("http://127.0.0.1:{port}/metrics"))
+            .await
+            .unwrap();
+        let table = Command::new(BIN)
+            .args(["status", "--addr", &format!("127.0.0.1:{port}")])
+            .output()
+            .unwrap();
+        let table = String::from_utf8_lossy(&table.stdout).to_string();
+        assert!(table.contains("auditor"), "{table}");
+        assert!(watch.terminate().await.success());
+        let (out, err) = (watch.stdout(), watch.stderr());
+        assert!(err.contains("synced"), "{err}");
+        for (what, text) in [
+            ("stdout", &out),
+            ("logs", &err),
+            ("status", &status),
+            ("metrics", &metrics),
+            ("status table", &table),
+        ] {
+            assert!(
+                !text.contains(SECRET),
+                "the API key is in the {what}:\n{text}"
+            );
+            assert!(
+                !text.contains("SECRETSENTINEL"),
+                "part of the API key is in the {what}"
+            );
+        }
+        permit.shutdown().await.unwrap();
+    }
+}

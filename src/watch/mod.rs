@@ -201,8 +201,10 @@ struct Syncer {
     client: Option<PermitClient>,
     /// API use already recorded in the metrics.
     api_seen: crate::permit::Metrics,
-    /// Permit as we believe it is; `None`: list it before planning.
+    /// Permit as we believe it is (`None` before the first list).
     live: Option<State>,
+    /// List Permit before the next plan: an outcome may be unknown.
+    relist_needed: bool,
     inventory: Option<Loaded>,
     objects: state::Objects,
     held: drift::Held,
@@ -222,6 +224,7 @@ impl Syncer {
             client: None,
             api_seen: Default::default(),
             live: None,
+            relist_needed: true,
             inventory: None,
             objects: Default::default(),
             held: Default::default(),
@@ -300,16 +303,18 @@ impl Syncer {
             }
         };
         let mut drift_found = Vec::new();
-        if relist || self.live.is_none() {
+        if relist || self.relist_needed || self.live.is_none() {
             match live::read(&client).await {
                 Ok(fresh) => {
-                    if let (true, Some(cached), Some(inventory)) =
-                        (relist, self.live.take(), self.inventory.clone())
+                    // Whatever made us list, a difference the cached plan did not expect is drift.
+                    if let (Some(cached), Some(inventory)) =
+                        (self.live.take(), self.inventory.clone())
                     {
                         drift_found =
                             self.find_drift(&desired, &cached, &fresh, &inventory, &options);
                     }
                     self.live = Some(fresh);
+                    self.relist_needed = false;
                 }
                 Err(e) => {
                     let message = format!("Permit unreachable: {e}");
@@ -422,7 +427,7 @@ impl Syncer {
                     let message = format!("{e:#}");
                     tracing::error!("{message}");
                     self.record_api(&client);
-                    self.live = None;
+                    self.relist_needed = true;
                     self.finish_failed(&message, false, &timing);
                     return true;
                 }
@@ -431,13 +436,23 @@ impl Syncer {
         let before = self.api_seen.clone();
         self.record_api(&client);
         timing.requests = self.api_seen.since(&before).total();
-        if failed > 0 {
-            // Some outcomes may be unknown: list Permit again before the retry plans.
-            self.live = None;
+        if failed > 0 && permit_trouble {
+            // Unanswered, throttled or 5xx: outcomes may be unknown. List Permit again before
+            // the retry plans, and retry with backoff.
+            self.relist_needed = true;
             let message = format!("{failed} object(s) failed; retrying with backoff");
             tracing::warn!("{message}");
-            self.finish(Some(message), !permit_trouble, "failure", &timing, started);
+            self.finish(Some(message), false, "failure", &timing, started);
             return true;
+        }
+        self.completed = true;
+        if failed > 0 {
+            // Permit refused them (4xx): retrying unchanged would be refused again. The next
+            // edit of the files, or the drift relist, tries again.
+            let message = format!("{failed} object(s) refused by Permit; see their status");
+            tracing::warn!("{message}");
+            self.finish(Some(message), true, "failure", &timing, started);
+            return false;
         }
         self.completed = true;
         self.finish(
