@@ -1100,3 +1100,28 @@ mod binary {
         permit.shutdown().await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn a_permitpdp_with_a_url_is_monitored() {
+    let env = Env::started(|_| {}).await;
+    let pdp = format!(
+        "apiVersion: permitsync.dev/v1alpha1\nkind: PermitPDP\nmetadata:\n  name: local-pdp\nspec:\n  url: {}\n  probe:\n    intervalSeconds: 1\n",
+        env.permit.pdp_url()
+    );
+    std::fs::write(env.path("pdp.yaml"), pdp).unwrap();
+    eventually("the PDP reported healthy", || {
+        env.status()
+            .pdps
+            .iter()
+            .any(|p| p.name == "local-pdp" && p.healthy)
+    })
+    .await;
+    let metrics = env.metrics.encode();
+    assert!(metrics.contains("permit_pdp_up{"), "{metrics}");
+    std::fs::remove_file(env.path("pdp.yaml")).unwrap();
+    eventually("the PDP no longer monitored", || {
+        env.status().pdps.is_empty()
+    })
+    .await;
+    env.stop().await;
+}

@@ -653,8 +653,13 @@ impl Syncer {
                 ..Default::default()
             };
             let shared = self.shared.clone();
+            let stopped = cancel.clone();
             tokio::spawn(async move {
                 let report = |state: PdpState| {
+                    // A monitor stopped because its manifest went away reports nothing more.
+                    if stopped.is_cancelled() {
+                        return;
+                    }
                     shared.update(|r| {
                         r.pdps.retain(|p| p.name != state.name);
                         r.pdps.push(state);
