@@ -780,10 +780,18 @@ async fn readyz_and_metrics_answer_and_an_outage_is_ridden_out() {
 
 #[tokio::test]
 async fn change_to_write_latency_stays_within_the_batching_window() {
-    let window = Duration::from_millis(200);
+    // WATCH_LATENCY_CHANGES=200 WATCH_LATENCY_WINDOW_MS=500 reproduce the benchmark's shape.
+    let var = |k: &str, d: u64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let window = Duration::from_millis(var("WATCH_LATENCY_WINDOW_MS", 200));
+    let changes = var("WATCH_LATENCY_CHANGES", 20) as usize;
     let env = Env::started(|c| c.batch_window = window).await;
     let mut samples = Vec::new();
-    for i in 0..20 {
+    for i in 0..changes {
         let name = format!("Latency {i}");
         let written = Instant::now();
         write_atomic(&env.path("lat.yaml"), &tenant_yaml("lat", &name));
@@ -798,8 +806,11 @@ async fn change_to_write_latency_stays_within_the_batching_window() {
     }
     samples.sort();
     let p50 = samples[samples.len() / 2];
-    let p99 = samples[samples.len() - 1];
-    println!("change-to-write over 20 changes, window {window:?}: p50 {p50:?}, max {p99:?}");
+    let p99 = samples[(samples.len() * 99).div_ceil(100) - 1];
+    let max = samples[samples.len() - 1];
+    println!(
+        "change-to-write over {changes} changes, window {window:?}: p50 {p50:?}, p99 {p99:?}, max {max:?}"
+    );
     // The target is window + 100 ms (release build); a debug build on shared cores gets slack.
     assert!(p50 >= window, "batched, not immediate: {p50:?}");
     assert!(p99 <= window + Duration::from_millis(600), "{p99:?}");
@@ -809,7 +820,10 @@ async fn change_to_write_latency_stays_within_the_batching_window() {
         .find_map(|l| l.strip_prefix("permit_sync_change_to_write_seconds_count "))
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or(0);
-    assert!(observed >= 20, "one observation per change: {metrics}");
+    assert!(
+        observed >= changes as u64,
+        "one observation per change: {metrics}"
+    );
     env.stop().await;
 }
 
@@ -1097,6 +1111,96 @@ mod binary {
                 "part of the API key is in the {what}"
             );
         }
+        permit.shutdown().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn sigkill_at_any_point_then_restart_converges_without_duplicates() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let permit = LocalPermit::start(LocalConfig::ephemeral()).await.unwrap();
+        // Slow answers, so that kills land in the middle of a sync.
+        permit.set_latency(Duration::from_millis(40));
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("m");
+        copy_blog(&dir);
+        for i in 0..12 {
+            std::fs::write(
+                dir.join(format!("t{i}.yaml")),
+                tenant_yaml(&format!("t{i}"), "T"),
+            )
+            .unwrap();
+        }
+        let users: String = (0..300)
+            .map(|i| user_yaml(&format!("k{i:03}"), "Kill"))
+            .collect::<Vec<_>>()
+            .join("---\n");
+        std::fs::write(dir.join("many-users.yaml"), users).unwrap();
+        let inventory = tmp.path().join("inventory.json");
+        let key_file = tmp.path().join("key");
+        std::fs::write(&key_file, permit.api_key()).unwrap();
+        let spawn = |port: u16| {
+            Proc::spawn(
+                Command::new(BIN)
+                    .arg("watch")
+                    .arg(&dir)
+                    .args(["--api-url", &permit.api_url(), "--batch-window", "50ms"])
+                    .args(["--prune", "--metrics-addr", &format!("127.0.0.1:{port}")])
+                    .arg("--api-key-file")
+                    .arg(&key_file)
+                    .arg("--state-file")
+                    .arg(&inventory),
+            )
+        };
+        // Kill after the first, second and third write of successive runs (a full sync of this
+        // folder takes about six).
+        for kill_after in [1u64, 2, 3] {
+            let before = permit.counters().writes();
+            let mut p = spawn(free_port());
+            let start = Instant::now();
+            while permit.counters().writes() < before + kill_after {
+                if p.child.try_wait().unwrap().is_some() {
+                    panic!("watch exited:\n{}", p.stderr());
+                }
+                if start.elapsed() > Duration::from_secs(5) {
+                    break; // Converged before this kill point: nothing left to interrupt.
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            p.child.kill().unwrap();
+            p.child.wait().unwrap();
+            println!(
+                "SIGKILL after {} write(s) of this run: {} users, {} tenants in Permit",
+                permit.counters().writes() - before,
+                permit.store().users.len(),
+                permit.store().tenants.len()
+            );
+            if std::fs::metadata(&inventory).is_ok() {
+                let text = std::fs::read_to_string(&inventory).unwrap();
+                serde_json::from_str::<serde_json::Value>(&text)
+                    .unwrap_or_else(|e| panic!("inventory half-written after SIGKILL: {e}"));
+            }
+        }
+        let port = free_port();
+        let mut p = spawn(port);
+        until_ready(port).await;
+        {
+            let store = permit.store();
+            let keys: std::collections::BTreeSet<_> =
+                store.users.rows().iter().map(|u| u.key.clone()).collect();
+            assert_eq!(store.users.len(), keys.len(), "no duplicate users");
+            assert_eq!(store.users.len(), 302);
+            assert_eq!(store.tenants.len(), 1 + 1 + 12, "default, acme, t0..t11");
+            assert_eq!(store.assignments.len(), 2);
+            assert_eq!(store.roles.len(), 2);
+        }
+        // Everything created across the killed runs is owned: removing a file prunes it.
+        std::fs::remove_file(dir.join("t0.yaml")).unwrap();
+        let start = Instant::now();
+        while permit.store().tenants.rows().iter().any(|t| t.key == "t0") {
+            assert!(start.elapsed() < DEADLINE, "t0 not pruned:\n{}", p.stderr());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(p.terminate().await.success());
         permit.shutdown().await.unwrap();
     }
 }
