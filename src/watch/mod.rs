@@ -134,9 +134,6 @@ pub async fn run(config: Config, shared: Shared, cancel: CancellationToken) -> a
         let now = Instant::now();
         if now >= next_rescan {
             next_rescan = now + config.rescan_interval;
-            if fs_watch.as_ref().is_none_or(FsWatch::moved) {
-                fs_watch = start_watch(&config, &signal);
-            }
             batch.get_or_insert(Batch::open(now, Duration::ZERO));
         }
         let relist = now >= next_relist;
@@ -147,6 +144,10 @@ pub async fn run(config: Config, shared: Shared, cancel: CancellationToken) -> a
         }
         if relist {
             next_relist = now + config.drift_interval;
+        }
+        // The path appeared, vanished or now leads elsewhere (a symlink swapped): watch anew.
+        if fs_watch.as_ref().is_none_or(FsWatch::moved) {
+            fs_watch = start_watch(&config, &signal);
         }
         let trigger = if batch_due { batch.take() } else { None };
         retry_at = None;
@@ -259,6 +260,14 @@ impl Syncer {
             self.update_pdps(&set);
         }
 
+        if let Some(why) = self.files.unreadable() {
+            let message = format!("cannot read the manifests: {why}");
+            tracing::error!("{message}");
+            self.finish_failed(&message, false, &timing);
+            self.publish(|r| r.ready = false);
+            return false;
+        }
+
         let objects: Vec<(Origin, Object)> = set
             .objects
             .iter()
@@ -295,7 +304,13 @@ impl Syncer {
         self.hold_reported = hold;
 
         // Permit: connect, list when the cache cannot be trusted or drift is due.
-        let client = match self.client().await {
+        // Reading is safe to abandon on shutdown; writing (below) is not.
+        let cancel = self.cancel.clone();
+        let client = tokio::select! {
+            c = self.client() => c,
+            _ = cancel.cancelled() => return false,
+        };
+        let client = match client {
             Ok(c) => c,
             Err(message) => {
                 self.finish_failed(&message, true, &timing);
@@ -304,7 +319,11 @@ impl Syncer {
         };
         let mut drift_found = Vec::new();
         if relist || self.relist_needed || self.live.is_none() {
-            match live::read(&client).await {
+            let listed = tokio::select! {
+                l = live::read(&client) => l,
+                _ = self.cancel.cancelled() => return false,
+            };
+            match listed {
                 Ok(fresh) => {
                     // Whatever made us list, a difference the cached plan did not expect is drift.
                     if let (Some(cached), Some(inventory)) =
@@ -352,6 +371,25 @@ impl Syncer {
 
         for (kind, key) in desired.origins.keys() {
             self.objects.set(*kind, key, ObjectState::Synced, None);
+        }
+        let kept: std::collections::BTreeSet<&std::path::Path> =
+            self.files.kept_last_good().collect();
+        if !kept.is_empty() {
+            for ((kind, key), origin) in &desired.origins {
+                if let Origin::File { path, .. } = origin
+                    && kept.contains(path.as_path())
+                {
+                    self.objects.set(
+                        *kind,
+                        key,
+                        ObjectState::Synced,
+                        Some(format!(
+                            "{} has errors; its last valid version is in force",
+                            path.display()
+                        )),
+                    );
+                }
+            }
         }
         for op in plan.ops.iter().filter(|o| o.action.writes()) {
             self.objects

@@ -18,6 +18,8 @@ struct Tracked {
     last_good: Option<FileLoad>,
     /// The fresh load has errors and there is no earlier good version to keep.
     broken_without_last_good: bool,
+    /// The fresh load has errors; the last good objects are in force.
+    keeping_last_good: bool,
 }
 
 /// What a rescan found.
@@ -41,6 +43,8 @@ pub struct FileSet {
     files: BTreeMap<PathBuf, Tracked>,
     /// Problems of discovery (an unreadable directory, a dangling symlink, a missing root).
     discovery: Vec<Diagnostic>,
+    /// The path itself cannot be read: nothing is known about the source.
+    unreadable: Option<String>,
 }
 
 impl FileSet {
@@ -50,6 +54,7 @@ impl FileSet {
             options: LoadOptions::default(),
             files: BTreeMap::new(),
             discovery: Vec::new(),
+            unreadable: None,
         }
     }
 
@@ -61,13 +66,14 @@ impl FileSet {
     pub fn rescan(&mut self) -> Changes {
         let mut changes = Changes::default();
         let (paths, problems) = read::discover(std::slice::from_ref(&self.root));
-        let root_missing = problems.iter().any(|d| d.file == self.root);
-        if root_missing {
+        if let Some(root) = problems.iter().find(|d| d.file == self.root) {
             // The whole source is gone (a symlink being swapped, an unmounted volume): keep every
             // file as it was rather than reading that as "everything was deleted".
+            self.unreadable = Some(root.to_string());
             self.discovery = problems;
             return changes;
         }
+        self.unreadable = None;
         let mut seen = BTreeMap::new();
         for path in paths {
             seen.insert(path.clone(), ());
@@ -144,6 +150,19 @@ impl FileSet {
             .map(|(p, _)| format!("{} has errors and no earlier valid version", p.display()))
     }
 
+    /// Why the path itself cannot be read, if it cannot.
+    pub fn unreadable(&self) -> Option<&str> {
+        self.unreadable.as_deref()
+    }
+
+    /// Files with errors whose last good version is in force.
+    pub fn kept_last_good(&self) -> impl Iterator<Item = &Path> {
+        self.files
+            .iter()
+            .filter(|(_, t)| t.keeping_last_good)
+            .map(|(p, _)| p.as_path())
+    }
+
     pub fn len(&self) -> usize {
         self.files.len()
     }
@@ -171,11 +190,12 @@ fn track(hash: [u8; 32], fresh: FileLoad, previous: Option<Tracked>) -> Tracked 
         (false, Some(p)) => p.last_good,
         (false, None) => None,
     };
-    let broken_without_last_good = !fresh.is_complete() && last_good.is_none();
+    let broken = !fresh.is_complete();
     Tracked {
         hash,
         effective: fresh.keeping_last_good(last_good.as_ref()),
+        broken_without_last_good: broken && last_good.is_none(),
+        keeping_last_good: broken && last_good.is_some(),
         last_good,
-        broken_without_last_good,
     }
 }
