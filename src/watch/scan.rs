@@ -199,3 +199,74 @@ fn track(hash: [u8; 32], fresh: FileLoad, previous: Option<Tracked>) -> Tracked 
         last_good,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TENANT: &str = "apiVersion: permitsync.dev/v1alpha1\nkind: PermitTenant\nmetadata:\n  name: acme\nspec:\n  name: Acme\n";
+
+    fn keys(set: &FileSet) -> Vec<String> {
+        set.manifest()
+            .objects
+            .iter()
+            .map(|o| o.object.permit_key())
+            .collect()
+    }
+
+    #[test]
+    fn a_broken_file_keeps_its_last_good_objects_and_only_changed_files_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.yaml");
+        std::fs::write(&file, TENANT).unwrap();
+        let mut set = FileSet::new(dir.path());
+        assert_eq!(
+            set.rescan(),
+            Changes {
+                added: 1,
+                changed: 0,
+                removed: 0
+            }
+        );
+        assert_eq!(set.rescan(), Changes::default(), "nothing changed");
+        assert_eq!(keys(&set), ["acme"]);
+
+        std::fs::write(&file, "kind: [\n").unwrap();
+        assert_eq!(set.rescan().changed, 1);
+        assert_eq!(keys(&set), ["acme"], "last good kept");
+        assert!(set.manifest().has_errors());
+        assert_eq!(set.kept_last_good().count(), 1);
+        assert_eq!(set.prune_hold(), None, "its objects are known");
+
+        std::fs::write(&file, TENANT.replace("acme", "globex")).unwrap();
+        set.rescan();
+        assert_eq!(keys(&set), ["globex"]);
+        assert!(!set.manifest().has_errors());
+
+        std::fs::remove_file(&file).unwrap();
+        assert_eq!(set.rescan().removed, 1);
+        assert!(keys(&set).is_empty());
+    }
+
+    #[test]
+    fn a_file_broken_from_the_start_holds_prune_and_a_missing_root_keeps_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("m");
+        std::fs::create_dir(&root).unwrap();
+        std::fs::write(root.join("a.yaml"), TENANT).unwrap();
+        std::fs::write(root.join("b.yaml"), "kind: [\n").unwrap();
+        let mut set = FileSet::new(&root);
+        set.rescan();
+        assert!(set.prune_hold().unwrap().contains("b.yaml"));
+        std::fs::write(root.join("b.yaml"), TENANT.replace("acme", "b")).unwrap();
+        set.rescan();
+        assert_eq!(set.prune_hold(), None);
+
+        let aside = dir.path().join("aside");
+        std::fs::rename(&root, &aside).unwrap();
+        assert_eq!(set.rescan(), Changes::default());
+        assert!(set.unreadable().is_some());
+        assert_eq!(keys(&set), ["acme", "b"], "a vanished root deletes nothing");
+        assert!(set.prune_hold().is_some());
+    }
+}
