@@ -197,6 +197,16 @@ fn delta(a: &Counters, b: &Counters) -> Vec<(String, u64)> {
         .collect()
 }
 
+/// The counters once at least one write since `since` is counted (the local Permit counts a
+/// request as its answer leaves, a moment after the store shows the change).
+async fn after_writes(env: &Env, since: &Counters) -> Counters {
+    eventually("the write counted", || {
+        env.counters().writes() > since.writes()
+    })
+    .await;
+    env.counters()
+}
+
 fn reads(a: &Counters, b: &Counters) -> u64 {
     b.class("read") - a.class("read")
 }
@@ -250,7 +260,7 @@ async fn add_change_and_delete_files_change_permit_incrementally() {
         env.tenant_name("globex").as_deref() == Some("Globex")
     })
     .await;
-    let c1 = env.counters();
+    let c1 = after_writes(&env, &c0).await;
     let calls = delta(&c0, &c1);
     println!("add a file: {calls:?}");
     assert_eq!(
@@ -269,7 +279,7 @@ async fn add_change_and_delete_files_change_permit_incrementally() {
         env.tenant_name("globex").as_deref() == Some("Globex Corp")
     })
     .await;
-    let c2 = env.counters();
+    let c2 = after_writes(&env, &c1).await;
     let calls = delta(&c1, &c2);
     println!("change a file: {calls:?}");
     assert_eq!(reads(&c1, &c2), 0, "{calls:?}");
@@ -278,7 +288,7 @@ async fn add_change_and_delete_files_change_permit_incrementally() {
     // Delete it: pruned (it is in the inventory), with one call.
     std::fs::remove_file(env.path("globex.yaml")).unwrap();
     eventually("the tenant pruned", || env.tenant_name("globex").is_none()).await;
-    let c3 = env.counters();
+    let c3 = after_writes(&env, &c2).await;
     let calls = delta(&c2, &c3);
     println!("delete a file: {calls:?}");
     assert_eq!(c3.writes() - c2.writes(), 1, "{calls:?}");
@@ -310,7 +320,7 @@ async fn a_burst_of_1000_file_changes_ends_in_a_handful_of_bulk_calls() {
     })
     .await;
     let took = start.elapsed();
-    let c1 = env.counters();
+    let c1 = after_writes(&env, &c0).await;
     let calls = delta(&c0, &c1);
     let writes = c1.writes() - c0.writes();
     println!("burst of 1,000 files: {writes} write call(s) in {took:?}: {calls:?}");
@@ -341,7 +351,7 @@ async fn a_burst_of_1000_file_changes_ends_in_a_handful_of_bulk_calls() {
             == 1000
     })
     .await;
-    let c2 = env.counters();
+    let c2 = after_writes(&env, &c1).await;
     let writes = c2.writes() - c1.writes();
     println!(
         "1,000 changed files: {writes} write call(s): {:?}",
@@ -605,15 +615,15 @@ async fn drift_made_through_the_api_is_corrected() {
             && env.permit.store().assignments.len() == 2
     })
     .await;
-    let metrics = env.metrics.encode();
-    assert!(
-        metrics.contains("permit_sync_drift_found_total{kind=\"PermitTenant\"} 1"),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains("permit_sync_drift_corrected_total{kind=\"RoleAssignment\"} 1"),
-        "{metrics}"
-    );
+    // The metrics move when the apply returns, just after Permit has the writes.
+    eventually("drift metrics", || {
+        let metrics = env.metrics.encode();
+        metrics.contains("permit_sync_drift_found_total{kind=\"PermitTenant\"} 1")
+            && metrics.contains("permit_sync_drift_found_total{kind=\"RoleAssignment\"} 1")
+            && metrics.contains("permit_sync_drift_corrected_total{kind=\"PermitTenant\"} 1")
+            && metrics.contains("permit_sync_drift_corrected_total{kind=\"RoleAssignment\"} 1")
+    })
+    .await;
     env.stop().await;
 }
 
@@ -1223,6 +1233,70 @@ mod binary {
         assert!(p.terminate().await.success());
         permit.shutdown().await.unwrap();
     }
+
+    #[tokio::test]
+    async fn sigterm_lets_the_batch_in_flight_finish() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let permit = LocalPermit::start(LocalConfig::ephemeral()).await.unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("m");
+        copy_blog(&dir);
+        let inventory = tmp.path().join("inventory.json");
+        let port = free_port();
+        let mut p = Proc::spawn(
+            Command::new(BIN)
+                .arg("watch")
+                .arg(&dir)
+                .args(["--api-url", &permit.api_url(), "--batch-window", "50ms"])
+                .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
+                .arg("--state-file")
+                .arg(&inventory)
+                .env("PERMIT_API_KEY", permit.api_key()),
+        );
+        until_ready(port).await;
+        // Slow answers; then a batch of a tenant (a single call) and 50 users (a bulk call after it).
+        permit.set_latency(Duration::from_millis(400));
+        let before = permit.counters().writes();
+        std::fs::write(dir.join("globex.yaml"), tenant_yaml("globex", "Globex")).unwrap();
+        for i in 0..50 {
+            std::fs::write(
+                dir.join(format!("s{i}.yaml")),
+                user_yaml(&format!("s{i:02}"), "S"),
+            )
+            .unwrap();
+        }
+        let start = Instant::now();
+        // The batch is in flight once its first write reached Permit.
+        while permit.counters().writes() == before {
+            assert!(start.elapsed() < DEADLINE, "no write:\n{}", p.stderr());
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(
+            permit.store().users.len() < 52,
+            "SIGTERM arrives before the users are written"
+        );
+        assert!(p.terminate().await.success(), "{}", p.stderr());
+        assert_eq!(
+            permit.store().users.len(),
+            52,
+            "the batch in flight finished"
+        );
+        assert!(
+            permit
+                .store()
+                .tenants
+                .rows()
+                .iter()
+                .any(|t| t.key == "globex")
+        );
+        let inv = std::fs::read_to_string(&inventory).unwrap();
+        assert!(
+            inv.contains("s49@example.com") || inv.contains("\"s49\""),
+            "{inv}"
+        );
+        assert!(p.stderr().contains("shutting down"), "{}", p.stderr());
+        permit.shutdown().await.unwrap();
+    }
 }
 
 #[tokio::test]
@@ -1276,6 +1350,58 @@ async fn a_missing_path_is_not_ready_until_it_appears() {
     std::fs::write(env.path("globex.yaml"), tenant_yaml("globex", "Globex")).unwrap();
     eventually("a file added after the path appeared", || {
         env.tenant_name("globex").is_some()
+    })
+    .await;
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn permit_failing_mid_run_is_not_ready_backs_off_then_converges() {
+    use permit_sync::local::knobs::Faults;
+    let env = Env::started(|_| {}).await;
+    env.permit
+        .set_faults(Faults {
+            error_rate: 1.0,
+            error_status: 503,
+            ..Faults::default()
+        })
+        .unwrap();
+    std::fs::write(env.path("globex.yaml"), tenant_yaml("globex", "Globex")).unwrap();
+    eventually("not ready, errors per object", || {
+        let s = env.status();
+        !s.ready
+            && s.objects
+                .iter()
+                .any(|o| o.key == "globex" && o.state == ObjectState::Error)
+    })
+    .await;
+    let (ready, why) = env.shared.ready();
+    assert!(!ready);
+    assert!(
+        why.unwrap_or_default().contains("503"),
+        "the reason names the failure"
+    );
+    // Backoff: over two seconds, a handful of attempts, not a loop.
+    let (c0, s0) = (env.counters(), env.status().syncs);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (c1, s1) = (env.counters(), env.status().syncs);
+    println!(
+        "during 2 s of 503s (backoff capped at 500 ms): {} attempts, {} requests",
+        s1 - s0,
+        c1.total - c0.total
+    );
+    assert!(s1 - s0 <= 6, "{} attempts", s1 - s0);
+    assert!(c1.total - c0.total <= 80, "{:?}", delta(&c0, &c1));
+
+    env.permit.set_faults(Faults::default()).unwrap();
+    env.ready().await;
+    eventually("converged", || {
+        env.tenant_name("globex").is_some()
+            && env
+                .status()
+                .objects
+                .iter()
+                .all(|o| o.state == ObjectState::Synced)
     })
     .await;
     env.stop().await;

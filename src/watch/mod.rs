@@ -406,6 +406,7 @@ impl Syncer {
 
         let must_apply = !plan.ops.is_empty() || !plan.stale.is_empty() || !self.completed;
         let mut failed = 0usize;
+        let mut first_failure = String::new();
         let mut permit_trouble = false;
         if must_apply {
             self.publish(|_| {});
@@ -427,6 +428,12 @@ impl Syncer {
                         self.objects.set(o.kind, &o.key, state, message);
                     }
                     failed = applied.report.failed().count();
+                    if let Some(f) = applied.report.failed().next() {
+                        first_failure = f
+                            .message
+                            .clone()
+                            .unwrap_or_else(|| format!("{} {} failed", f.kind, f.key));
+                    }
                     permit_trouble = applied
                         .report
                         .metrics
@@ -478,7 +485,8 @@ impl Syncer {
             // Unanswered, throttled or 5xx: outcomes may be unknown. List Permit again before
             // the retry plans, and retry with backoff.
             self.relist_needed = true;
-            let message = format!("{failed} object(s) failed; retrying with backoff");
+            let message =
+                format!("{failed} object(s) failed, retrying with backoff; first: {first_failure}");
             tracing::warn!("{message}");
             self.finish(Some(message), false, "failure", &timing, started);
             return true;
@@ -487,7 +495,7 @@ impl Syncer {
         if failed > 0 {
             // Permit refused them (4xx): retrying unchanged would be refused again. The next
             // edit of the files, or the drift relist, tries again.
-            let message = format!("{failed} object(s) refused by Permit; see their status");
+            let message = format!("{failed} object(s) refused by Permit; first: {first_failure}");
             tracing::warn!("{message}");
             self.finish(Some(message), true, "failure", &timing, started);
             return false;
