@@ -813,6 +813,138 @@ mod local {
         assert_eq!(plan["summary"]["delete"], 0, "{out}");
     }
 
+    /// Many objects, in a directory the loader reads.
+    fn write_manifests(dir: &Path, roles: usize, tenants: usize, users: usize) {
+        std::fs::create_dir_all(dir).unwrap();
+        let mut policy = String::from(
+            "apiVersion: permitsync.dev/v1alpha1\nkind: PermitResource\nmetadata:\n  name: doc\n\
+             spec:\n  actions:\n    read: {}\n    write: {}\n",
+        );
+        for i in 0..roles {
+            policy.push_str(&format!(
+                "---\napiVersion: permitsync.dev/v1alpha1\nkind: PermitRole\nmetadata:\n  name: role-{i}\n\
+                 spec:\n  permissions: [\"doc:read\"]\n"
+            ));
+        }
+        std::fs::write(dir.join("policy.yaml"), policy).unwrap();
+        let mut facts = String::new();
+        for i in 0..tenants {
+            facts.push_str(&format!(
+                "---\napiVersion: permitsync.dev/v1alpha1\nkind: PermitTenant\nmetadata:\n  name: t-{i}\n\
+                 spec:\n  name: Tenant {i}\n"
+            ));
+        }
+        for i in 0..users {
+            facts.push_str(&format!(
+                "---\napiVersion: permitsync.dev/v1alpha1\nkind: PermitUser\nmetadata:\n  name: u-{i}\n\
+                 spec:\n  email: u{i}@example.com\n  roles:\n    - role: role-{}\n      tenant: t-{}\n",
+                i % roles,
+                i % tenants
+            ));
+        }
+        std::fs::write(dir.join("facts.yaml"), facts).unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sigkill_mid_apply_then_restart_converges_without_touching_others() {
+        let env = start(Knobs {
+            latency_ms: 60,
+            ..Knobs::default()
+        })
+        .await;
+        let facts = "/v2/facts/default/local";
+        assert_eq!(
+            env.direct(
+                reqwest::Method::PUT,
+                &format!("{facts}/users/outsider"),
+                json!({"key": "outsider"})
+            )
+            .await
+                / 100,
+            2
+        );
+        let manifests = env.dir.path().join("manifests");
+        write_manifests(&manifests, 12, 4, 40);
+        let bin = env!("CARGO_BIN_EXE_permit-sync");
+        let run = || {
+            std::process::Command::new(bin)
+                .args([
+                    "apply",
+                    manifests.to_str().unwrap(),
+                    "--prune",
+                    "--yes",
+                    "--concurrency",
+                    "2",
+                ])
+                // Permit's 40 schema writes a minute would make this test wait ~10 s.
+                .args(["--rate-limit", "schema_write=600/60"])
+                .arg("--state-file")
+                .arg(env.state_file())
+                .env("PERMIT_API_URL", env.permit.api_url())
+                .env("PERMIT_API_KEY", env.permit.api_key())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let c0 = env.permit.counters();
+        let mut child = run();
+        // Kill it once it has started writing: roles go one call at a time, two in flight.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while env.permit.counters().writes() - c0.writes() < 3 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "apply never started writing"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        child.kill().unwrap(); // SIGKILL
+        let status = child.wait().unwrap();
+        assert!(!status.success());
+        let killed = calls(&c0, &env.permit.counters());
+        report("apply killed mid-way", &killed);
+        // Ownership was recorded before the first write, so nothing created is unowned.
+        let inventory = std::fs::read_to_string(env.state_file()).unwrap();
+        assert!(
+            inventory.contains("role-11") && inventory.contains("u-39"),
+            "{inventory}"
+        );
+
+        let c1 = env.permit.counters();
+        // The local Permit serves from this runtime: wait for the child off it.
+        let child = run();
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+            .await
+            .unwrap()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let restart = calls(&c1, &env.permit.counters());
+        report("apply after the kill", &restart);
+        assert!(
+            text.contains(", 0 to delete"),
+            "nothing to delete after a restart: {text}"
+        );
+        // Only what the killed run had not done: 12 roles in all, none created twice.
+        let roles = |c: &BTreeMap<String, u64>| c.get("POST roles").copied().unwrap_or(0);
+        assert_eq!(roles(&killed) + roles(&restart), 12);
+
+        let objects = permit_sync::commands::load(&manifests).unwrap();
+        let (code, out) = env
+            .plan(&plan_args(&env, true, Format::Table), &objects)
+            .await;
+        assert_eq!(code, 0, "{out}");
+        let client = env.connection().connect().await.unwrap();
+        let live = permit_sync::permit::live::read(&client).await.unwrap();
+        assert_eq!(live.roles.len(), 12);
+        assert_eq!(live.users.len(), 41, "40 declared and the outsider");
+        assert_eq!(live.assignments.len(), 40);
+    }
+
     #[tokio::test]
     async fn converges_through_5xx_dropped_connections_and_429_bursts() {
         let env = start(Knobs {
