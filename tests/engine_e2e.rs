@@ -731,11 +731,22 @@ mod local {
             tenants.contains(&&"outside".to_string()) && !tenants.contains(&&"acme".to_string()),
             "{tenants:?}"
         );
-        // Roles carol uses... viewer was ours and is gone; carol's assignment went with it.
+        // viewer was ours and is gone (carol's assignment with it); nothing else was.
         assert!(
             live.roles.is_empty() && live.resources.is_empty(),
             "{live:?}"
         );
+
+        // Mirror mode: Permit becomes exactly the manifests, the `default` tenant aside.
+        let mut mirror = env.apply_args(false);
+        mirror.sync.mode = Mode::Mirror;
+        let (code, out) = env.apply(&mirror, &blog()).await;
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains("- PermitUser     carol delete"), "{out}");
+        let live = permit_sync::permit::live::read(&client).await.unwrap();
+        let tenants: Vec<_> = live.tenants.keys().cloned().collect();
+        assert_eq!(tenants, ["acme", "default"]);
+        assert_eq!(live.users.len(), 2);
     }
 
     #[tokio::test]
@@ -965,6 +976,92 @@ mod local {
         assert_eq!(live.roles.len(), 12);
         assert_eq!(live.users.len(), 41, "40 declared and the outsider");
         assert_eq!(live.assignments.len(), 40);
+    }
+
+    #[tokio::test]
+    async fn call_counts_sit_at_the_floor() {
+        let env = start(Knobs::default()).await;
+        let manifests = env.dir.path().join("manifests");
+        // 1 resource, 6 roles, 30 tenants, 250 users, 250 inline assignments.
+        write_manifests(&manifests, 6, 30, 250);
+        let objects = permit_sync::commands::load(&manifests).unwrap();
+        let mut args = env.apply_args(true);
+        args.sync.connection.rate_limits = vec!["schema_write=off".into(), "bulk=off".into()];
+
+        let c0 = env.permit.counters();
+        let (code, out) = env.apply(&args, &objects).await;
+        assert_eq!(code, 0, "{out}");
+        let first = calls(&c0, &env.permit.counters());
+        report("floor: 537 objects, fresh environment", &first);
+        // Reads: scope + one page per kind (all empty). Writes: 1 resource (single), then one
+        // bulk call each for the roles, the tenants, the users and the assignments.
+        let writes: u64 = first
+            .iter()
+            .filter(|(k, _)| !k.starts_with("GET "))
+            .map(|(_, n)| n)
+            .sum();
+        assert_eq!(writes, 5, "{first:?}");
+        assert_eq!(first.values().sum::<u64>(), 11, "{first:?}");
+
+        // Listing pages through 100 at a time: users 3 pages, tenants 1, assignments 3, roles 1,
+        // resources 1, and the scope.
+        let c1 = env.permit.counters();
+        let (code, out) = env.apply(&args, &objects).await;
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains(NO_CHANGES), "{out}");
+        let second = calls(&c1, &env.permit.counters());
+        report("floor: second apply", &second);
+        assert_eq!(second.get("GET users"), Some(&3), "{second:?}");
+        assert_eq!(second.get("GET role_assignments"), Some(&3), "{second:?}");
+        assert_eq!(second.values().sum::<u64>(), 10, "{second:?}");
+
+        // Dropping 100 users: one bulk delete; their assignments go with them (no unassign call).
+        let fewer: Vec<_> = objects
+            .iter()
+            .filter(|(_, o)| {
+                !(o.kind() == Kind::PermitUser
+                    && o.name()
+                        .strip_prefix("u-")
+                        .and_then(|n| n.parse::<usize>().ok())
+                        .is_some_and(|n| n >= 150))
+            })
+            .cloned()
+            .collect();
+        let mut dry = env.apply_args(true);
+        dry.dry_run = true;
+        let c2 = env.permit.counters();
+        let (code, out) = env.apply(&dry, &fewer).await;
+        assert_eq!(code, 0, "{out}");
+        assert!(
+            out.contains("Plan: 0 to create, 0 to update, 200 to delete."),
+            "{out}"
+        );
+        assert_eq!(
+            env.permit.counters().writes(),
+            c2.writes(),
+            "a dry run writes nothing"
+        );
+        let mut no_yes = env.apply_args(true);
+        no_yes.yes = false;
+        let mut sink = Vec::new();
+        let err = apply::run(&no_yes, &fewer, &mut sink).await.unwrap_err();
+        assert!(err.to_string().contains("--yes"), "{err}");
+        assert_eq!(env.permit.counters().writes(), c2.writes());
+
+        let c3 = env.permit.counters();
+        let (code, out) = env.apply(&args, &fewer).await;
+        assert_eq!(code, 0, "{out}");
+        let prune = calls(&c3, &env.permit.counters());
+        report("floor: prune 100 users and their 100 assignments", &prune);
+        let writes: Vec<_> = prune
+            .iter()
+            .filter(|(k, _)| !k.starts_with("GET "))
+            .collect();
+        assert_eq!(
+            writes,
+            [(&"DELETE bulk/users".to_string(), &1)],
+            "{prune:?}"
+        );
     }
 
     #[tokio::test]
