@@ -38,3 +38,22 @@ fi
 
 step "tests"
 cargo test --locked --all-targets --no-fail-fast 2>&1 | tee target/test-output.txt
+
+step "SDK contract tests: the official Python (permit) and Node (permitio) SDKs against the local Permit"
+# Outside CI a machine without Python or Node skips this stage loudly; under CI=true it fails.
+sdk_tools_ok=true
+for tool in python3 node npm; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    if [ "${CI:-}" = "true" ]; then echo "error: $tool is required for the SDK contract tests" >&2; exit 1; fi
+    echo "SKIPPED: $tool not found, SDK contract tests not run"; sdk_tools_ok=false
+  fi
+done
+if [ "$sdk_tools_ok" = true ]; then
+  cargo build --locked
+  export PERMIT_SYNC_BIN="$PWD/target/debug/permit-sync"
+  venv=tests/sdk/python/.venv
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/sdk/python/requirements.txt
+  (cd tests/sdk/python && .venv/bin/python -m pytest -q -p no:cacheprovider)
+  (cd tests/sdk/node && npm ci --no-audit --no-fund --loglevel=error && npm test)
+fi

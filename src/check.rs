@@ -20,9 +20,9 @@ pub struct CheckArgs {
     /// Tenant key.
     #[arg(long, default_value = crate::kinds::DEFAULT_TENANT)]
     pub tenant: String,
-    /// PDP base URL.
-    #[arg(long, env = "PERMIT_PDP_URL", default_value = "http://127.0.0.1:7766")]
-    pub pdp_url: String,
+    /// PDP base URL [default: the running `permit-sync dev` session's, else http://127.0.0.1:7766].
+    #[arg(long, env = "PERMIT_PDP_URL")]
+    pub pdp_url: Option<String>,
     /// Environment API key the PDP expects (never printed).
     #[arg(long, env = "PERMIT_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
@@ -47,17 +47,33 @@ pub fn allowed_body(user: &str, action: &str, resource: &str, tenant: &str) -> V
     json!({"user": {"key": user}, "action": action, "resource": res, "context": {}})
 }
 
+/// Where `check` asks when no `--pdp-url` is given and no `dev` session runs.
+pub const DEFAULT_PDP_URL: &str = "http://127.0.0.1:7766";
+
 pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    let key = match (&args.api_key, &args.api_key_file) {
-        (_, Some(file)) => std::fs::read_to_string(file)
+    // A running `permit-sync dev` records its embedded PDP; its key is used for that PDP only.
+    let session = crate::pdp::dev::read_session();
+    let pdp_url = args
+        .pdp_url
+        .clone()
+        .or_else(|| session.as_ref().map(|s| s.pdp_url.clone()))
+        .unwrap_or_else(|| DEFAULT_PDP_URL.to_string());
+    let session_key = session
+        .filter(|s| s.pdp_url.trim_end_matches('/') == pdp_url.trim_end_matches('/'))
+        .map(|s| s.api_key);
+    let key = match (&args.api_key, &args.api_key_file, session_key) {
+        (_, Some(file), _) => std::fs::read_to_string(file)
             .with_context(|| format!("reading the API key file {}", file.display()))?
             .trim()
             .to_string(),
-        (Some(k), None) => k.clone(),
-        (None, None) => bail!("no API key: set PERMIT_API_KEY or pass --api-key-file"),
+        (Some(k), None, _) => k.clone(),
+        (None, None, Some(k)) => k,
+        (None, None, None) => {
+            bail!("no API key: set PERMIT_API_KEY, pass --api-key-file, or run `permit-sync dev`")
+        }
     };
     let body = allowed_body(&args.user, &args.action, &args.resource, &args.tenant);
-    let url = format!("{}/allowed", args.pdp_url.trim_end_matches('/'));
+    let url = format!("{}/allowed", pdp_url.trim_end_matches('/'));
     let resp = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(10))
         .build()?

@@ -26,7 +26,8 @@ pub enum Command {
     /// Write the live Permit environment as manifests (`plan` on them shows no changes).
     Export(crate::commands::export::ExportArgs),
     /// Run the embedded local Permit (REST API + PDP) as a standalone server.
-    Local(crate::local::cli::LocalArgs),
     /// Check manifest files or directories: YAML, schema, duplicates and references (exit 1 when invalid).
     Validate(crate::validate::command::ValidateArgs),
+    /// Run the embedded local Permit (REST API + PDP) as a standalone server.
+    Local(Box<crate::local::cli::LocalArgs>),
 }

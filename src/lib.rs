@@ -11,6 +11,8 @@ pub mod inventory;
 pub mod kinds;
 pub mod local;
 pub mod manifest;
+pub mod metrics;
+pub mod pdp;
 pub mod model;
 pub mod permit;
 pub mod plan;

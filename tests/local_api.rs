@@ -231,6 +231,19 @@ async fn users_crud_and_semantics() {
         .await;
     assert_eq!(s, 200);
     assert_eq!(b["email"], Value::Null, "PUT replaces the whole user");
+    let (s, _) = c
+        .facts(Method::PUT, "/users/bob", Some(json!({"key": "robert"})))
+        .await;
+    assert_eq!(s, 422, "PUT cannot rename");
+    let bob_id = b["id"].as_str().unwrap().to_string();
+    let (s, _) = c
+        .facts(
+            Method::PUT,
+            &format!("/users/{bob_id}"),
+            Some(json!({"key": "bob"})),
+        )
+        .await;
+    assert_eq!(s, 200, "PUT by UUID");
 
     // Validation: key pattern, missing key, bad email.
     let (s, e) = c

@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 
 /// Image repository of Permit's PDP.
 pub const DEFAULT_PDP_IMAGE: &str = "permitio/pdp-v2";
+/// The PDP version deployed when `spec.image` is unset: pinned, so an upgrade is a visible change.
+pub const DEFAULT_PDP_TAG: &str = "0.9.6";
+/// Permit's control plane; `PDP_CONTROL_PLANE` is only set for other URLs.
+pub const DEFAULT_CONTROL_PLANE: &str = "https://api.permit.io";
 
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[kube(
@@ -111,7 +115,8 @@ pub struct ProbeSpec {
     // Kubernetes knows no `uint32` format (the apiserver warns on it); the range keeps it in int32.
     #[schemars(range(min = 1, max = 3600), extend("format" = "int32"))]
     pub interval_seconds: Option<u32>,
-    /// Probe this URL instead of the Service (tests, external PDPs).
+    /// Probe this URL instead of the Service (tests, external PDPs); `/healthy` is appended when
+    /// the URL has no path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(url, length(max = 2048))]
     pub url: Option<String>,

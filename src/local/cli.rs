@@ -1,6 +1,6 @@
 //! `permit-sync local`: the local Permit as a standalone server.
 
-use super::knobs::{Faults, Knobs, RateLimits};
+use super::knobs::{FaultTarget, Faults, Knobs, RateLimits};
 use super::{LocalConfig, LocalPermit};
 use clap::Args;
 use std::net::SocketAddr;
@@ -29,12 +29,21 @@ pub struct LocalArgs {
     /// Multiply the rate limits' request counts by this factor.
     #[arg(long, default_value_t = 1.0)]
     pub rate_limit_scale: f64,
+    /// Multiply the rate limits' windows by this factor (0.01: a minute lasts 0.6 s).
+    #[arg(long, default_value_t = 1.0)]
+    pub rate_limit_time_scale: f64,
     /// Seed of the fault sequence (same seed and request order, same faults).
     #[arg(long, default_value_t = 0)]
     pub fault_seed: u64,
+    /// Which server the faults hit.
+    #[arg(long, value_parser = ["api", "pdp", "both"], default_value = "api")]
+    pub fault_target: String,
     /// Probability of an injected 5xx answer.
     #[arg(long, default_value_t = 0.0)]
     pub fault_5xx_rate: f64,
+    /// Status of injected 5xx answers.
+    #[arg(long, default_value_t = 503)]
+    pub fault_5xx_status: u16,
     /// Probability that a burst of injected 429s starts.
     #[arg(long, default_value_t = 0.0)]
     pub fault_429_rate: f64,
@@ -50,6 +59,7 @@ pub struct LocalArgs {
     /// Probability of a slow answer, delayed by --fault-slow-ms.
     #[arg(long, default_value_t = 0.0)]
     pub fault_slow_rate: f64,
+    /// Delay of a slow answer, in milliseconds.
     #[arg(long, default_value_t = 1000)]
     pub fault_slow_ms: u64,
 }
@@ -66,11 +76,18 @@ impl LocalArgs {
                 rate_limits: RateLimits {
                     enabled: self.rate_limits,
                     scale: self.rate_limit_scale,
+                    time_scale: self.rate_limit_time_scale,
                     ..RateLimits::default()
                 },
                 faults: Faults {
                     seed: self.fault_seed,
+                    target: match self.fault_target.as_str() {
+                        "pdp" => FaultTarget::Pdp,
+                        "both" => FaultTarget::Both,
+                        _ => FaultTarget::Api,
+                    },
                     error_rate: self.fault_5xx_rate,
+                    error_status: self.fault_5xx_status,
                     rate_limit_rate: self.fault_429_rate,
                     rate_limit_burst: self.fault_429_burst,
                     retry_after_secs: self.fault_retry_after,

@@ -209,7 +209,7 @@ fn endpoint(method: &Method, path: &str) -> String {
     format!("{method} {}", words.join("/"))
 }
 
-/// Request counts, by class and status and by endpoint.
+/// Request counts, by class and status and by endpoint. A dropped connection counts with status 0.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Counters {
     pub total: u64,

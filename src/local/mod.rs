@@ -64,6 +64,8 @@ use tokio_util::sync::CancellationToken;
 pub const DEFAULT_API_ADDR: &str = "127.0.0.1:7767";
 pub const DEFAULT_PDP_ADDR: &str = "127.0.0.1:7766";
 
+const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
 #[derive(Debug, Clone)]
 pub struct LocalConfig {
     pub api_addr: SocketAddr,
@@ -161,6 +163,8 @@ impl LocalPermit {
                 knobs::api_layer,
             ))
             .merge(knobs::admin::router().route_layer(rest_auth))
+            // Bulk bodies of 3,000 users with attributes outgrow axum's 2 MB default.
+            .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
             .with_state(shared.clone());
         let pdp_app = pdp::router()
             .route_layer(axum::middleware::from_fn_with_state(
@@ -221,6 +225,28 @@ impl LocalHandle {
 
     pub fn pdp_url(&self) -> String {
         format!("http://{}", self.pdp_addr)
+    }
+
+    /// `{api}/v2/facts/{project_id}/{environment_id}`: users, tenants, role assignments.
+    pub fn facts_url(&self) -> String {
+        let scope = self.scope();
+        format!(
+            "{}/v2/facts/{}/{}",
+            self.api_url(),
+            scope.project_id,
+            scope.environment_id
+        )
+    }
+
+    /// `{api}/v2/schema/{project_id}/{environment_id}`: resources and roles.
+    pub fn schema_url(&self) -> String {
+        let scope = self.scope();
+        format!(
+            "{}/v2/schema/{}/{}",
+            self.api_url(),
+            scope.project_id,
+            scope.environment_id
+        )
     }
 
     pub fn api_addr(&self) -> SocketAddr {

@@ -284,8 +284,10 @@ pub struct Store {
     pub generation: u64,
 }
 
+/// Microsecond precision, as Permit's API writes timestamps (some ISO parsers reject nanoseconds).
 fn now() -> DateTime<Utc> {
-    Utc::now()
+    use chrono::SubsecRound;
+    Utc::now().trunc_subsecs(6)
 }
 
 impl Store {

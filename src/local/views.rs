@@ -152,7 +152,7 @@ pub fn role(scope: &Scope, r: &Role) -> Value {
             "permissions": r.permissions,
             "extends": r.extends,
             "attributes": r.attributes,
-            "granted_to": {},
+            "granted_to": null,
             "created_at": r.created_at,
             "updated_at": r.updated_at,
         }),

@@ -69,8 +69,25 @@ pub async fn create(State(s): AppState, body: Bytes) -> ApiResult<Response> {
 pub async fn put(State(s): AppState, p: Params, body: Bytes) -> ApiResult<Response> {
     let ident = param(&p, "user");
     let body = json_body(&body)?;
-    let (input, errors) = user_input(&body, vec!["body".into()], Some(ident));
+    // The path names the user by key, or by UUID when it exists; the body may not rename it.
+    let path_key = s
+        .store
+        .read()
+        .users
+        .get(ident)
+        .map_or_else(|| ident.to_string(), |u| u.key.clone());
+    let (input, errors) = user_input(&body, vec!["body".into()], Some(&path_key));
     finish(errors)?;
+    if input.key != path_key {
+        return Err(crate::local::error::ApiError::validation(
+            vec!["body".into(), "key".into()],
+            format!(
+                "the key in the body ('{}') must match the user in the path ('{path_key}')",
+                input.key
+            ),
+            "value_error",
+        ));
+    }
     let mut store = s.store.write();
     let (id, created) = {
         let (user, created) = store.put_user(ident, input)?;
