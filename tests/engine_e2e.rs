@@ -1065,6 +1065,110 @@ mod local {
     }
 
     #[tokio::test]
+    async fn bulk_creates_with_unknown_outcomes_are_replanned_not_replayed() {
+        use permit_sync::local::knobs::Fault;
+        let env = start(Knobs::default()).await;
+        let mut objects = blog();
+        for t in ["globex", "initech"] {
+            objects.push(doc("PermitTenant", t, json!({"name": t})));
+        }
+        let client = env.connection().connect().await.unwrap();
+        let state = StateFile::new(env.state_file());
+        let desired = permit_sync::commands::desired(&objects).unwrap();
+        let planned = engine::plan(&client, &desired, &state, &PlanOptions::default())
+            .await
+            .unwrap();
+        // The stages run one call each here: resource, roles (bulk), tenants (bulk: the
+        // connection drops), users (bulk), assignments (bulk: a 503).
+        env.permit
+            .set_faults(Faults {
+                script: vec![
+                    Fault::None,
+                    Fault::None,
+                    Fault::Drop,
+                    Fault::None,
+                    Fault::None,
+                    Fault::None,
+                    Fault::Error { status: 503 },
+                ],
+                ..Faults::default()
+            })
+            .unwrap();
+        let c0 = env.permit.counters();
+        let applied = engine::apply(&client, &planned, &state, &ExecOptions::default())
+            .await
+            .unwrap();
+        let took = calls(&c0, &env.permit.counters());
+        report("bulk creates meeting a dropped connection and a 503", &took);
+        assert!(
+            applied.report.failed().next().is_none(),
+            "{:?}",
+            applied.report.objects
+        );
+        // Each bulk create was followed by a fresh listing and one bulk call for what was missing.
+        assert_eq!(took.get("POST bulk/tenants"), Some(&2), "{took:?}");
+        assert_eq!(took.get("GET tenants"), Some(&1), "{took:?}");
+        assert_eq!(took.get("POST role_assignments/bulk"), Some(&2), "{took:?}");
+        assert_eq!(took.get("GET role_assignments"), Some(&1), "{took:?}");
+        assert_eq!(
+            applied.report.metrics.retries, 0,
+            "creates are not blindly repeated"
+        );
+        let again = engine::plan(&client, &desired, &state, &PlanOptions::default())
+            .await
+            .unwrap();
+        assert!(again.plan.ops.is_empty(), "{:?}", again.plan.ops);
+        // The projected state the watcher would keep equals what Permit now lists.
+        assert_eq!(
+            applied.live.tenants.keys().collect::<Vec<_>>(),
+            again.live.tenants.keys().collect::<Vec<_>>()
+        );
+        assert_eq!(applied.live.assignments, again.live.assignments);
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_inventory_disables_prune_and_is_kept_aside() {
+        let env = start(Knobs::default()).await;
+        let objects = blog();
+        let (code, out) = env.apply(&env.apply_args(true), &objects).await;
+        assert_eq!(code, 0, "{out}");
+        std::fs::write(env.state_file(), "{\"version\": 1, \"objects\": ").unwrap();
+        let fewer = without(&objects, Kind::RoleAssignment, "jane-viewer-acme");
+        let c0 = env.permit.counters();
+        let (code, out) = env.apply(&env.apply_args(true), &fewer).await;
+        assert_eq!(code, 0, "{out}");
+        assert!(
+            out.contains("warning: prune skipped") && out.contains("corrupt"),
+            "{out}"
+        );
+        assert_eq!(
+            env.permit.counters().writes(),
+            c0.writes(),
+            "no deletion without ownership"
+        );
+        assert!(
+            env.allowed("jane@example.com", "read", "post", "acme")
+                .await
+        );
+        let aside: Vec<_> = std::fs::read_dir(env.state_file().parent().unwrap())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".unusable-"))
+            .collect();
+        assert_eq!(
+            aside.len(),
+            1,
+            "the corrupt file is kept for a person to look at"
+        );
+        // The new inventory owns what is declared now; the assignment dropped meanwhile is not
+        // ours any more, so it is never pruned.
+        let (code, out) = env.apply(&env.apply_args(true), &fewer).await;
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains(NO_CHANGES), "{out}");
+    }
+
+    #[tokio::test]
     async fn converges_through_5xx_dropped_connections_and_429_bursts() {
         let env = start(Knobs {
             faults: Faults {
