@@ -228,7 +228,7 @@ fn desired(op: &Op) -> &Obj {
 impl Exec<'_> {
     fn record(&self, kind: Kind, key: &str, outcome: Outcome) {
         if let Err(e) = &outcome {
-            tracing::warn!(error = %e, "{kind} {key} failed");
+            tracing::warn!(error = %e, "sync failed");
         }
         self.results
             .lock()

@@ -127,6 +127,17 @@ pub async fn read(client: &PermitClient) -> Result<State, PermitError> {
             "list role assignments"
         ),
     )?;
+    Ok(assemble(&resources, &roles, &tenants, &users, &assignments))
+}
+
+/// The normalised state of raw listings.
+pub fn assemble(
+    resources: &[Value],
+    roles: &[Value],
+    tenants: &[Value],
+    users: &[Value],
+    assignments: &[Value],
+) -> State {
     let mut state = State::default();
     for r in resources.iter().filter_map(resource) {
         state.resources.insert(r.key.clone(), r);
@@ -140,13 +151,37 @@ pub async fn read(client: &PermitClient) -> Result<State, PermitError> {
     for u in users.iter().filter_map(user) {
         state.users.insert(u.key.clone(), u);
     }
-    for a in assignments.iter().filter_map(assignment) {
+    // Permit has been seen to put the e-mail in an assignment's `user` (permit-api.md §9): the
+    // ids are authoritative, so keys are taken from the listings they point into.
+    let ids = |items: &[Value]| -> BTreeMap<String, String> {
+        items
+            .iter()
+            .filter_map(|v| Some((s(v, "id")?, s(v, "key")?)))
+            .collect()
+    };
+    let (user_ids, role_ids, tenant_ids) = (ids(users), ids(roles), ids(tenants));
+    for v in assignments {
+        let Some(mut a) = assignment(v) else { continue };
+        let by_id = |field: &str, map: &BTreeMap<String, String>| {
+            s(v, field).and_then(|id| map.get(&id).cloned())
+        };
+        if let Some(k) = by_id("user_id", &user_ids) {
+            a.user = k;
+        }
+        if let Some(k) = by_id("role_id", &role_ids) {
+            a.role = k;
+        }
+        if let Some(k) = by_id("tenant_id", &tenant_ids) {
+            a.tenant = k;
+        }
         state.assignments.insert(a.key(), a);
     }
-    Ok(state)
+    state
 }
 
 /// Role assignments only: the executor re-reads them when a bulk assign's outcome is unknown.
+/// (Keys as listed: this is only used to find what is missing, where a mismatch costs a single
+/// assign that Permit answers with 409.)
 pub async fn read_assignments(
     client: &PermitClient,
 ) -> Result<BTreeMap<String, Assignment>, PermitError> {
@@ -174,4 +209,41 @@ pub async fn read_tenants(client: &PermitClient) -> Result<BTreeMap<String, Tena
         .filter_map(tenant)
         .map(|t| (t.key.clone(), t))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn listings_normalise_and_assignments_trust_ids_over_keys() {
+        let users = [
+            json!({"id": "u1", "key": "jane", "email": "jane@example.com",
+                            "first_name": "", "attributes": {}}),
+        ];
+        let roles = [json!({"id": "r1", "key": "viewer", "name": "Viewer",
+                            "permissions": ["post:read"], "extends": []})];
+        let tenants = [json!({"id": "t1", "key": "acme", "name": "Acme", "description": null})];
+        let resources = [json!({"key": "post", "name": "Post",
+                                "actions": {"read": {"id": "a1", "key": "read", "name": "read"}}})];
+        // The API bug: the e-mail where the key belongs.
+        let assignments = [
+            json!({"user": "jane@example.com", "role": "viewer", "tenant": "acme",
+                                  "user_id": "u1", "role_id": "r1", "tenant_id": "t1"}),
+        ];
+        let s = assemble(&resources, &roles, &tenants, &users, &assignments);
+        assert_eq!(
+            s.assignments.keys().collect::<Vec<_>>(),
+            ["jane/viewer/acme"]
+        );
+        assert_eq!(s.users["jane"].first_name, None, "empty strings are absent");
+        assert_eq!(s.tenants["acme"].description, None);
+        assert!(s.roles["viewer"].permissions.contains("post:read"));
+        assert_eq!(s.resources["post"].actions["read"].name, "read");
+        assert_eq!(
+            s.resources["post"].attributes, None,
+            "not reported, not compared"
+        );
+    }
 }
