@@ -454,6 +454,10 @@ mod local {
             out.contains("Plan: 8 to create, 0 to update, 0 to delete."),
             "{out}"
         );
+        assert!(
+            !out.contains(env.permit.api_key()),
+            "the API key never shows"
+        );
         assert!(out.contains("0 failed"), "{out}");
         let c1 = env.permit.counters();
         let first = calls(&c0, &c1);
