@@ -1173,6 +1173,89 @@ mod local {
     }
 
     #[tokio::test]
+    async fn field_changes_are_patched_and_permissions_change_incrementally() {
+        let env = start(Knobs::default()).await;
+        let (code, out) = env.apply(&env.apply_args(false), &blog()).await;
+        assert_eq!(code, 0, "{out}");
+        assert!(env.allowed("bob", "delete", "post", "acme").await);
+
+        let mut changed = without(&blog(), Kind::PermitResource, "post");
+        changed = without(&changed, Kind::PermitRole, "editor");
+        changed = without(&changed, Kind::PermitTenant, "acme");
+        changed = without(&changed, Kind::PermitUser, "jane");
+        changed.push(doc(
+            "PermitResource",
+            "post",
+            json!({"name": "Post", "description": "A blog post",
+            "actions": {"read": {}, "create": {}, "update": {}, "publish": {"name": "Publish"}}}),
+        ));
+        changed.push(doc(
+            "PermitRole",
+            "editor",
+            json!({"name": "Editor", "description": "Reads and writes posts",
+            "permissions": ["post:read", "post:create", "post:update", "post:publish"]}),
+        ));
+        changed.push(doc(
+            "PermitTenant",
+            "acme",
+            json!({"name": "Acme Inc.", "description": "The first customer",
+            "attributes": {"plan": "pro", "region": "eu"}}),
+        ));
+        changed.push(doc(
+            "PermitUser",
+            "jane",
+            json!({"key": "jane@example.com", "email": "jane@example.com",
+            "firstName": "Jane", "lastName": "Roe", "attributes": {"department": "editorial"}}),
+        ));
+
+        let (code, out) = env
+            .plan(&plan_args(&env, false, Format::Markdown), &changed)
+            .await;
+        assert_eq!(code, 2, "{out}");
+        assert!(out.contains("| `last_name` | Doe | Roe |"), "{out}");
+        assert!(
+            out.contains(
+                r#"| `attributes` | {"plan":"enterprise"} | {"plan":"pro","region":"eu"} |"#
+            ),
+            "{out}"
+        );
+
+        let c0 = env.permit.counters();
+        let (code, out) = env.apply(&env.apply_args(false), &changed).await;
+        assert_eq!(code, 0, "{out}");
+        assert!(
+            out.contains("Plan: 0 to create, 4 to update, 0 to delete."),
+            "{out}"
+        );
+        let took = calls(&c0, &env.permit.counters());
+        report("updates of 4 objects", &took);
+        let writes: BTreeMap<_, _> = took
+            .iter()
+            .filter(|(k, _)| !k.starts_with("GET "))
+            .collect();
+        assert_eq!(
+            writes
+                .into_iter()
+                .map(|(k, n)| (k.as_str(), *n))
+                .collect::<Vec<_>>(),
+            [
+                // The editor's permissions: one add, one remove; the rest of it is unchanged.
+                ("DELETE roles/permissions", 1),
+                ("PATCH resources", 1),
+                ("PATCH tenants", 1),
+                ("POST roles/permissions", 1),
+                ("PUT users", 1),
+            ]
+        );
+        assert!(!env.allowed("bob", "delete", "post", "acme").await);
+        assert!(env.allowed("bob", "publish", "post", "acme").await);
+        let (code, out) = env
+            .plan(&plan_args(&env, false, Format::Table), &changed)
+            .await;
+        assert_eq!(code, 0, "{out}");
+    }
+
+    #[tokio::test]
     async fn converges_through_5xx_dropped_connections_and_429_bursts() {
         let env = start(Knobs {
             faults: Faults {
