@@ -448,8 +448,25 @@ mod local {
         let env = start(Knobs::default()).await;
         let objects = blog();
         let c0 = env.permit.counters();
-        let (code, out) = env.apply(&env.apply_args(false), &objects).await;
+        let mut args = env.apply_args(false);
+        let report_file = env.dir.path().join("report.json");
+        args.report = Some(report_file.clone());
+        let (code, out) = env.apply(&args, &objects).await;
         assert_eq!(code, 0, "{out}");
+        let json = std::fs::read_to_string(&report_file).unwrap();
+        assert!(!json.contains(env.permit.api_key()));
+        let r: Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(r["objects"].as_array().unwrap().len(), 8);
+        assert!(
+            r["objects"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|o| o["synced"] == true),
+            "{r}"
+        );
+        // The client's own count of what it sent, by limit class and status.
+        assert_eq!(r["metrics"]["requests"]["bulk"]["200"], 3, "{r}");
         assert!(
             out.contains("Plan: 8 to create, 0 to update, 0 to delete."),
             "{out}"
