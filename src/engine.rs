@@ -65,7 +65,8 @@ pub struct Applied {
 }
 
 /// Executes a plan, recording ownership before (so a crash never loses track of what we create)
-/// and after (deletions done, stale entries gone; a failed delete stays).
+/// and after (deletions done, stale entries gone; a failed delete stays). Callers that may run
+/// side by side hold `StateFile::lock` from before planning.
 pub async fn apply(
     client: &PermitClient,
     planned: &Planned,
