@@ -24,6 +24,7 @@ pub async fn plan(
     state_file: &StateFile,
     options: &PlanOptions,
 ) -> anyhow::Result<Planned> {
+    plan::check_source(desired, options)?;
     let inventory = state_file.load(Some(&client.scope().id()));
     let live = live::read(client)
         .await

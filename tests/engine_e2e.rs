@@ -729,12 +729,24 @@ mod local {
             .unwrap_err();
         assert!(err.to_string().contains("--allow-empty"), "{err}");
         assert_eq!(env.permit.counters().writes(), c0.writes());
+        let refused = calls(&c0, &env.permit.counters());
+        report("empty source refused", &refused);
+        assert_eq!(
+            refused.keys().collect::<Vec<_>>(),
+            ["GET scope"],
+            "refused before listing"
+        );
 
         // Drop bob (and with him his inline assignment) and acme's assignment: only ours go.
         let fewer = without(&objects, Kind::PermitUser, "bob");
         let fewer = without(&fewer, Kind::RoleAssignment, "jane-viewer-acme");
+        let c1 = env.permit.counters();
         let (code, out) = env.apply(&env.apply_args(true), &fewer).await;
         assert_eq!(code, 0, "{out}");
+        report(
+            "prune beside objects made elsewhere",
+            &calls(&c1, &env.permit.counters()),
+        );
         assert!(out.contains("- PermitUser     bob delete"), "{out}");
         assert!(out.contains("(with PermitUser bob)"), "{out}");
         assert!(!out.contains("carol") && !out.contains("outside"), "{out}");
