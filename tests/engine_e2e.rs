@@ -260,7 +260,7 @@ async fn the_limiter_spaces_writes_per_class() {
 mod local {
     use permit_sync::commands::apply::{self, ApplyArgs};
     use permit_sync::commands::plan::{self, PlanArgs};
-    use permit_sync::commands::{ConnectionArgs, SyncArgs};
+    use permit_sync::commands::{ConnectionArgs, OwnershipArgs, SyncArgs};
     use permit_sync::engine;
     use permit_sync::exec::ExecOptions;
     use permit_sync::inventory::StateFile;
@@ -308,11 +308,13 @@ mod local {
         pub fn sync(&self, prune: bool) -> SyncArgs {
             SyncArgs {
                 path: PathBuf::from("manifests"),
-                prune,
-                mode: Mode::Owned,
-                allow_empty: false,
-                max_deletions: None,
-                state_file: self.state_file(),
+                ownership: OwnershipArgs {
+                    prune,
+                    mode: Mode::Owned,
+                    allow_empty: false,
+                    max_deletions: None,
+                    state_file: self.state_file(),
+                },
                 connection: self.connection(),
             }
         }
@@ -753,7 +755,7 @@ mod local {
 
         // --allow-empty removes the rest of what we own, acme included (adopted), and nothing else.
         let mut args = env.apply_args(true);
-        args.sync.allow_empty = true;
+        args.sync.ownership.allow_empty = true;
         let (code, out) = env.apply(&args, &[]).await;
         assert_eq!(code, 0, "{out}");
         let client = env.connection().connect().await.unwrap();
@@ -772,7 +774,7 @@ mod local {
 
         // Mirror mode: Permit becomes exactly the manifests, the `default` tenant aside.
         let mut mirror = env.apply_args(false);
-        mirror.sync.mode = Mode::Mirror;
+        mirror.sync.ownership.mode = Mode::Mirror;
         let (code, out) = env.apply(&mirror, &blog()).await;
         assert_eq!(code, 0, "{out}");
         assert!(out.contains("- PermitUser     carol delete"), "{out}");
@@ -848,8 +850,8 @@ mod local {
         assert_eq!(code, 0, "{out}");
         assert!(out.contains(NO_CHANGES), "{out}");
         let mut fresh = plan_args(&env, false, Format::Json);
-        fresh.sync.state_file = env.dir.path().join("elsewhere/inventory.json");
-        fresh.sync.mode = Mode::Mirror;
+        fresh.sync.ownership.state_file = env.dir.path().join("elsewhere/inventory.json");
+        fresh.sync.ownership.mode = Mode::Mirror;
         let (code, out) = env.plan(&fresh, &exported).await;
         assert_eq!(code, 0, "{out}");
         let plan: Value = serde_json::from_str(&out).unwrap();
@@ -1329,7 +1331,7 @@ mod local {
             }
             assert!(tries < 5, "no convergence after {tries} runs: {r:?} {text}");
         }
-        args.sync.state_file = env.state_file();
+        args.sync.ownership.state_file = env.state_file();
         env.permit.set_faults(Faults::default()).unwrap();
         let (code, out) = env
             .plan(&plan_args(&env, true, Format::Table), &objects)

@@ -40,7 +40,7 @@ pub async fn run(
     super::init_logging();
     let desired = super::desired(objects)?;
     let client = args.sync.connection.connect().await?;
-    let state_file = StateFile::new(&args.sync.state_file);
+    let state_file = StateFile::new(&args.sync.ownership.state_file);
     // Held from before planning, so the plan is made against the inventory it will update.
     let _lock = if args.dry_run {
         None
