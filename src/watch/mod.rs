@@ -34,6 +34,7 @@ use crate::metrics::{KindLabels, PdpMetrics, ResultLabels, SyncMetrics};
 use crate::model::State;
 use crate::permit::{ClientConfig, PermitClient, live};
 use crate::plan::{Action, Mode, PlanOptions};
+use anyhow::Context as _;
 use debounce::{Batch, FsWatch, Signal};
 use drift::DriftMode;
 use state::{FileProblem, ObjectState, PdpState, Shared, SyncTiming};
@@ -96,6 +97,10 @@ pub async fn run(config: Config, shared: Shared, cancel: CancellationToken) -> a
         r.api_url = config.client.api_url.clone();
         r.message = Some("starting: no sync has run yet".into());
     });
+    // One writer per inventory: a second `watch` or an `apply` on the same state file is refused.
+    let _lock = StateFile::new(&config.state_file)
+        .lock()
+        .with_context(|| format!("locking inventory {}", config.state_file.display()))?;
     let signal = Signal::new();
     let mut fs_watch = start_watch(&config, &signal);
     let window = config.batch_window;
@@ -434,15 +439,9 @@ impl Syncer {
                             .clone()
                             .unwrap_or_else(|| format!("{} {} failed", f.kind, f.key));
                     }
-                    permit_trouble = applied
-                        .report
-                        .metrics
-                        .requests
-                        .values()
-                        .flat_map(|m| m.iter())
-                        .any(|(status, n)| {
-                            *n > 0 && (*status == 0 || *status == 429 || *status >= 500)
-                        });
+                    // A rejected object (4xx) is its own problem; anything else (no answer, 429,
+                    // 5xx) is Permit's, and its outcome may be unknown.
+                    permit_trouble = applied.report.failed().any(|o| !o.rejected());
                     for (kind, key, _) in &drift_found {
                         if applied.report.succeeded(*kind, key) {
                             self.config
