@@ -1406,3 +1406,19 @@ async fn permit_failing_mid_run_is_not_ready_backs_off_then_converges() {
     .await;
     env.stop().await;
 }
+
+#[tokio::test]
+async fn a_second_writer_on_the_same_inventory_is_refused() {
+    let (mut env, config) = Env::new().await;
+    env.start(config.clone());
+    env.ready().await;
+    let second = tokio::time::timeout(
+        DEADLINE,
+        watch::run(config, Shared::default(), CancellationToken::new()),
+    )
+    .await
+    .expect("refused at once");
+    let err = format!("{:#}", second.unwrap_err());
+    assert!(err.contains("locking inventory"), "{err}");
+    env.stop().await;
+}
