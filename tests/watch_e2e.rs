@@ -1422,3 +1422,41 @@ async fn a_second_writer_on_the_same_inventory_is_refused() {
     assert!(err.contains("locking inventory"), "{err}");
     env.stop().await;
 }
+
+#[tokio::test]
+async fn an_outage_found_by_the_relist_stays_not_ready_until_permit_answers() {
+    use permit_sync::local::knobs::Faults;
+    let env = Env::started(|c| c.drift_interval = Duration::from_millis(300)).await;
+    env.permit
+        .set_faults(Faults {
+            error_rate: 1.0,
+            error_status: 502,
+            ..Faults::default()
+        })
+        .unwrap();
+    eventually("not ready", || !env.status().ready).await;
+    let syncs = env.status().syncs;
+    // Each retry lists Permit again; none of them may report ready while it fails.
+    let start = Instant::now();
+    while env.status().syncs < syncs + 3 {
+        assert!(!env.status().ready, "ready while Permit fails");
+        assert!(start.elapsed() < DEADLINE);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(
+        env.status()
+            .objects
+            .iter()
+            .all(|o| o.state == ObjectState::Error)
+    );
+    env.permit.set_faults(Faults::default()).unwrap();
+    env.ready().await;
+    eventually("all synced again", || {
+        env.status()
+            .objects
+            .iter()
+            .all(|o| o.state == ObjectState::Synced)
+    })
+    .await;
+    env.stop().await;
+}

@@ -342,6 +342,9 @@ impl Syncer {
                 }
                 Err(e) => {
                     let message = format!("Permit unreachable: {e}");
+                    // Keep listing on each retry until it answers: the cache says nothing about
+                    // whether Permit is back.
+                    self.relist_needed = true;
                     self.record_api(&client);
                     self.finish_failed(&message, true, &timing);
                     return true;
