@@ -70,6 +70,18 @@ pub struct ObjectStatus {
     pub synced: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The HTTP status Permit answered a failed call with (none for transport failures), so a
+    /// source can tell a rejected object (4xx: retry only once it changes) from a passing fault.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+}
+
+impl ObjectStatus {
+    /// Permit refused the object itself (a 4xx other than 408/429): sending it again as it is
+    /// cannot succeed.
+    pub fn rejected(&self) -> bool {
+        matches!(self.http_status, Some(s) if (400..500).contains(&s) && s != 408 && s != 429)
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -99,6 +111,8 @@ struct Exec<'a> {
     client: &'a PermitClient,
     opts: &'a ExecOptions,
     results: Mutex<BTreeMap<(Kind, String), Result<(), String>>>,
+    /// HTTP status of each failure that had one.
+    statuses: Mutex<BTreeMap<(Kind, String), u16>>,
     progress: ProgressBar,
 }
 
@@ -123,6 +137,7 @@ pub async fn execute(client: &PermitClient, plan: &Plan, opts: &ExecOptions) -> 
         client,
         opts,
         results: Mutex::new(BTreeMap::new()),
+        statuses: Mutex::new(BTreeMap::new()),
         progress,
     };
     let of = |kind: Kind, actions: &[Action]| -> Vec<&Op> {
@@ -179,6 +194,7 @@ pub async fn execute(client: &PermitClient, plan: &Plan, opts: &ExecOptions) -> 
     ex.progress.finish_and_clear();
 
     let results = ex.results.into_inner().expect("results lock");
+    let statuses = ex.statuses.into_inner().expect("statuses lock");
     let objects = plan
         .ops
         .iter()
@@ -206,6 +222,10 @@ pub async fn execute(client: &PermitClient, plan: &Plan, opts: &ExecOptions) -> 
                 key: op.key.clone(),
                 action: op.action,
                 synced: outcome.is_ok(),
+                http_status: outcome
+                    .as_ref()
+                    .err()
+                    .and_then(|_| statuses.get(&id).copied()),
                 message: outcome.err(),
             }
         })
@@ -227,6 +247,12 @@ impl Exec<'_> {
     fn record(&self, kind: Kind, key: &str, outcome: Outcome) {
         if let Err(e) = &outcome {
             tracing::warn!(error = %e, "{kind} {key} failed");
+            if let Some(status) = e.status() {
+                self.statuses
+                    .lock()
+                    .expect("statuses lock")
+                    .insert((kind, key.to_string()), status);
+            }
         }
         self.results
             .lock()
