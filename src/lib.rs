@@ -3,6 +3,7 @@
 pub mod check;
 pub mod cli;
 pub mod commands;
+pub mod controller;
 pub mod crds;
 pub mod desired;
 pub mod engine;
@@ -12,8 +13,8 @@ pub mod kinds;
 pub mod local;
 pub mod manifest;
 pub mod metrics;
-pub mod pdp;
 pub mod model;
+pub mod pdp;
 pub mod permit;
 pub mod plan;
 pub mod validate;
