@@ -116,12 +116,14 @@ pub async fn run(
     let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
     let stores = Stores::start(&client, &config.namespaces, wake.clone(), &mut tasks);
 
+    // Without election this instance always leads; the sender lives as long as `run`.
+    let (_always, always) = watch::channel(true);
     let (leading, election) = match &config.leader {
         Some(lease) => {
             let (rx, task) = leader::campaign(client.clone(), lease.clone(), shutdown.clone());
             (rx, Some(task))
         }
-        None => (watch::channel(true).1, None),
+        None => (always, None),
     };
 
     let ready_stores = stores.clone();
