@@ -678,3 +678,118 @@ async fn a_thousand_resources_converge_in_a_handful_of_bulk_calls() {
     ctl.stop().await;
     permit.shutdown().await.unwrap();
 }
+
+/// A private control plane: the PermitTenant schema is loosened (as if the resource had been stored
+/// under an older, laxer CRD), then the apiserver is stopped and started under the controller.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_resources_are_reported_and_watches_survive_an_apiserver_restart() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let Some(env) = kube_env::KubeEnv::start()
+        .await
+        .expect("private control plane")
+    else {
+        return;
+    };
+    let client = env.client();
+    let ns = env.namespace(&client, "ctl-guard").await.unwrap();
+
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let mut crd = crds.get("permittenants.permitsync.dev").await.unwrap();
+    let schema = crd.spec.versions[0].schema.as_mut().unwrap();
+    let root = schema.open_api_v3_schema.as_mut().unwrap();
+    root.x_kubernetes_validations = None;
+    let spec = root.properties.as_mut().unwrap().get_mut("spec").unwrap();
+    *spec = serde_json::from_value(
+        json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
+    )
+    .unwrap();
+    crds.replace("permittenants.permitsync.dev", &PostParams::default(), &crd)
+        .await
+        .unwrap();
+    until("the lax schema is in force", 30, || async {
+        let obj: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "permitsync.dev/v1alpha1", "kind": "PermitTenant",
+            "metadata": {"name": "broken", "namespace": ns},
+            "spec": {"name": 42, "attributes": "not a map"},
+        }))
+        .unwrap();
+        api(&client, &ns, Kind::PermitTenant)
+            .create(&PostParams::default(), &obj)
+            .await
+            .ok()
+            .map(|_| ())
+    })
+    .await;
+
+    let permit = local().await;
+    let ctl = start(&client, config(&ns, &permit));
+    create(
+        &client,
+        &ns,
+        Kind::PermitTenant,
+        "fine",
+        json!({"name": "Fine"}),
+    )
+    .await;
+    until_synced(
+        &client,
+        &ns,
+        Kind::PermitTenant,
+        "fine",
+        ("True", "ReconcileSuccess"),
+    )
+    .await;
+    let broken = until_synced(
+        &client,
+        &ns,
+        Kind::PermitTenant,
+        "broken",
+        ("False", "InvalidObject"),
+    )
+    .await;
+    let message = condition(&broken, "Synced").unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(message.contains("PermitTenant"), "{message}");
+    assert!(
+        !broken
+            .metadata
+            .finalizers
+            .iter()
+            .flatten()
+            .any(|f| f == FINALIZER),
+        "no finalizer on what cannot be read"
+    );
+    let writes = ctl.shared.status_writes.load(Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        ctl.shared.status_writes.load(Ordering::Relaxed),
+        writes,
+        "written once"
+    );
+
+    // The apiserver goes away and comes back: the watches resume without a restart.
+    env.stop_apiserver();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    env.start_again().await.expect("apiserver back");
+    let client = env.client();
+    create(&client, &ns, Kind::PermitTenant, "after", json!({})).await;
+    until("converged after the restart", 60, || async {
+        tenant_name(&permit, "after").map(|_| ())
+    })
+    .await;
+    until_synced(
+        &client,
+        &ns,
+        Kind::PermitTenant,
+        "after",
+        ("True", "ReconcileSuccess"),
+    )
+    .await;
+    assert!(!ctl.task.is_finished(), "the controller kept running");
+
+    ctl.stop().await;
+    permit.shutdown().await.unwrap();
+    env.stop();
+}

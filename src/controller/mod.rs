@@ -520,12 +520,16 @@ impl Syncer {
                         != after.map(|c| (&c.status, &c.reason, &c.message));
                     if transition && let Some(c) = after {
                         let warning = c.status == "False" && label != "paused";
+                        let note = match v {
+                            Verdict::Synced(what) => what.as_str(),
+                            _ => c.message.as_deref().unwrap_or(""),
+                        };
                         events::publish(
                             &recorder,
                             cr,
                             warning,
                             c.reason.as_deref().unwrap_or(status::SYNCED),
-                            c.message.as_deref().unwrap_or(""),
+                            note,
                         )
                         .await;
                     }

@@ -35,9 +35,16 @@ pub fn desired(cr: &Cr, verdict: &Verdict) -> Option<SyncStatus> {
     let c = |t: &str, s: &str, r: &str, m: &str| condition(t, s, r, m, generation);
     let (key, synced, ready) = match verdict {
         Verdict::Held | Verdict::Released(_) | Verdict::Ignored => return None,
-        Verdict::Synced(what) => (
+        // One message whatever this batch did, or the next batch would rewrite "created" as
+        // "in sync" (what was done goes to the transition's event instead).
+        Verdict::Synced(_) => (
             key,
-            c(SYNCED, "True", "ReconcileSuccess", what),
+            c(
+                SYNCED,
+                "True",
+                "ReconcileSuccess",
+                "Permit matches the spec",
+            ),
             c(
                 READY,
                 "True",
@@ -176,6 +183,11 @@ mod tests {
         assert_eq!(
             again.conditions[0].last_transition_time,
             first.conditions[0].last_transition_time
+        );
+        let settled = desired(&c, &Verdict::Synced("in sync with Permit".into())).unwrap();
+        assert!(
+            !changed(Some(&first), &settled),
+            "create then no-op is no rewrite"
         );
         let failed = Verdict::Failed {
             message: "PermitTenant acme: returned 503".into(),
