@@ -793,3 +793,110 @@ async fn malformed_resources_are_reported_and_watches_survive_an_apiserver_resta
     permit.shutdown().await.unwrap();
     env.stop();
 }
+
+/// The real binary with the chart's flags: API key from a Secret, JSON logs, health and metrics,
+/// graceful shutdown on SIGTERM. The key never reaches the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_runs_with_the_charts_flags() {
+    use k8s_openapi::api::core::v1::Secret;
+    let env = kube_env!();
+    let client = env.client();
+    let ns = env.namespace(&client, "ctl-bin").await.unwrap();
+    let permit = local().await;
+    let secret: Secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "permit-api-key", "namespace": ns},
+        "stringData": {"api-key": permit.api_key()},
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_permit-sync"))
+        .args(["controller", "--log-format=json", "--no-pdp"])
+        .arg(format!("--kubeconfig={}", env.kubeconfig().display()))
+        .arg(format!("--namespace={ns}"))
+        .arg(format!("--api-url={}", permit.api_url()))
+        .arg(format!("--api-key-secret={ns}/permit-api-key"))
+        .arg(format!("--metrics-addr=127.0.0.1:{port}"))
+        .env_remove("PERMIT_API_KEY")
+        .env("RUST_LOG", "debug")
+        .stdout(std::process::Stdio::null())
+        .stderr(log.reopen().unwrap())
+        .spawn()
+        .expect("the binary starts");
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let get_status = |path: &str| {
+        let (http, url) = (http.clone(), format!("{base}{path}"));
+        async move { http.get(url).send().await.ok().map(|r| r.status().as_u16()) }
+    };
+    until("/readyz answers 200", 60, || async {
+        (get_status("/readyz").await == Some(200)).then_some(())
+    })
+    .await;
+    assert_eq!(get_status("/healthz").await, Some(200));
+
+    create(
+        &client,
+        &ns,
+        Kind::PermitTenant,
+        "acme",
+        json!({"name": "Acme"}),
+    )
+    .await;
+    until_synced(
+        &client,
+        &ns,
+        Kind::PermitTenant,
+        "acme",
+        ("True", "ReconcileSuccess"),
+    )
+    .await;
+    assert_eq!(tenant_name(&permit, "acme").as_deref(), Some("Acme"));
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("permit_sync_batches_total"), "{metrics}");
+    assert!(metrics.contains("permit_sync_leader 1"), "{metrics}");
+    assert!(
+        metrics.contains("permit_sync_reconciles_total{kind=\"PermitTenant\",outcome=\"synced\"}"),
+        "{metrics}"
+    );
+
+    // SIGTERM: a clean exit, quickly.
+    // SAFETY: sends a signal to the child we started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "no exit within 15 s of SIGTERM");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(status.success(), "exit status {status}");
+    let logs = std::fs::read_to_string(log.path()).unwrap();
+    assert!(
+        !logs.contains(permit.api_key()),
+        "the API key is in the log"
+    );
+    let first = logs.lines().next().unwrap_or_default();
+    assert!(
+        serde_json::from_str::<Value>(first).is_ok(),
+        "JSON log lines: {first}"
+    );
+    assert!(logs.contains("controller starting"));
+    permit.shutdown().await.unwrap();
+}
