@@ -1148,7 +1148,7 @@ async fn controller_binary_as_the_service_account_runs_a_full_lifecycle() {
         .create(&PostParams::default(), &tenant("acme", "Acme"))
         .await
         .unwrap();
-    let mut check = wait("created and Synced", 60);
+    let check = wait("created and Synced", 60);
     while !check(tenants.get("acme").await.ok().and_then(|o| synced_gen(&o)) == Some(1)) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -1162,7 +1162,7 @@ async fn controller_binary_as_the_service_account_runs_a_full_lifecycle() {
         )
         .await
         .unwrap();
-    let mut check = wait("updated", 60);
+    let check = wait("updated", 60);
     while !check(in_permit("acme").as_deref() == Some("Acme Corp")) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -1171,7 +1171,7 @@ async fn controller_binary_as_the_service_account_runs_a_full_lifecycle() {
         .delete("acme", &DeleteParams::default())
         .await
         .unwrap();
-    let mut check = wait("deleted", 60);
+    let check = wait("deleted", 60);
     while !check(is_gone(&tenants, "acme").await) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -1225,7 +1225,7 @@ async fn controller_binary_as_the_service_account_runs_a_full_lifecycle() {
         .create(&PostParams::default(), &tenant("later", "Later"))
         .await
         .unwrap();
-    let mut check = wait("a permission error in the log", 60);
+    let check = wait("a permission error in the log", 60);
     while !check(logs().contains(r#"cannot patch resource \"permittenants/status\""#)) {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
