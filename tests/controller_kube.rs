@@ -900,3 +900,64 @@ async fn the_binary_runs_with_the_charts_flags() {
     assert!(logs.contains("controller starting"));
     permit.shutdown().await.unwrap();
 }
+
+/// `PermitPDP` objects go to `pdp::reconcile` through the controller: Deployment and Service
+/// applied, status written, the finalizer on; deleting the PDP releases it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permit_pdps_are_deployed_by_the_controller() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::Service;
+    let env = kube_env!();
+    let client = env.client();
+    let ns = env.namespace(&client, "ctl-pdp").await.unwrap();
+    let permit = local().await;
+    let mut cfg = config(&ns, &permit);
+    cfg.pdp = true;
+    let ctl = start(&client, cfg);
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    create(
+        &client,
+        &ns,
+        Kind::PermitPDP,
+        "pdp",
+        json!({"apiKeySecretRef": {"name": "k"}, "probe": {"url": closed}}),
+    )
+    .await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    until("the PDP Deployment", 30, || async {
+        deployments.get_opt("pdp").await.ok().flatten().map(|_| ())
+    })
+    .await;
+    assert!(
+        Api::<Service>::namespaced(client.clone(), &ns)
+            .get_opt("pdp")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let pdp = until("PDP status and finalizer", 30, || async {
+        let o = get(&client, &ns, Kind::PermitPDP, "pdp").await?;
+        let has = o
+            .metadata
+            .finalizers
+            .iter()
+            .flatten()
+            .any(|f| f == FINALIZER);
+        (has && condition(&o, "Healthy").is_some()).then_some(o)
+    })
+    .await;
+    assert_eq!(condition(&pdp, "Healthy").unwrap()["status"], "False");
+    delete(&client, &ns, Kind::PermitPDP, "pdp").await;
+    until("the PermitPDP released", 30, || async {
+        get(&client, &ns, Kind::PermitPDP, "pdp")
+            .await
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    ctl.stop().await;
+    permit.shutdown().await.unwrap();
+}
