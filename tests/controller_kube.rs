@@ -250,6 +250,18 @@ async fn create_update_delete_and_orphan() {
     assert_eq!(tenant_name(&permit, "acme").as_deref(), Some("Acme"));
     assert_eq!(condition(&t, "Ready").unwrap()["status"], "True");
     assert_eq!(t.data["status"]["key"], "acme");
+    let id = permit
+        .store()
+        .tenants
+        .rows()
+        .iter()
+        .find(|t| t.key == "acme")
+        .map(|t| t.id.to_string());
+    assert_eq!(
+        t.data["status"]["permitId"].as_str(),
+        id.as_deref(),
+        "the Permit id"
+    );
     assert!(
         t.metadata
             .finalizers

@@ -152,6 +152,7 @@ pub async fn run(
         shared: shared.clone(),
         permit: None,
         live: None,
+        ids: Default::default(),
         listed_at: None,
         retries: HashMap::new(),
         invalid_reported: HashMap::new(),
@@ -184,6 +185,8 @@ struct Syncer {
     permit: Option<PermitClient>,
     /// Permit as we believe it is; `None`: list it before the next plan.
     live: Option<State>,
+    /// Permit ids from the last listing (`status.permitId`).
+    ids: live::Ids,
     listed_at: Option<Instant>,
     retries: HashMap<CrId, Retry>,
     /// Malformed resources have no typed status to compare with: what we last wrote, by uid.
@@ -326,9 +329,10 @@ impl Syncer {
             .listed_at
             .is_none_or(|t| t.elapsed() >= self.config.resync);
         if self.live.is_none() || stale {
-            match live::read(&permit).await {
-                Ok(l) => {
+            match live::read_with_ids(&permit).await {
+                Ok((l, ids)) => {
                     self.live = Some(l);
+                    self.ids = ids;
                     self.listed_at = Some(Instant::now());
                 }
                 Err(e) => return self.permit_down("cannot list the Permit environment", &e),
@@ -421,6 +425,21 @@ impl Syncer {
         } else {
             Some(live_after.clone())
         };
+        // New objects have ids only Permit knows (bulk answers do not carry them): list once now,
+        // so the status is written once, complete.
+        let created = plan.ops.iter().any(|op| {
+            op.action == crate::plan::Action::Create && report.succeeded(op.kind, &op.key)
+        });
+        if created && self.live.is_some() {
+            match live::read_with_ids(&permit).await {
+                Ok((l, ids)) => {
+                    self.live = Some(l);
+                    self.ids = ids;
+                    self.listed_at = Some(Instant::now());
+                }
+                Err(e) => tracing::debug!(error = %e, "listing ids after creates"),
+            }
+        }
 
         let verdicts: Vec<(Cr, Verdict)> = prepared
             .items
@@ -469,7 +488,12 @@ impl Syncer {
         let mut invalid_now = HashMap::new();
         let mut work: Vec<(Cr, Verdict, Option<crate::kinds::SyncStatus>)> = Vec::new();
         for (cr, v) in verdicts {
-            let mut new = status::desired(&cr, &v);
+            let id = cr
+                .object
+                .as_ref()
+                .ok()
+                .and_then(|o| self.ids.get(&(o.kind(), o.permit_key())));
+            let mut new = status::desired(&cr, &v, id.map(String::as_str));
             if let (Verdict::Invalid(m), Some(uid)) = (&v, cr.meta.uid.clone()) {
                 // No typed status to compare with: write once per uid, generation and message.
                 let seen = format!("{:?}/{m}", cr.generation());

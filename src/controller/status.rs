@@ -27,8 +27,9 @@ fn condition(
     }
 }
 
-/// The status a verdict calls for (`None`: leave the stored one).
-pub fn desired(cr: &Cr, verdict: &Verdict) -> Option<SyncStatus> {
+/// The status a verdict calls for (`None`: leave the stored one). `permit_id`: the id of the
+/// resource's Permit object when known.
+pub fn desired(cr: &Cr, verdict: &Verdict, permit_id: Option<&str>) -> Option<SyncStatus> {
     let generation = cr.generation();
     let key = cr.object.as_ref().ok().map(|o| o.permit_key());
     let old_key = cr.status.as_ref().and_then(|s| s.key.clone());
@@ -113,9 +114,15 @@ pub fn desired(cr: &Cr, verdict: &Verdict) -> Option<SyncStatus> {
             c(READY, "False", "Conflict", m),
         ),
     };
+    let permit_id = match verdict {
+        Verdict::Conflict(_) => None,
+        _ => permit_id
+            .map(str::to_string)
+            .or_else(|| cr.status.as_ref().and_then(|s| s.permit_id.clone())),
+    };
     let mut status = SyncStatus {
         key,
-        permit_id: cr.status.as_ref().and_then(|s| s.permit_id.clone()),
+        permit_id,
         observed_generation: generation,
         conditions: vec![synced, ready],
     };
@@ -172,19 +179,29 @@ mod tests {
     #[test]
     fn a_second_identical_verdict_writes_nothing() {
         let mut c = cr();
-        let first = desired(&c, &Verdict::Synced("created in Permit".into())).unwrap();
+        let first = desired(
+            &c,
+            &Verdict::Synced("created in Permit".into()),
+            Some("u-1"),
+        )
+        .unwrap();
         assert!(changed(None, &first));
         assert_eq!(first.observed_generation, Some(3));
         assert_eq!(first.key.as_deref(), Some("acme"));
         assert_eq!(first.conditions[0].status, "True");
         c.status = Some(first.clone());
-        let again = desired(&c, &Verdict::Synced("created in Permit".into())).unwrap();
+        let again = desired(
+            &c,
+            &Verdict::Synced("created in Permit".into()),
+            Some("u-1"),
+        )
+        .unwrap();
         assert!(!changed(Some(&first), &again));
         assert_eq!(
             again.conditions[0].last_transition_time,
             first.conditions[0].last_transition_time
         );
-        let settled = desired(&c, &Verdict::Synced("in sync with Permit".into())).unwrap();
+        let settled = desired(&c, &Verdict::Synced("in sync with Permit".into()), None).unwrap();
         assert!(
             !changed(Some(&first), &settled),
             "create then no-op is no rewrite"
@@ -194,7 +211,8 @@ mod tests {
             rejected: false,
             exists: true,
         };
-        let now = desired(&c, &failed).unwrap();
+        let now = desired(&c, &failed, None).unwrap();
+        assert_eq!(now.permit_id.as_deref(), Some("u-1"), "the id stays known");
         assert!(changed(Some(&first), &now));
         assert_eq!(now.conditions[0].reason.as_deref(), Some("ReconcileError"));
         assert_eq!(now.conditions[1].status, "True");
@@ -202,9 +220,9 @@ mod tests {
 
     #[test]
     fn held_and_released_leave_the_status_alone() {
-        assert!(desired(&cr(), &Verdict::Held).is_none());
-        assert!(desired(&cr(), &Verdict::Released("gone".into())).is_none());
-        let paused = desired(&cr(), &Verdict::Paused).unwrap();
+        assert!(desired(&cr(), &Verdict::Held, None).is_none());
+        assert!(desired(&cr(), &Verdict::Released("gone".into()), None).is_none());
+        let paused = desired(&cr(), &Verdict::Paused, None).unwrap();
         assert_eq!(
             paused.conditions[0].reason.as_deref(),
             Some("ReconcilePaused")

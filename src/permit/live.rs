@@ -2,7 +2,7 @@
 
 use super::{PermitClient, PermitError};
 use crate::desired::non_empty;
-use crate::kinds::Attributes;
+use crate::kinds::{Attributes, Kind};
 use crate::model::{Action, Assignment, AttributeDef, Resource, Role, State, Tenant, User};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -110,8 +110,16 @@ pub fn assignment(v: &Value) -> Option<Assignment> {
     })
 }
 
+/// Permit ids (UUIDs) by kind and key: what the Kubernetes controller reports in `status.permitId`.
+pub type Ids = BTreeMap<(Kind, String), String>;
+
 /// Every synced kind, the five listings run concurrently (the limiter paces them).
 pub async fn read(client: &PermitClient) -> Result<State, PermitError> {
+    read_with_ids(client).await.map(|(state, _)| state)
+}
+
+/// [`read`], keeping the id of every object too.
+pub async fn read_with_ids(client: &PermitClient) -> Result<(State, Ids), PermitError> {
     let (resources, roles, tenants, users, assignments) = tokio::try_join!(
         client.list(
             client.schema("resources"),
@@ -128,22 +136,43 @@ pub async fn read(client: &PermitClient) -> Result<State, PermitError> {
         ),
     )?;
     let mut state = State::default();
-    for r in resources.iter().filter_map(resource) {
-        state.resources.insert(r.key.clone(), r);
+    let mut ids = Ids::new();
+    let mut id = |kind: Kind, key: &str, v: &Value| {
+        if let Some(id) = v.get("id").and_then(Value::as_str) {
+            ids.insert((kind, key.to_string()), id.to_string());
+        }
+    };
+    for v in &resources {
+        if let Some(r) = resource(v) {
+            id(Kind::PermitResource, &r.key, v);
+            state.resources.insert(r.key.clone(), r);
+        }
     }
-    for r in roles.iter().filter_map(role) {
-        state.roles.insert(r.key.clone(), r);
+    for v in &roles {
+        if let Some(r) = role(v) {
+            id(Kind::PermitRole, &r.key, v);
+            state.roles.insert(r.key.clone(), r);
+        }
     }
-    for t in tenants.iter().filter_map(tenant) {
-        state.tenants.insert(t.key.clone(), t);
+    for v in &tenants {
+        if let Some(t) = tenant(v) {
+            id(Kind::PermitTenant, &t.key, v);
+            state.tenants.insert(t.key.clone(), t);
+        }
     }
-    for u in users.iter().filter_map(user) {
-        state.users.insert(u.key.clone(), u);
+    for v in &users {
+        if let Some(u) = user(v) {
+            id(Kind::PermitUser, &u.key, v);
+            state.users.insert(u.key.clone(), u);
+        }
     }
-    for a in assignments.iter().filter_map(assignment) {
-        state.assignments.insert(a.key(), a);
+    for v in &assignments {
+        if let Some(a) = assignment(v) {
+            id(Kind::RoleAssignment, &a.key(), v);
+            state.assignments.insert(a.key(), a);
+        }
     }
-    Ok(state)
+    Ok((state, ids))
 }
 
 /// Role assignments only: the executor re-reads them when a bulk assign's outcome is unknown.
