@@ -41,6 +41,10 @@ impl WriteError {
     pub fn forbidden(&self) -> bool {
         matches!(&self.source, kube::Error::Api(s) if s.code == 403)
     }
+
+    pub fn conflict(&self) -> bool {
+        matches!(&self.source, kube::Error::Api(s) if s.code == 409)
+    }
 }
 
 /// Merge patches carry the `resourceVersion` we saw: a concurrent change makes them fail with 409

@@ -366,11 +366,12 @@ impl Syncer {
             }
         }
         for (cr, _) in &prepared.items {
-            if self
-                .retries
-                .get(&cr.id())
-                .is_some_and(|r| r.holds(cr.generation(), now))
-            {
+            // A rejected object that is being deleted is tried again (with backoff): the delete
+            // is a different request from the one Permit refused.
+            let holds = |r: &Retry| {
+                r.holds(cr.generation(), now) && !(cr.deleting() && now >= r.not_before)
+            };
+            if self.retries.get(&cr.id()).is_some_and(holds) {
                 held.insert(cr.id());
             }
         }
@@ -569,7 +570,10 @@ impl Syncer {
     }
 
     fn kube_error(&self, e: &finalizer::WriteError) {
-        if e.forbidden() {
+        if e.conflict() {
+            // Our view was behind (resourceVersion); the next batch sees the new object.
+            tracing::debug!(error = %e, "Kubernetes write conflicted; retried at the next batch");
+        } else if e.forbidden() {
             tracing::error!(error = %e, "permission denied: the controller's RBAC lacks this verb");
         } else {
             tracing::warn!(error = %e, "Kubernetes write failed; retried at the next batch");
