@@ -234,9 +234,26 @@ async fn create_update_delete_and_orphan() {
     create(
         &client,
         &ns,
+        Kind::PermitResource,
+        "doc",
+        json!({"actions": {"read": {}}}),
+    )
+    .await;
+    create(
+        &client,
+        &ns,
+        Kind::PermitRole,
+        "viewer",
+        json!({"permissions": ["doc:read"]}),
+    )
+    .await;
+    create(
+        &client,
+        &ns,
         Kind::PermitUser,
         "jane",
-        json!({"key": "jane@example.com", "email": "jane@example.com"}),
+        json!({"key": "jane@example.com", "email": "jane@example.com",
+               "roles": [{"role": "viewer"}]}),
     )
     .await;
     let t = until_synced(
@@ -279,6 +296,15 @@ async fn create_update_delete_and_orphan() {
     .await;
     assert_eq!(u.data["status"]["key"], "jane@example.com");
     assert!(has_user(&permit, "jane@example.com"));
+    let roles = |permit: &LocalHandle| -> Vec<String> {
+        let store = permit.store();
+        store
+            .roles_in_tenant("jane@example.com", "default")
+            .into_iter()
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(roles(&permit), ["viewer"], "the inline role is assigned");
 
     // No status-write loop: once converged, nothing more is written.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -330,6 +356,13 @@ async fn create_update_delete_and_orphan() {
     })
     .await;
     assert_eq!(tenant_name(&permit, "acme"), None, "deleted from Permit");
+
+    // A removed inline role is unassigned.
+    patch_spec(&client, &ns, Kind::PermitUser, "jane", json!({"roles": []})).await;
+    until("inline role unassigned", 30, || async {
+        roles(&permit).is_empty().then_some(())
+    })
+    .await;
 
     // Orphan: the resource goes, the Permit user stays.
     patch_spec(

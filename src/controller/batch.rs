@@ -12,7 +12,7 @@ use crate::inventory::{Entry, Inventory};
 use crate::kinds::{DeletionPolicy, Kind, Object, Origin};
 use crate::model::State;
 use crate::plan::{Action, Plan};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// The controller's finalizer: the Permit object is deleted before the resource goes.
 pub const FINALIZER: &str = "permitsync.dev/cleanup";
@@ -31,8 +31,9 @@ pub enum Disposition {
     /// Declares a Permit object that an older custom resource declares already.
     Conflict(String),
     /// Declares these Permit objects: its own first, then a user's inline role assignments.
-    /// `stale`: the assignment a `RoleAssignment` declared before its spec changed, to delete.
-    Declared { ids: Vec<Id>, stale: Option<Id> },
+    /// `stale`: grants it declared before and no longer does, to delete: a `RoleAssignment`'s
+    /// old grant after its spec changed (from `status.key`), a user's removed inline roles.
+    Declared { ids: Vec<Id>, stale: Vec<Id> },
     /// Being deleted with our finalizer: delete this Permit object first (`None`: nothing to
     /// delete — `deletionPolicy: Orphan`, paused, unreadable, or declared by another resource).
     Deleting(Option<Id>),
@@ -89,8 +90,10 @@ fn declared_ids(object: &Object) -> Vec<Id> {
 }
 
 /// Sorts out every resource's part and builds the desired state. The oldest resource wins a
-/// duplicate key; the younger one gets a `Conflict` and declares nothing.
-pub fn prepare(mut crs: Vec<Cr>) -> Prepared {
+/// duplicate key; the younger one gets a `Conflict` and declares nothing. `applied`: the ids each
+/// resource had in Permit after its last successful batch (this process's memory), from which a
+/// user's removed inline roles are found.
+pub fn prepare(mut crs: Vec<Cr>, applied: &HashMap<CrId, Vec<Id>>) -> Prepared {
     crs.sort_by(|a, b| {
         let at = |c: &Cr| c.meta.creation_timestamp.as_ref().map(|t| t.0);
         (at(a), a.id()).cmp(&(at(b), b.id()))
@@ -108,7 +111,7 @@ pub fn prepare(mut crs: Vec<Cr>) -> Prepared {
                 (Ok(_), false) if paused(&cr) => Disposition::Paused,
                 (Ok(o), false) => Disposition::Declared {
                     ids: declared_ids(o),
-                    stale: None,
+                    stale: Vec::new(),
                 },
             };
             (cr, d)
@@ -170,7 +173,16 @@ pub fn prepare(mut crs: Vec<Cr>) -> Prepared {
                     && !declared(&(Kind::RoleAssignment, old.clone()))
                 {
                     inventory.insert(Kind::RoleAssignment, old.clone(), delete_entry());
-                    *stale = Some((Kind::RoleAssignment, old));
+                    stale.push((Kind::RoleAssignment, old));
+                }
+            }
+            Disposition::Declared { ids, stale } if cr.kind == Kind::PermitUser => {
+                let removed = applied.get(&cr.id()).into_iter().flatten().filter(|id| {
+                    id.0 == Kind::RoleAssignment && !ids.contains(id) && !declared(id)
+                });
+                for id in removed {
+                    inventory.insert(id.0, id.1.clone(), delete_entry());
+                    stale.push(id.clone());
                 }
             }
             _ => {}
@@ -412,7 +424,7 @@ mod tests {
         let mut gone = cr(tenant("old"), "a", 1);
         gone.meta.deletion_timestamp = gone.meta.creation_timestamp.clone();
         gone.meta.finalizers = Some(vec![FINALIZER.into()]);
-        let p = prepare(vec![cr(tenant("acme"), "a", 0), gone]);
+        let p = prepare(vec![cr(tenant("acme"), "a", 0), gone], &HashMap::new());
         let mut live = State::default();
         live.insert(live_tenant("old"));
         live.insert(live_tenant("someone-elses"));
@@ -445,7 +457,7 @@ mod tests {
         foreign.meta.finalizers = Some(vec!["other/finalizer".into()]);
         let mut paused = cr(tenant("p"), "a", 2);
         paused.meta.annotations = Some([(RECONCILE_ANNOTATION.into(), "disabled".into())].into());
-        let p = prepare(vec![orphan, foreign, paused]);
+        let p = prepare(vec![orphan, foreign, paused], &HashMap::new());
         let ds: Vec<_> = p.items.iter().map(|(_, d)| d.clone()).collect();
         assert_eq!(
             ds,
@@ -460,7 +472,10 @@ mod tests {
 
     #[test]
     fn the_younger_duplicate_is_a_conflict_and_the_older_still_syncs() {
-        let p = prepare(vec![cr(tenant("acme"), "b", 5), cr(tenant("acme"), "a", 0)]);
+        let p = prepare(
+            vec![cr(tenant("acme"), "b", 5), cr(tenant("acme"), "a", 0)],
+            &HashMap::new(),
+        );
         assert_eq!(p.items[0].0.namespace(), "a");
         assert!(matches!(p.items[0].1, Disposition::Declared { .. }));
         match &p.items[1].1 {
@@ -488,7 +503,7 @@ mod tests {
             key: Some("jane/viewer/acme".into()),
             ..Default::default()
         });
-        let p = prepare(vec![c]);
+        let p = prepare(vec![c], &HashMap::new());
         assert!(
             p.inventory
                 .contains(Kind::RoleAssignment, "jane/viewer/acme")
@@ -496,10 +511,55 @@ mod tests {
         match &p.items[0].1 {
             Disposition::Declared { stale, .. } => assert_eq!(
                 stale,
-                &Some((Kind::RoleAssignment, "jane/viewer/acme".to_string()))
+                &[(Kind::RoleAssignment, "jane/viewer/acme".to_string())]
             ),
             d => panic!("{d:?}"),
         }
+    }
+
+    #[test]
+    fn a_removed_inline_role_is_unassigned_unless_declared_elsewhere() {
+        let user = |roles: &[&str]| {
+            Object::User(PermitUser::new(
+                "jane",
+                PermitUserSpec {
+                    roles: Some(
+                        roles
+                            .iter()
+                            .map(|r| crate::kinds::InlineRole {
+                                role: r.to_string(),
+                                tenant: None,
+                            })
+                            .collect(),
+                    ),
+                    ..Default::default()
+                },
+            ))
+        };
+        let before = declared_ids(&user(&["viewer", "editor", "admin"]));
+        let c = cr(user(&["viewer"]), "a", 0);
+        let applied = HashMap::from([(c.id(), before)]);
+        let explicit = Object::Assignment(RoleAssignment::new(
+            "jane-admin",
+            RoleAssignmentSpec {
+                user: "jane".into(),
+                role: "admin".into(),
+                ..Default::default()
+            },
+        ));
+        let p = prepare(vec![c, cr(explicit, "a", 1)], &applied);
+        match &p.items[0].1 {
+            Disposition::Declared { stale, .. } => assert_eq!(
+                stale,
+                &[(Kind::RoleAssignment, "jane/editor/default".to_string())],
+                "admin is still declared by a RoleAssignment"
+            ),
+            d => panic!("{d:?}"),
+        }
+        assert!(
+            p.inventory
+                .contains(Kind::RoleAssignment, "jane/editor/default")
+        );
     }
 
     #[test]

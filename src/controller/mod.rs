@@ -155,6 +155,7 @@ pub async fn run(
         ids: Default::default(),
         listed_at: None,
         retries: HashMap::new(),
+        applied: HashMap::new(),
         invalid_reported: HashMap::new(),
         retry_at: None,
     };
@@ -189,6 +190,10 @@ struct Syncer {
     ids: live::Ids,
     listed_at: Option<Instant>,
     retries: HashMap<CrId, Retry>,
+    /// The Permit objects each resource had after its last successful batch: a user's inline
+    /// roles removed since are unassigned. Process memory: after a restart, roles removed while
+    /// the controller was down are left (never deleted without knowing they were ours).
+    applied: HashMap<CrId, Vec<batch::Id>>,
     /// Malformed resources have no typed status to compare with: what we last wrote, by uid.
     invalid_reported: HashMap<String, String>,
     /// When Permit itself was unreachable: try again then.
@@ -340,7 +345,7 @@ impl Syncer {
         }
         self.retry_at = None;
 
-        let prepared = batch::prepare(self.stores.snapshot());
+        let prepared = batch::prepare(self.stores.snapshot(), &self.applied);
         let now = Instant::now();
 
         // Finalizers first, so nothing is created in Permit that a deletion could miss.
@@ -442,14 +447,26 @@ impl Syncer {
             }
         }
 
+        let mut applied = HashMap::new();
         let verdicts: Vec<(Cr, Verdict)> = prepared
             .items
             .into_iter()
             .map(|(cr, d)| {
                 let v = batch::verdict(&d, held.contains(&cr.id()), &plan, &report, &live_after);
+                match (&v, &d) {
+                    (Verdict::Synced(_), Disposition::Declared { ids, .. }) => {
+                        applied.insert(cr.id(), ids.clone());
+                    }
+                    _ => {
+                        if let Some(before) = self.applied.remove(&cr.id()) {
+                            applied.insert(cr.id(), before);
+                        }
+                    }
+                }
                 (cr, v)
             })
             .collect();
+        self.applied = applied;
         tracing::debug!(tally = ?batch::tally(&verdicts.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>()), "batch verdicts");
         self.remember(&verdicts, now);
         self.write_back(verdicts).await;
