@@ -42,12 +42,14 @@ cargo test --locked --all-targets --no-fail-fast 2>&1 | tee target/test-output.t
 step "SDK contract tests: the official Python (permit) and Node (permitio) SDKs against the local Permit"
 # Outside CI a machine without Python or Node skips this stage loudly; under CI=true it fails.
 sdk_tools_ok=true
-for tool in python3 node npm; do
-  if ! command -v "$tool" >/dev/null 2>&1; then
-    if [ "${CI:-}" = "true" ]; then echo "error: $tool is required for the SDK contract tests" >&2; exit 1; fi
-    echo "SKIPPED: $tool not found, SDK contract tests not run"; sdk_tools_ok=false
-  fi
-done
+missing() {
+  if [ "${CI:-}" = "true" ]; then echo "error: $1 is required for the SDK contract tests" >&2; exit 1; fi
+  echo "SKIPPED: $1 not found, SDK contract tests not run"; sdk_tools_ok=false
+}
+for tool in python3 node npm; do command -v "$tool" >/dev/null 2>&1 || missing "$tool"; done
+if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+  missing "python3 venv/pip (Debian: apt-get install python3-venv)"
+fi
 if [ "$sdk_tools_ok" = true ]; then
   cargo build --locked
   export PERMIT_SYNC_BIN="$PWD/target/debug/permit-sync"

@@ -567,6 +567,47 @@ async fn roles_assignments_and_decisions() {
         json!(["post:read", "post:update"])
     );
 
+    // The PDP proxies the facts API (SDKs with `proxy_facts_via_pdp`), in both path styles.
+    let pdp = c.permit.pdp_url();
+    for path in ["/facts/users", "/v2/facts/default/local/users"] {
+        let (s, u) = c
+            .call(
+                Method::POST,
+                &format!("{pdp}{path}"),
+                Some(json!({"key": format!("via-pdp{}", path.len())})),
+            )
+            .await;
+        assert_eq!(s, 201, "{u}");
+    }
+    let (s, _) = c
+        .call(
+            Method::POST,
+            &format!("{pdp}/facts/role_assignments"),
+            Some(json!({"user": "via-pdp12", "role": "viewer", "tenant": "acme"})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert!(c.check("via-pdp12", "read", "post", "acme").await);
+    assert_eq!(
+        c.permit.counters().endpoint("POST users"),
+        2,
+        "counted as REST writes"
+    );
+
+    // The PDP's own view of assignments, for convergence checks.
+    let (s, local) = c
+        .call(
+            Method::GET,
+            &format!("{}/local/role_assignments?user={jane}", c.permit.pdp_url()),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        local,
+        json!([{"user": jane, "role": "editor", "tenant": "default", "resource_instance": null}])
+    );
+
     // Deleting a tenant removes its assignments; deleting the resource revokes permissions.
     assert_eq!(c.facts(Method::DELETE, "/tenants/acme", None).await.0, 204);
     let (_, l) = c

@@ -54,6 +54,20 @@ async fn scripted_faults_then_normal_service() {
     assert!(t.elapsed() >= Duration::from_millis(150));
     assert_eq!(get().await.unwrap().status(), 200);
 
+    // Health can be made to fail, and recover.
+    p.set_pdp_healthy(false);
+    for path in ["/health", "/healthy", "/ready"] {
+        let r = http
+            .get(format!("{}{path}", p.pdp_url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 503);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["status"], "error");
+    }
+    p.set_pdp_healthy(true);
+
     // The PDP is spared by default.
     let r = http
         .get(format!("{}/healthy", p.pdp_url()))
@@ -68,7 +82,8 @@ async fn scripted_faults_then_normal_service() {
     assert_eq!(c.status("read", 502), 1);
     assert_eq!(c.status("read", 0), 1, "a dropped connection has no status");
     assert_eq!(c.status("read", 200), 2);
-    assert_eq!(c.class("pdp"), 1);
+    assert_eq!(c.class("pdp"), 4);
+    assert_eq!(c.status("pdp", 503), 3);
     p.shutdown().await.unwrap();
 }
 

@@ -69,13 +69,13 @@ async fn state_survives_restart() {
         .unwrap();
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["allow"], true);
+    p.shutdown().await.unwrap();
     // No temporary files are left behind.
     let names: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(names, vec![std::ffi::OsString::from("state.json")]);
-    p.shutdown().await.unwrap();
 }
 
 #[tokio::test]
@@ -96,4 +96,15 @@ async fn corrupt_state_is_an_error_and_left_alone() {
         std::fs::read(&path).unwrap(),
         b"{\"format\": 1, \"users\": ["
     );
+}
+
+#[tokio::test]
+async fn unwritable_state_path_is_a_start_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("missing-dir").join("state.json");
+    let err = start(&path)
+        .await
+        .err()
+        .expect("no directory to write into");
+    assert!(format!("{err:#}").contains("state.json"), "{err:#}");
 }

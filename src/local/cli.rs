@@ -73,6 +73,7 @@ impl LocalArgs {
             state_file: self.state.clone(),
             knobs: Knobs {
                 latency_ms: self.latency_ms,
+                pdp_unhealthy: false,
                 rate_limits: RateLimits {
                     enabled: self.rate_limits,
                     scale: self.rate_limit_scale,

@@ -9,11 +9,12 @@
 //! let permit = LocalPermit::start(LocalConfig::ephemeral()).await?; // ports 0, fresh key
 //! let api = permit.api_url();   // e.g. http://127.0.0.1:40123 — the SDKs' `api_url`
 //! let pdp = permit.pdp_url();   // the SDKs' `pdp`
-//! let key = permit.api_key();   // send as `Authorization: Bearer <key>`
+//! let key = permit.api_key().to_string(); // send as `Authorization: Bearer <key>`
+//! let users = format!("{}/users", permit.facts_url()); // {api}/v2/facts/{proj}/{env}
 //! // ... drive it over HTTP ...
 //! let writes = permit.counters().writes(); // or .class("bulk"), .endpoint("PUT bulk/users")
 //! permit.shutdown().await?;     // stops both servers and saves `--state` if one was given
-//! # let _ = (api, pdp, key, writes); Ok(()) }
+//! # let _ = (api, pdp, key, users, writes); Ok(()) }
 //! ```
 //!
 //! `permit.store()` gives direct read access to the data for assertions.
@@ -32,8 +33,14 @@
 //!   `detail[{loc,msg,type}]` for invalid bodies, keys and pagination (`per_page` ≤ 100).
 //! - Unknown permission `res:action` on a role: 404; malformed permission: 400
 //!   `INVALID_PERMISSION_FORMAT`; an `extends` cycle: 400.
+//! - Users: `PUT` upserts (201 created / 200 replaced, the whole user) and cannot rename; `PATCH`
+//!   replaces each field sent (a sent `attributes` replaces the whole map). Bulk create of users or
+//!   tenants is all-or-nothing (409 if any key exists). Deleting a user, tenant or role deletes its
+//!   assignments; deleting a resource or action revokes the role permissions that named it.
 //! - Bulk assign skips assignments that exist (`assignments_created` counts new ones); bulk
 //!   unassign skips missing ones. Single unassign of a missing assignment: 404.
+//! - The PDP serves the facts routes too (`/facts/...` and `/v2/facts/{proj}/{env}/...`), as
+//!   Permit's PDP proxies them; they count under the REST classes.
 //! - Resource roles and resource instances (ReBAC) are not modeled: requests using them get a 422.
 
 mod api;
@@ -144,6 +151,13 @@ impl LocalPermit {
             knobs: Mutex::new(KnobState::new(config.knobs.clone())),
         });
 
+        // Write the state once before serving: an unwritable --state is a start error, not a
+        // warning repeated after every change.
+        let saved_generation = match &config.state_file {
+            Some(path) => persist::save_now(&shared, path).await?,
+            None => 0,
+        };
+
         let api_listener = TcpListener::bind(config.api_addr)
             .await
             .with_context(|| format!("binding the local Permit API to {}", config.api_addr))?;
@@ -162,7 +176,7 @@ impl LocalPermit {
                 shared.clone(),
                 knobs::api_layer,
             ))
-            .merge(knobs::admin::router().route_layer(rest_auth))
+            .merge(knobs::admin_router().route_layer(rest_auth.clone()))
             // Bulk bodies of 3,000 users with attributes outgrow axum's 2 MB default.
             .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
             .with_state(shared.clone());
@@ -171,11 +185,13 @@ impl LocalPermit {
                 shared.clone(),
                 auth::pdp,
             ))
+            .merge(api::pdp_facts_router().route_layer(rest_auth))
             .merge(pdp::health_router())
             .layer(axum::middleware::from_fn_with_state(
                 shared.clone(),
                 knobs::pdp_layer,
             ))
+            .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
             .with_state(shared.clone());
 
         let cancel = CancellationToken::new();
@@ -194,6 +210,7 @@ impl LocalPermit {
             tasks.push(tokio::spawn(persist::run_saver(
                 shared.clone(),
                 path,
+                saved_generation,
                 cancel.clone(),
             )));
         }
@@ -280,6 +297,13 @@ impl LocalHandle {
 
     pub fn knobs(&self) -> Knobs {
         self.shared.knobs.lock().knobs.clone()
+    }
+
+    /// Makes the PDP's health routes answer 503 (or 200 again).
+    pub fn set_pdp_healthy(&self, healthy: bool) {
+        let mut knobs = self.knobs();
+        knobs.pdp_unhealthy = !healthy;
+        self.shared.knobs.lock().set(knobs);
     }
 
     /// Replaces all knobs (the fault sequence restarts from its seed; counters are kept).

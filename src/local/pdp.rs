@@ -21,6 +21,7 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/allowed", post(allowed))
         .route("/allowed/bulk", post(allowed_bulk))
         .route("/user-permissions", post(user_permissions))
+        .route("/local/role_assignments", get(local_role_assignments))
 }
 
 /// Health routes need no key; they are merged outside the auth layer.
@@ -31,11 +32,21 @@ pub fn health_router() -> Router<Arc<Shared>> {
         .route("/ready", get(health))
 }
 
-async fn health() -> Json<Value> {
+/// 200 `{status: ok}`, or 503 `{status: error}` while the `pdp_unhealthy` knob is set.
+async fn health(State(s): State<Arc<Shared>>) -> Response {
+    if s.knobs.lock().knobs.pdp_unhealthy {
+        let error = json!({"status": "error", "error": "policy and data not loaded (injected)"});
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "error", "components": {"horizon": error, "opa": error}})),
+        )
+            .into_response();
+    }
     Json(json!({
         "status": "ok",
         "components": {"horizon": {"status": "ok"}, "opa": {"status": "ok"}},
     }))
+    .into_response()
 }
 
 fn bad_request(msg: impl Into<String>) -> Response {
@@ -203,6 +214,40 @@ async fn user_permissions(State(s): State<Arc<Shared>>, body: Bytes) -> Response
         );
     }
     Json(Value::Object(out)).into_response()
+}
+
+/// `GET /local/role_assignments`: what this PDP holds (`user`, `role`, `tenant` filters; `per_page`
+/// default 30, at most 100), as `[{user, role, tenant, resource_instance}]`. Here it is always the
+/// API's data, so a convergence check passes as soon as the write returned.
+async fn local_role_assignments(
+    State(s): State<Arc<Shared>>,
+    axum::extract::RawQuery(q): axum::extract::RawQuery,
+) -> Response {
+    let q = super::input::Query::parse(q.as_deref());
+    let page = match q.pagination() {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let filter = super::store::AssignmentFilter {
+        users: q.all("user"),
+        roles: q.all("role"),
+        tenants: q.all("tenant"),
+    };
+    let store = s.store.read();
+    let (rows, _) = store.list_assignments(&filter, page);
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|a| {
+            let key = |k: Option<&String>| k.cloned().unwrap_or_default();
+            json!({
+                "user": key(store.users.get_by_id(a.user_id).map(|u| &u.key)),
+                "role": key(store.roles.get_by_id(a.role_id).map(|r| &r.key)),
+                "tenant": key(store.tenants.get_by_id(a.tenant_id).map(|t| &t.key)),
+                "resource_instance": null,
+            })
+        })
+        .collect();
+    Json(Value::Array(items)).into_response()
 }
 
 #[cfg(test)]

@@ -47,8 +47,11 @@ pub fn save(path: &Path, snap: &Snapshot) -> anyhow::Result<()> {
     let name = path
         .file_name()
         .context("state file path has no file name")?;
+    // Unique per save, so two writers (two servers in one test process) never share a file.
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = dir.join(format!(
-        ".{}.tmp-{}",
+        ".{}.tmp-{}-{seq}",
         name.to_string_lossy(),
         std::process::id()
     ));
@@ -80,7 +83,7 @@ pub fn save(path: &Path, snap: &Snapshot) -> anyhow::Result<()> {
 }
 
 /// Snapshots under the read lock, then writes outside it.
-async fn save_now(shared: &Arc<Shared>, path: &Path) -> anyhow::Result<u64> {
+pub async fn save_now(shared: &Arc<Shared>, path: &Path) -> anyhow::Result<u64> {
     let (snap, generation) = {
         let store = shared.store.read();
         (store.snapshot(&shared.api_key), store.generation)
@@ -90,9 +93,9 @@ async fn save_now(shared: &Arc<Shared>, path: &Path) -> anyhow::Result<u64> {
     Ok(generation)
 }
 
-/// Saves at once, then whenever the data changed, and a last time when `cancel` fires.
-pub async fn run_saver(shared: Arc<Shared>, path: PathBuf, cancel: CancellationToken) {
-    let mut saved = None;
+/// Saves whenever the data moved past generation `saved`, and a last time when `cancel` fires.
+pub async fn run_saver(shared: Arc<Shared>, path: PathBuf, saved: u64, cancel: CancellationToken) {
+    let mut saved = Some(saved);
     loop {
         let generation = shared.store.read().generation;
         if saved != Some(generation) {

@@ -33,60 +33,12 @@ pub mod limits {
     pub const BULK_ROLES: usize = 2_000;
 }
 
+/// The REST API: scope, facts and schema.
 pub fn router() -> Router<Arc<Shared>> {
-    const F: &str = "/v2/facts/{proj}/{env}";
     const S: &str = "/v2/schema/{proj}/{env}";
     Router::new()
         .route("/v2/api-key/scope", get(scope))
-        // users
-        .route(&format!("{F}/users"), get(users::list).post(users::create))
-        .route(
-            &format!("{F}/users/{{user}}"),
-            get(users::get)
-                .put(users::put)
-                .patch(users::patch)
-                .delete(users::delete),
-        )
-        .route(
-            &format!("{F}/users/{{user}}/roles"),
-            post(users::assign_role).delete(users::unassign_role),
-        )
-        .route(
-            &format!("{F}/bulk/users"),
-            post(users::bulk_create)
-                .put(users::bulk_put)
-                .delete(users::bulk_delete),
-        )
-        // tenants
-        .route(
-            &format!("{F}/tenants"),
-            get(tenants::list).post(tenants::create),
-        )
-        .route(
-            &format!("{F}/tenants/{{tenant}}"),
-            get(tenants::get)
-                .patch(tenants::patch)
-                .delete(tenants::delete),
-        )
-        .route(
-            &format!("{F}/tenants/{{tenant}}/users"),
-            get(tenants::users),
-        )
-        .route(
-            &format!("{F}/bulk/tenants"),
-            post(tenants::bulk_create).delete(tenants::bulk_delete),
-        )
-        // role assignments
-        .route(
-            &format!("{F}/role_assignments"),
-            get(assignments::list)
-                .post(assignments::assign)
-                .delete(assignments::unassign),
-        )
-        .route(
-            &format!("{F}/role_assignments/bulk"),
-            post(assignments::bulk_assign).delete(assignments::bulk_unassign),
-        )
+        .merge(facts_routes(FACTS))
         // schema: resources and actions
         .route(
             &format!("{S}/resources"),
@@ -132,4 +84,74 @@ async fn scope(State(s): AppState) -> Response {
 
 async fn not_found() -> ApiError {
     ApiError::NotFound("No such route in the local Permit".into())
+}
+
+const FACTS: &str = "/v2/facts/{proj}/{env}";
+
+/// The facts routes the PDP proxies (`/facts/...` and the compatible `/v2/facts/{proj}/{env}/...`):
+/// SDKs configured with `proxy_facts_via_pdp` write through the PDP. Writes are visible at once, so
+/// `X-Wait-Timeout` has nothing to wait for.
+pub fn pdp_facts_router() -> Router<Arc<Shared>> {
+    facts_routes(FACTS)
+        .merge(facts_routes("/facts"))
+        .fallback(not_found)
+}
+
+/// Users, tenants and role assignments under `prefix`.
+fn facts_routes(prefix: &str) -> Router<Arc<Shared>> {
+    let p = prefix;
+    Router::new()
+        // users
+        .route(&format!("{p}/users"), get(users::list).post(users::create))
+        .route(
+            &format!("{p}/users/{{user}}"),
+            get(users::get)
+                .put(users::put)
+                .patch(users::patch)
+                .delete(users::delete),
+        )
+        .route(
+            &format!("{p}/users/{{user}}/roles"),
+            post(users::assign_role).delete(users::unassign_role),
+        )
+        .route(
+            &format!("{p}/bulk/users"),
+            post(users::bulk_create)
+                .put(users::bulk_put)
+                .delete(users::bulk_delete),
+        )
+        // tenants
+        .route(
+            &format!("{p}/tenants"),
+            get(tenants::list).post(tenants::create),
+        )
+        .route(
+            &format!("{p}/tenants/{{tenant}}"),
+            get(tenants::get)
+                .patch(tenants::patch)
+                .delete(tenants::delete),
+        )
+        .route(
+            &format!("{p}/tenants/{{tenant}}/users"),
+            get(tenants::users),
+        )
+        .route(
+            &format!("{p}/tenants/{{tenant}}/users/{{user}}"),
+            axum::routing::delete(tenants::remove_user),
+        )
+        .route(
+            &format!("{p}/bulk/tenants"),
+            post(tenants::bulk_create).delete(tenants::bulk_delete),
+        )
+        // role assignments
+        .route(
+            &format!("{p}/role_assignments"),
+            get(assignments::list)
+                .post(assignments::assign)
+                .delete(assignments::unassign),
+        )
+        .route(
+            &format!("{p}/role_assignments/bulk"),
+            post(assignments::bulk_assign).delete(assignments::bulk_unassign),
+        )
 }

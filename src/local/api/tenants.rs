@@ -95,6 +95,14 @@ pub async fn users(State(s): AppState, p: Params, RawQuery(q): RawQuery) -> ApiR
     Ok(views::listing(items, total, page, true))
 }
 
+/// `DELETE /tenants/{t}/users/{u}`: the user loses every role it held in the tenant.
+pub async fn remove_user(State(s): AppState, p: Params) -> ApiResult<StatusCode> {
+    s.store
+        .write()
+        .remove_tenant_user(param(&p, "tenant"), param(&p, "user"))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 pub async fn bulk_create(State(s): AppState, body: Bytes) -> ApiResult<Json<Value>> {
     let body = json_body(&body)?;
     let ops = body.get("operations").cloned().ok_or_else(|| {

@@ -26,7 +26,9 @@ class LocalPermit:
             env={**os.environ, "PERMIT_LOCAL_API_KEY": self.api_key},
         )
         self.api_url = self.pdp_url = None
+        output = []
         for line in self.proc.stdout:
+            output.append(line)
             line = line.strip()
             if line.startswith("API:"):
                 self.api_url = line.split(None, 1)[1]
@@ -36,7 +38,7 @@ class LocalPermit:
                 break
         if not (self.api_url and self.pdp_url):
             self.proc.kill()
-            raise RuntimeError("permit-sync local did not start")
+            raise RuntimeError("permit-sync local did not start:\n" + "".join(output))
 
     def stop(self):
         self.proc.terminate()

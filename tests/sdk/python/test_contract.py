@@ -182,8 +182,51 @@ def test_role_permissions_and_updates(local_permit):
         user = await permit.api.users.create({"key": unique("u"), "attributes": {"a": 1, "b": 2}})
         user = await permit.api.users.update(user.key, {"attributes": {"c": 3}})
         assert user.attributes == {"c": 3}
+        await permit.api.users.assign_role({"user": user.key, "role": viewer, "tenant": tenant_key})
+        members = await permit.api.tenants.list_tenant_users(tenant_key)
+        assert [u.key for u in members.data] == [user.key] and members.total_count == 1
+        await permit.api.tenants.delete_tenant_user(tenant_key, user.key)
+        assert (await permit.api.tenants.list_tenant_users(tenant_key)).total_count == 0
+        await permit.api.users.assign_role({"user": user.key, "role": viewer, "tenant": tenant_key})
+
+        # Replacing the resource without `delete` revokes that permission from roles.
+        await permit.api.roles.assign_permissions(editor, [f"{post}:delete"])
+        resource = await permit.api.resources.replace(post, {"name": "Post", "actions": {"read": {}, "update": {}}})
+        assert set(resource.actions) == {"read", "update"}
+        assert (await permit.api.roles.get(editor)).permissions == [f"{post}:update"]
+        resource = await permit.api.resources.update(post, {"description": "blog posts"})
+        assert resource.description == "blog posts"
+
         await permit.api.resources.delete(post)
         role = await permit.api.roles.get(viewer)
         assert role.permissions == []
+        await permit.api.tenants.delete(tenant_key)
+        assert await permit.api.role_assignments.list(user_key=user.key) == []
+
+    run(flow())
+
+
+def test_facts_through_the_pdp(local_permit):
+    """`proxy_facts_via_pdp=True`: the SDK writes users and assignments through the PDP."""
+
+    async def flow():
+        admin = sdk(local_permit)
+        post, viewer, editor = unique("post"), unique("viewer"), unique("editor")
+        await blog_schema(admin, post, viewer, editor)
+        permit = Permit(
+            token=local_permit.api_key,
+            pdp=local_permit.pdp_url,
+            api_url=local_permit.api_url,
+            proxy_facts_via_pdp=True,
+            facts_sync_timeout=10,
+        )
+        key = unique("proxied")
+        user = await permit.api.users.sync({"key": key})
+        assert user.key == key
+        await permit.api.users.assign_role({"user": key, "role": viewer, "tenant": "default"})
+        assert await permit.check(key, "read", post) is True
+        await permit.api.users.unassign_role({"user": key, "role": viewer, "tenant": "default"})
+        assert await permit.check(key, "read", post) is False
+        assert (await admin.api.users.get(key)).id == user.id
 
     run(flow())

@@ -1,0 +1,316 @@
+//! The local Permit's data: one environment's users, tenants, role assignments, resources and roles,
+//! with the indexes that keep listing and decisions proportional to what they return.
+//!
+//! Every write checks first and changes after, so a failed call (404, 409, 422) changes nothing, and
+//! a bulk call is all-or-nothing.
+
+mod assignments;
+mod decisions;
+mod model;
+mod schema;
+mod tenants;
+mod users;
+
+pub use model::*;
+
+use super::error::{ApiError, ApiResult};
+use super::input::Page;
+use super::table::{IdSet, Row, Table};
+use chrono::{DateTime, Utc};
+use std::collections::{HashMap, HashSet};
+use uuid::Uuid;
+
+#[derive(Debug)]
+pub struct Store {
+    pub scope: Scope,
+    pub users: Table<User>,
+    pub tenants: Table<Tenant>,
+    pub resources: Table<Resource>,
+    pub roles: Table<Role>,
+    pub assignments: Table<Assignment>,
+    by_user: HashMap<Uuid, IdSet>,
+    by_tenant: HashMap<Uuid, IdSet>,
+    by_role: HashMap<Uuid, IdSet>,
+    /// Bumped by every successful write; persistence saves when it moves.
+    pub generation: u64,
+}
+
+/// Microsecond precision, as Permit's API writes timestamps (some ISO parsers reject nanoseconds).
+fn now() -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    Utc::now().trunc_subsecs(6)
+}
+
+impl Store {
+    /// A fresh environment: no data but the `default` tenant.
+    pub fn new(scope: Scope) -> Self {
+        let mut store = Store {
+            scope,
+            users: Table::default(),
+            tenants: Table::default(),
+            resources: Table::default(),
+            roles: Table::default(),
+            assignments: Table::default(),
+            by_user: HashMap::new(),
+            by_tenant: HashMap::new(),
+            by_role: HashMap::new(),
+            generation: 0,
+        };
+        store.insert_default_tenant();
+        store
+    }
+
+    fn insert_default_tenant(&mut self) {
+        let t = now();
+        self.tenants.insert(Tenant {
+            id: Uuid::new_v4(),
+            key: DEFAULT_TENANT.into(),
+            name: "Default Tenant".into(),
+            description: None,
+            attributes: Attrs::new(),
+            created_at: t,
+            updated_at: t,
+            last_action_at: t,
+        });
+    }
+
+    /// Empties the environment (keeps its scope), back to the `default` tenant alone.
+    pub fn clear(&mut self) {
+        let scope = self.scope.clone();
+        let generation = self.generation + 1;
+        *self = Store::new(scope);
+        self.generation = generation;
+    }
+
+    pub fn snapshot(&self, api_key: &str) -> Snapshot {
+        Snapshot {
+            format: SNAPSHOT_FORMAT,
+            scope: self.scope.clone(),
+            api_key: api_key.to_string(),
+            users: self.users.rows().to_vec(),
+            tenants: self.tenants.rows().to_vec(),
+            resources: self.resources.rows().to_vec(),
+            roles: self.roles.rows().to_vec(),
+            assignments: self.assignments.rows().to_vec(),
+        }
+    }
+
+    /// Rebuilds a store (and its indexes) from a snapshot, dropping assignments that point nowhere.
+    pub fn from_snapshot(snap: Snapshot) -> Self {
+        let mut store = Store {
+            scope: snap.scope,
+            users: Table::from_rows(snap.users),
+            tenants: Table::from_rows(snap.tenants),
+            resources: Table::from_rows(snap.resources),
+            roles: Table::from_rows(snap.roles),
+            assignments: Table::default(),
+            by_user: HashMap::new(),
+            by_tenant: HashMap::new(),
+            by_role: HashMap::new(),
+            generation: 0,
+        };
+        for a in snap.assignments {
+            let dangling = store.users.get_by_id(a.user_id).is_none()
+                || store.roles.get_by_id(a.role_id).is_none()
+                || store.tenants.get_by_id(a.tenant_id).is_none();
+            if !dangling && store.assignments.position_of_key(&a.key()).is_none() {
+                store.index_assignment(&a);
+                store.assignments.insert(a);
+            }
+        }
+        store
+    }
+
+    fn touch(&mut self) {
+        self.generation += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::local::input::Page;
+
+    fn page() -> Page {
+        Page {
+            page: 1,
+            per_page: 100,
+        }
+    }
+
+    impl Store {
+        fn allowed_via(&self, roles: &[&str], perm: &str) -> bool {
+            self.effective_permissions(roles.iter().copied())
+                .contains(perm)
+        }
+    }
+
+    fn blog() -> Store {
+        let mut s = Store::new(Scope::new());
+        s.create_resource(ResourceInput {
+            key: "post".into(),
+            name: "Post".into(),
+            actions: ["read", "update"]
+                .iter()
+                .map(|k| ActionInput {
+                    key: k.to_string(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        })
+        .unwrap();
+        s.create_role(RoleInput {
+            key: "viewer".into(),
+            name: "Viewer".into(),
+            permissions: vec!["post:read".into()],
+            ..Default::default()
+        })
+        .unwrap();
+        s.create_role(RoleInput {
+            key: "editor".into(),
+            name: "Editor".into(),
+            permissions: vec!["post:update".into()],
+            extends: vec!["viewer".into()],
+            ..Default::default()
+        })
+        .unwrap();
+        s.create_user(UserInput {
+            key: "jane@example.com".into(),
+            ..Default::default()
+        })
+        .unwrap();
+        s
+    }
+
+    fn r(user: &str, role: &str, tenant: &str) -> AssignmentRef {
+        AssignmentRef {
+            user: user.into(),
+            role: role.into(),
+            tenant: Some(tenant.into()),
+        }
+    }
+
+    #[test]
+    fn rbac_with_extends_and_unassign() {
+        let mut s = blog();
+        let jane = "jane@example.com";
+        assert!(!s.allowed(jane, "read", "post", "default"));
+        s.assign(&r(jane, "editor", "default")).unwrap();
+        assert!(s.allowed(jane, "read", "post", "default"));
+        assert!(s.allowed(jane, "update", "post", "default"));
+        assert!(!s.allowed(jane, "delete", "post", "default"));
+        assert_eq!(
+            s.assign(&r(jane, "editor", "default"))
+                .unwrap_err()
+                .status(),
+            409
+        );
+        s.unassign(&r(jane, "editor", "default")).unwrap();
+        assert!(!s.allowed(jane, "read", "post", "default"));
+        assert_eq!(
+            s.unassign(&r(jane, "editor", "default"))
+                .unwrap_err()
+                .status(),
+            404
+        );
+    }
+
+    #[test]
+    fn deletes_cascade() {
+        let mut s = blog();
+        s.assign(&r("jane@example.com", "viewer", "default"))
+            .unwrap();
+        s.delete_resource("post").unwrap();
+        assert!(s.roles.get("viewer").unwrap().permissions.is_empty());
+        s.delete_user("jane@example.com").unwrap();
+        assert_eq!(s.assignments.len(), 0);
+        assert!(s.by_user.is_empty() && s.by_role.is_empty() && s.by_tenant.is_empty());
+    }
+
+    #[test]
+    fn extends_cycle_is_refused() {
+        let mut s = blog();
+        let err = s
+            .patch_role(
+                "viewer",
+                RolePatch {
+                    extends: Some(vec!["editor".into()]),
+                    ..Default::default()
+                },
+            )
+            .unwrap_err();
+        assert_eq!(err.status(), 400);
+    }
+
+    #[test]
+    fn bulk_roles_refuse_a_cycle_inside_the_batch() {
+        let mut s = blog();
+        let role = |key: &str, extends: &str| RoleInput {
+            key: key.into(),
+            name: key.into(),
+            extends: vec![extends.into()],
+            ..Default::default()
+        };
+        let err = s
+            .bulk_upsert_roles(vec![role("a", "b"), role("b", "a")])
+            .unwrap_err();
+        assert_eq!(err.status(), 400);
+        assert!(s.roles.get("a").is_none(), "nothing written");
+        s.bulk_upsert_roles(vec![role("a", "viewer"), role("b", "a")])
+            .unwrap();
+        assert!(s.allowed_via(&["b"], "post:read"));
+    }
+
+    #[test]
+    fn filtered_listing_uses_indexes() {
+        let mut s = blog();
+        for i in 0..50 {
+            s.create_user(UserInput {
+                key: format!("u{i}"),
+                ..Default::default()
+            })
+            .unwrap();
+            s.assign(&r(&format!("u{i}"), "viewer", "default")).unwrap();
+        }
+        s.assign(&r("u3", "editor", "default")).unwrap();
+        let f = AssignmentFilter {
+            users: vec!["u3".into()],
+            ..Default::default()
+        };
+        assert_eq!(s.list_assignments(&f, page()).1, 2);
+        let f = AssignmentFilter {
+            users: vec!["u3".into(), "u4".into()],
+            roles: vec!["viewer".into()],
+            ..Default::default()
+        };
+        assert_eq!(s.list_assignments(&f, page()).1, 2);
+        let f = AssignmentFilter {
+            roles: vec!["viewer".into()],
+            ..Default::default()
+        };
+        let (rows, total) = s.list_assignments(
+            &f,
+            Page {
+                page: 2,
+                per_page: 20,
+            },
+        );
+        assert_eq!((rows.len(), total), (20, 50));
+        let f = AssignmentFilter {
+            users: vec!["u3".into(), "u3".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            s.list_assignments(&f, page()).1,
+            2,
+            "a repeated value counts once"
+        );
+        let f = AssignmentFilter {
+            tenants: vec!["nope".into()],
+            ..Default::default()
+        };
+        assert_eq!(s.list_assignments(&f, page()).1, 0);
+        assert_eq!(s.list_users(None, Some("editor"), page()).1, 1);
+    }
+}

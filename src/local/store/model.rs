@@ -1,0 +1,264 @@
+//! Records (what is stored and saved), inputs (what the API layer hands in) and the snapshot.
+
+use crate::local::table::Row;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+pub type Attrs = Map<String, Value>;
+
+/// The tenant every environment has from the start.
+pub const DEFAULT_TENANT: &str = "default";
+
+/// Who the API key belongs to: one organization, project and environment.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Scope {
+    pub organization_id: Uuid,
+    pub project_id: Uuid,
+    pub environment_id: Uuid,
+    pub project_key: String,
+    pub environment_key: String,
+}
+
+impl Scope {
+    pub fn new() -> Self {
+        Scope {
+            organization_id: Uuid::new_v4(),
+            project_id: Uuid::new_v4(),
+            environment_id: Uuid::new_v4(),
+            project_key: "default".into(),
+            environment_key: "local".into(),
+        }
+    }
+}
+
+impl Default for Scope {
+    fn default() -> Self {
+        Scope::new()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct User {
+    pub id: Uuid,
+    pub key: String,
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub attributes: Attrs,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Tenant {
+    pub id: Uuid,
+    pub key: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub attributes: Attrs,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub last_action_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Action {
+    pub id: Uuid,
+    pub key: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub attributes: Option<Attrs>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Resource {
+    pub id: Uuid,
+    pub key: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub urn: Option<String>,
+    pub actions: Vec<Action>,
+    pub attributes: Option<Value>,
+    pub type_attributes: Option<Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Resource {
+    pub fn action(&self, ident: &str) -> Option<&Action> {
+        self.actions
+            .iter()
+            .find(|a| a.key == ident || a.id.to_string() == ident)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Role {
+    pub id: Uuid,
+    pub key: String,
+    pub name: String,
+    pub description: Option<String>,
+    /// `resource:action` strings, in the order they were granted.
+    pub permissions: Vec<String>,
+    /// Keys of the roles whose permissions this role inherits.
+    pub extends: Vec<String>,
+    pub attributes: Option<Attrs>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Assignment {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub role_id: Uuid,
+    pub tenant_id: Uuid,
+    pub created_at: DateTime<Utc>,
+}
+
+macro_rules! keyed_row {
+    ($($t:ty),*) => {$(
+        impl Row for $t {
+            type Key = String;
+            fn key(&self) -> String { self.key.clone() }
+            fn id(&self) -> Uuid { self.id }
+        }
+    )*};
+}
+keyed_row!(User, Tenant, Resource, Role);
+
+impl Row for Assignment {
+    type Key = (Uuid, Uuid, Uuid);
+    fn key(&self) -> Self::Key {
+        (self.user_id, self.role_id, self.tenant_id)
+    }
+    fn id(&self) -> Uuid {
+        self.id
+    }
+}
+
+// ---- inputs (already validated for shape by the API layer) ----
+
+#[derive(Debug, Clone, Default)]
+pub struct UserInput {
+    pub key: String,
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub attributes: Attrs,
+}
+
+/// A PATCH: `Some` for each field sent, which replaces the stored value entirely.
+#[derive(Debug, Clone, Default)]
+pub struct UserPatch {
+    pub email: Option<Option<String>>,
+    pub first_name: Option<Option<String>>,
+    pub last_name: Option<Option<String>>,
+    pub attributes: Option<Attrs>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TenantInput {
+    pub key: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub attributes: Attrs,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TenantPatch {
+    pub name: Option<String>,
+    pub description: Option<Option<String>>,
+    pub attributes: Option<Attrs>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ActionInput {
+    pub key: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub attributes: Option<Attrs>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ResourceInput {
+    pub key: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub urn: Option<String>,
+    pub actions: Vec<ActionInput>,
+    pub attributes: Option<Value>,
+    pub type_attributes: Option<Value>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ResourcePatch {
+    pub name: Option<String>,
+    pub description: Option<Option<String>>,
+    pub urn: Option<Option<String>>,
+    pub actions: Option<Vec<ActionInput>>,
+    pub attributes: Option<Option<Value>>,
+    pub type_attributes: Option<Option<Value>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RoleInput {
+    pub key: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub permissions: Vec<String>,
+    pub extends: Vec<String>,
+    pub attributes: Option<Attrs>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RolePatch {
+    pub name: Option<String>,
+    pub description: Option<Option<String>>,
+    pub permissions: Option<Vec<String>>,
+    pub extends: Option<Vec<String>>,
+    pub attributes: Option<Option<Attrs>>,
+}
+
+/// One assignment as the caller names it (keys or UUIDs).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AssignmentRef {
+    pub user: String,
+    pub role: String,
+    pub tenant: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MissingUserPolicy {
+    #[default]
+    Fail,
+    Ignore,
+    Create,
+}
+
+/// Filters of `GET /role_assignments`: each list is "any of"; empty means no filter.
+#[derive(Debug, Clone, Default)]
+pub struct AssignmentFilter {
+    pub users: Vec<String>,
+    pub roles: Vec<String>,
+    pub tenants: Vec<String>,
+}
+
+/// The whole state as it is saved to disk (indexes are rebuilt on load).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub format: u32,
+    pub scope: Scope,
+    pub api_key: String,
+    pub users: Vec<User>,
+    pub tenants: Vec<Tenant>,
+    pub resources: Vec<Resource>,
+    pub roles: Vec<Role>,
+    pub assignments: Vec<Assignment>,
+}
+
+pub const SNAPSHOT_FORMAT: u32 = 1;
