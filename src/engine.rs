@@ -24,6 +24,7 @@ pub async fn plan(
     state_file: &StateFile,
     options: &PlanOptions,
 ) -> anyhow::Result<Planned> {
+    plan::check_source(desired, options)?;
     let inventory = state_file.load(Some(&client.scope().id()));
     let live = live::read(client)
         .await
@@ -65,7 +66,8 @@ pub struct Applied {
 }
 
 /// Executes a plan, recording ownership before (so a crash never loses track of what we create)
-/// and after (deletions done, stale entries gone; a failed delete stays).
+/// and after (deletions done, stale entries gone; a failed delete stays). Callers that may run
+/// side by side hold `StateFile::lock` from before planning.
 pub async fn apply(
     client: &PermitClient,
     planned: &Planned,

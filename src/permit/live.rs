@@ -135,47 +135,80 @@ pub async fn read_with_ids(client: &PermitClient) -> Result<(State, Ids), Permit
             "list role assignments"
         ),
     )?;
+    Ok(assemble(&resources, &roles, &tenants, &users, &assignments))
+}
+
+/// The normalised state of raw listings, with the id of every object.
+pub fn assemble(
+    resources: &[Value],
+    roles: &[Value],
+    tenants: &[Value],
+    users: &[Value],
+    assignments: &[Value],
+) -> (State, Ids) {
     let mut state = State::default();
     let mut ids = Ids::new();
     let mut id = |kind: Kind, key: &str, v: &Value| {
-        if let Some(id) = v.get("id").and_then(Value::as_str) {
-            ids.insert((kind, key.to_string()), id.to_string());
+        if let Some(id) = s(v, "id") {
+            ids.insert((kind, key.to_string()), id);
         }
     };
-    for v in &resources {
+    for v in resources {
         if let Some(r) = resource(v) {
             id(Kind::PermitResource, &r.key, v);
             state.resources.insert(r.key.clone(), r);
         }
     }
-    for v in &roles {
+    for v in roles {
         if let Some(r) = role(v) {
             id(Kind::PermitRole, &r.key, v);
             state.roles.insert(r.key.clone(), r);
         }
     }
-    for v in &tenants {
+    for v in tenants {
         if let Some(t) = tenant(v) {
             id(Kind::PermitTenant, &t.key, v);
             state.tenants.insert(t.key.clone(), t);
         }
     }
-    for v in &users {
+    for v in users {
         if let Some(u) = user(v) {
             id(Kind::PermitUser, &u.key, v);
             state.users.insert(u.key.clone(), u);
         }
     }
-    for v in &assignments {
-        if let Some(a) = assignment(v) {
-            id(Kind::RoleAssignment, &a.key(), v);
-            state.assignments.insert(a.key(), a);
+    // Permit has been seen to put the e-mail in an assignment's `user` (permit-api.md §9): the
+    // ids are authoritative, so keys are taken from the listings they point into.
+    let keys = |items: &[Value]| -> BTreeMap<String, String> {
+        items
+            .iter()
+            .filter_map(|v| Some((s(v, "id")?, s(v, "key")?)))
+            .collect()
+    };
+    let (user_keys, role_keys, tenant_keys) = (keys(users), keys(roles), keys(tenants));
+    for v in assignments {
+        let Some(mut a) = assignment(v) else { continue };
+        let by_id = |field: &str, map: &BTreeMap<String, String>| {
+            s(v, field).and_then(|id| map.get(&id).cloned())
+        };
+        if let Some(k) = by_id("user_id", &user_keys) {
+            a.user = k;
         }
+        if let Some(k) = by_id("role_id", &role_keys) {
+            a.role = k;
+        }
+        if let Some(k) = by_id("tenant_id", &tenant_keys) {
+            a.tenant = k;
+        }
+        id(Kind::RoleAssignment, &a.key(), v);
+        state.assignments.insert(a.key(), a);
     }
-    Ok((state, ids))
+    (state, ids)
 }
 
 /// Role assignments only: the executor re-reads them when a bulk assign's outcome is unknown.
+/// (Keys as listed: this is only used to find what is missing, where a mismatch costs a single
+/// assign that Permit answers with 409.)
 pub async fn read_assignments(
     client: &PermitClient,
 ) -> Result<BTreeMap<String, Assignment>, PermitError> {
@@ -203,4 +236,46 @@ pub async fn read_tenants(client: &PermitClient) -> Result<BTreeMap<String, Tena
         .filter_map(tenant)
         .map(|t| (t.key.clone(), t))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn listings_normalise_and_assignments_trust_ids_over_keys() {
+        let users = [
+            json!({"id": "u1", "key": "jane", "email": "jane@example.com",
+                            "first_name": "", "attributes": {}}),
+        ];
+        let roles = [json!({"id": "r1", "key": "viewer", "name": "Viewer",
+                            "permissions": ["post:read"], "extends": []})];
+        let tenants = [json!({"id": "t1", "key": "acme", "name": "Acme", "description": null})];
+        let resources = [json!({"key": "post", "name": "Post",
+                                "actions": {"read": {"id": "a1", "key": "read", "name": "read"}}})];
+        // The API bug: the e-mail where the key belongs.
+        let assignments = [
+            json!({"id": "ra1", "user": "jane@example.com", "role": "viewer", "tenant": "acme",
+                                  "user_id": "u1", "role_id": "r1", "tenant_id": "t1"}),
+        ];
+        let (s, ids) = assemble(&resources, &roles, &tenants, &users, &assignments);
+        assert_eq!(ids[&(Kind::PermitUser, "jane".to_string())], "u1");
+        assert_eq!(
+            ids[&(Kind::RoleAssignment, "jane/viewer/acme".to_string())],
+            "ra1"
+        );
+        assert_eq!(
+            s.assignments.keys().collect::<Vec<_>>(),
+            ["jane/viewer/acme"]
+        );
+        assert_eq!(s.users["jane"].first_name, None, "empty strings are absent");
+        assert_eq!(s.tenants["acme"].description, None);
+        assert!(s.roles["viewer"].permissions.contains("post:read"));
+        assert_eq!(s.resources["post"].actions["read"].name, "read");
+        assert_eq!(
+            s.resources["post"].attributes, None,
+            "not reported, not compared"
+        );
+    }
 }
