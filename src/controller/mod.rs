@@ -562,6 +562,14 @@ impl Syncer {
                         != after.map(|c| (&c.status, &c.reason, &c.message));
                     if transition && let Some(c) = after {
                         let warning = c.status == "False" && label != "paused";
+                        if warning {
+                            tracing::warn!(
+                                object = %cr.subject(),
+                                reason = c.reason.as_deref().unwrap_or(""),
+                                message = c.message.as_deref().unwrap_or(""),
+                                "not synced"
+                            );
+                        }
                         let note = match v {
                             Verdict::Synced(what) => what.as_str(),
                             _ => c.message.as_deref().unwrap_or(""),
