@@ -1,6 +1,7 @@
 //! The `plan`, `apply` and `export` commands: arguments and the steps around the engine.
 
 pub mod apply;
+pub mod controller;
 pub mod dev;
 pub mod export;
 pub mod plan;
