@@ -945,6 +945,7 @@ mod binary {
     }
 
     async fn get(url: &str) -> Option<(u16, String)> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let r = reqwest::get(url).await.ok()?;
         let code = r.status().as_u16();
         Some((code, r.text().await.ok()?))
@@ -1296,6 +1297,35 @@ mod binary {
         );
         assert!(p.stderr().contains("shutting down"), "{}", p.stderr());
         permit.shutdown().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn dev_does_not_echo_a_key_it_was_given() {
+        const SECRET: &str = "permit_key_DEVSENTINEL0123456789abcdefDEVSENTINEL";
+        let tmp = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut dev = Proc::spawn(
+            Command::new(BIN)
+                .args(["dev", "examples/blog-rbac", "--api-addr", "127.0.0.1:0"])
+                .args(["--pdp-addr", "127.0.0.1:0"])
+                .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
+                .env("PERMIT_SYNC_DEV_SESSION", tmp.path().join("s.json"))
+                .env("PERMIT_LOCAL_API_KEY", SECRET)
+                .env("RUST_LOG", "debug"),
+        );
+        until_ready(port).await;
+        let (_, status) = get(&format!("http://127.0.0.1:{port}/status"))
+            .await
+            .unwrap();
+        let (_, metrics) = get(&format!("http://127.0.0.1:{port}/metrics"))
+            .await
+            .unwrap();
+        assert!(dev.terminate().await.success());
+        let out = dev.stdout();
+        assert!(out.contains("API key: (the one given"), "{out}");
+        for text in [&out, &dev.stderr(), &status, &metrics] {
+            assert!(!text.contains("DEVSENTINEL"), "the key leaked:\n{text}");
+        }
     }
 }
 
