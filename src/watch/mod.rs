@@ -118,11 +118,15 @@ pub async fn run(config: Config, shared: Shared, cancel: CancellationToken) -> a
     let mut next_rescan = start + config.rescan_interval;
     let mut failures: u32 = 0;
     loop {
+        // While backing off, the periodic relist and rescan wait for the retry: a Permit outage
+        // sees one attempt per backoff step, not one per drift or rescan interval on top.
+        let relist_at = retry_at.map_or(next_relist, |t| next_relist.max(t));
+        let rescan_at = retry_at.map_or(next_rescan, |t| next_rescan.max(t));
         let wake = [
             batch.map(|b| b.deadline()),
             retry_at,
-            Some(next_relist),
-            Some(next_rescan),
+            Some(relist_at),
+            Some(rescan_at),
         ]
         .into_iter()
         .flatten()
@@ -142,11 +146,11 @@ pub async fn run(config: Config, shared: Shared, cancel: CancellationToken) -> a
             _ = tokio::time::sleep_until(wake) => {}
         }
         let now = Instant::now();
-        if now >= next_rescan {
+        if now >= rescan_at {
             next_rescan = now + config.rescan_interval;
             batch.get_or_insert(Batch::open(now, Duration::ZERO));
         }
-        let relist = now >= next_relist;
+        let relist = now >= relist_at;
         let batch_due = batch.is_some_and(|b| now >= b.deadline());
         let retry_due = retry_at.is_some_and(|t| now >= t);
         if !(relist || batch_due || retry_due) {
