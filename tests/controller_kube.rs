@@ -9,11 +9,13 @@
 #[macro_use]
 #[path = "support/kube_env.rs"]
 mod kube_env;
+#[path = "support/events.rs"]
+mod events;
 #[path = "support/permit.rs"]
 mod permit;
 
+use events::{events, reasons};
 use futures::StreamExt;
-use k8s_openapi::api::events::v1::Event;
 use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use permit::local;
@@ -193,15 +195,7 @@ fn has_user(permit: &LocalHandle, key: &str) -> bool {
 }
 
 async fn event_reasons(client: &Client, ns: &str, name: &str) -> Vec<String> {
-    Api::<Event>::namespaced(client.clone(), ns)
-        .list(&ListParams::default())
-        .await
-        .expect("events listed")
-        .items
-        .into_iter()
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
-        .filter_map(|e| e.reason)
-        .collect()
+    reasons(&events(client, ns, name).await)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,15 +8,17 @@
 #[macro_use]
 #[path = "support/kube_env.rs"]
 mod kube_env;
+#[path = "support/events.rs"]
+mod events;
 #[path = "support/permit.rs"]
 mod permit;
 
 use axum::http::StatusCode;
+use events::{events, reasons};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::{Client, Resource, ResourceExt};
 use permit_sync::kinds::{Condition, PermitPDP};
 use permit_sync::metrics::Metrics;
@@ -73,21 +75,6 @@ fn condition(pdp: &PermitPDP, type_: &str) -> Condition {
         .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_))
         .cloned()
         .unwrap_or_else(|| panic!("no {type_} condition in {:?}", pdp.status))
-}
-
-async fn events(client: &Client, ns: &str, name: &str) -> Vec<Event> {
-    Api::<Event>::namespaced(client.clone(), ns)
-        .list(&ListParams::default())
-        .await
-        .expect("events listed")
-        .items
-        .into_iter()
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
-        .collect()
-}
-
-fn reasons(events: &[Event]) -> Vec<String> {
-    events.iter().filter_map(|e| e.reason.clone()).collect()
 }
 
 /// A closed port: connection refused at once.
