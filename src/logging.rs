@@ -1,5 +1,6 @@
-//! Logging of the long-running commands (`watch`, `dev`): tracing to stderr, as text or as one JSON
-//! object per line (`--log-format json`, for log collectors). `RUST_LOG` filters (default `info`).
+//! Logging, for every command: tracing to stderr. The long-running ones (`watch`, `dev`,
+//! `controller`) log text or one JSON object per line (`--log-format json`, for log collectors).
+//! `RUST_LOG` filters (default `info`; `warn` for `plan`, `apply` and `export`).
 //!
 //! Nothing logged carries an API key: the Permit client scrubs it from errors, and the sync logs
 //! kinds, keys, counts and durations, never field values.
@@ -14,8 +15,14 @@ pub enum LogFormat {
 
 /// Installs the process's subscriber (once; later calls do nothing).
 pub fn init(format: LogFormat) {
+    init_with_default(format, "info");
+}
+
+/// As [`init`], with `default` as the filter when `RUST_LOG` is unset (the one-shot commands use
+/// `warn`: their stdout carries plans, and progress chatter would drown them on stderr).
+pub fn init_with_default(format: LogFormat, default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

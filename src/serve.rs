@@ -1,8 +1,9 @@
-//! The HTTP endpoints of the long-running commands, on `--metrics-addr`:
-//! `/healthz` (the process runs), `/readyz` (a complete sync has run and Permit answers: 200,
-//! else 503 with the reason), `/metrics` (Prometheus text format, the process registry) and
-//! `/status` (per-object status as JSON, what `permit-sync status` prints).
+//! The HTTP endpoints of the long-running commands (`watch`, `dev`, `controller`), on
+//! `--metrics-addr`: `/healthz` (the process runs), `/readyz` (200, else 503 with the reason),
+//! `/metrics` (Prometheus text format, the process registry) and, in directory mode, `/status`
+//! (per-object status as JSON, what `permit-sync status` prints).
 
+use crate::controller;
 use crate::metrics::Metrics;
 use crate::watch::state::Shared;
 use axum::Router;
@@ -11,25 +12,66 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use tokio_util::sync::CancellationToken;
+
+/// Where `/readyz` gets its answer, and whether there is a `/status`.
+#[derive(Clone)]
+pub enum Source {
+    /// Directory mode: ready once a complete sync ran and Permit answers; serves `/status`.
+    Sync(Shared),
+    /// The controller: ready once every watch has listed. Its status lives on the custom
+    /// resources, so no `/status` (the chart's NetworkPolicy counts on that).
+    Controller(Arc<controller::Shared>),
+}
+
+impl From<Shared> for Source {
+    fn from(s: Shared) -> Self {
+        Source::Sync(s)
+    }
+}
+
+impl From<Arc<controller::Shared>> for Source {
+    fn from(s: Arc<controller::Shared>) -> Self {
+        Source::Controller(s)
+    }
+}
+
+impl Source {
+    fn ready(&self) -> (bool, Option<String>) {
+        match self {
+            Source::Sync(s) => s.ready(),
+            Source::Controller(s) if s.ready.load(Ordering::Relaxed) => (true, None),
+            Source::Controller(_) => (false, Some("watches not synced yet".into())),
+        }
+    }
+}
 
 #[derive(Clone)]
 struct AppState {
-    status: Shared,
+    source: Source,
     metrics: &'static Metrics,
 }
 
-pub fn router(status: Shared, metrics: &'static Metrics) -> Router {
-    Router::new()
+pub fn router(source: impl Into<Source>, metrics: &'static Metrics) -> Router {
+    let source = source.into();
+    let mut router = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_text))
-        .route("/status", get(status_json))
-        .with_state(AppState { status, metrics })
+        .route("/metrics", get(metrics_text));
+    if let Source::Sync(status) = &source {
+        let status = status.clone();
+        router = router.route(
+            "/status",
+            get(move || async move { axum::Json(status.snapshot()) }),
+        );
+    }
+    router.with_state(AppState { source, metrics })
 }
 
 async fn readyz(State(s): State<AppState>) -> Response {
-    match s.status.ready() {
+    match s.source.ready() {
         (true, _) => (StatusCode::OK, "ready\n").into_response(),
         (false, why) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -53,14 +95,10 @@ async fn metrics_text(State(s): State<AppState>) -> Response {
         .into_response()
 }
 
-async fn status_json(State(s): State<AppState>) -> Response {
-    axum::Json(s.status.snapshot()).into_response()
-}
-
 /// Binds `addr` and serves until `cancel` fires; returns the bound address (port 0 picks one).
 pub async fn start(
     addr: SocketAddr,
-    status: Shared,
+    source: impl Into<Source>,
     metrics: &'static Metrics,
     cancel: CancellationToken,
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
@@ -69,7 +107,7 @@ pub async fn start(
         .await
         .with_context(|| format!("binding --metrics-addr {addr}"))?;
     let bound = listener.local_addr()?;
-    let app = router(status, metrics);
+    let app = router(source, metrics);
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, app)
             .with_graceful_shutdown(cancel.cancelled_owned())

@@ -6,18 +6,24 @@
 //! Each test watches only its own namespace and talks to its own local Permit, so the tests run in
 //! parallel on the shared apiserver. Every wait has a deadline.
 
+#[macro_use]
 #[path = "support/kube_env.rs"]
 mod kube_env;
+#[path = "support/events.rs"]
+mod events;
+#[path = "support/permit.rs"]
+mod permit;
 
+use events::{events, reasons};
 use futures::StreamExt;
-use k8s_openapi::api::events::v1::Event;
 use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use permit::local;
 use permit_sync::controller::finalizer::api_resource;
 use permit_sync::controller::{self, Config, Shared};
 use permit_sync::kinds::Kind;
+use permit_sync::local::LocalHandle;
 use permit_sync::local::knobs::Faults;
-use permit_sync::local::{LocalConfig, LocalHandle, LocalPermit};
 use permit_sync::permit::{ApiKey, ClientConfig, Limits, RetryPolicy};
 use serde_json::{Value, json};
 use std::future::Future;
@@ -26,15 +32,6 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-
-macro_rules! kube_env {
-    () => {
-        match kube_env::shared() {
-            Some(env) => env,
-            None => return,
-        }
-    };
-}
 
 const FINALIZER: &str = "permitsync.dev/cleanup";
 
@@ -85,12 +82,6 @@ fn start(client: &Client, config: Config) -> Running {
         stop.clone(),
     ));
     Running { shared, stop, task }
-}
-
-async fn local() -> LocalHandle {
-    LocalPermit::start(LocalConfig::ephemeral())
-        .await
-        .expect("local Permit starts")
 }
 
 fn api(client: &Client, ns: &str, kind: Kind) -> Api<DynamicObject> {
@@ -204,22 +195,13 @@ fn has_user(permit: &LocalHandle, key: &str) -> bool {
 }
 
 async fn event_reasons(client: &Client, ns: &str, name: &str) -> Vec<String> {
-    Api::<Event>::namespaced(client.clone(), ns)
-        .list(&ListParams::default())
-        .await
-        .expect("events listed")
-        .items
-        .into_iter()
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
-        .filter_map(|e| e.reason)
-        .collect()
+    reasons(&events(client, ns, name).await)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_update_delete_and_orphan() {
     let env = kube_env!();
-    let client = env.client();
-    let ns = env.namespace(&client, "ctl-life").await.unwrap();
+    let (client, ns) = env.setup("ctl-life").await;
     let permit = local().await;
     let ctl = start(&client, config(&ns, &permit));
 
@@ -401,8 +383,7 @@ async fn create_update_delete_and_orphan() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deletion_waits_while_permit_answers_503() {
     let env = kube_env!();
-    let client = env.client();
-    let ns = env.namespace(&client, "ctl-503").await.unwrap();
+    let (client, ns) = env.setup("ctl-503").await;
     let permit = local().await;
     let ctl = start(&client, config(&ns, &permit));
 
@@ -461,8 +442,7 @@ async fn deletion_waits_while_permit_answers_503() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paused_and_rejected_resources_do_not_stall_the_others() {
     let env = kube_env!();
-    let client = env.client();
-    let ns = env.namespace(&client, "ctl-robust").await.unwrap();
+    let (client, ns) = env.setup("ctl-robust").await;
     let permit = local().await;
     let ctl = start(&client, config(&ns, &permit));
 
@@ -555,8 +535,7 @@ async fn paused_and_rejected_resources_do_not_stall_the_others() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_leader_writes_and_a_new_leader_takes_over() {
     let env = kube_env!();
-    let client = env.client();
-    let ns = env.namespace(&client, "ctl-lead").await.unwrap();
+    let (client, ns) = env.setup("ctl-lead").await;
     let permit = local().await;
     let lease = |id: &str| {
         let mut c = config(&ns, &permit);
@@ -641,8 +620,7 @@ async fn only_the_leader_writes_and_a_new_leader_takes_over() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_resources_converge_in_a_handful_of_bulk_calls() {
     let env = kube_env!();
-    let client = env.client();
-    let ns = env.namespace(&client, "ctl-1k").await.unwrap();
+    let (client, ns) = env.setup("ctl-1k").await;
     let permit = local().await;
     let mut cfg = config(&ns, &permit);
     cfg.batch_window = Duration::from_millis(500);
@@ -735,8 +713,7 @@ async fn malformed_resources_are_reported_and_watches_survive_an_apiserver_resta
     else {
         return;
     };
-    let client = env.client();
-    let ns = env.namespace(&client, "ctl-guard").await.unwrap();
+    let (client, ns) = env.setup("ctl-guard").await;
 
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let mut crd = crds.get("permittenants.permitsync.dev").await.unwrap();
@@ -845,8 +822,7 @@ async fn malformed_resources_are_reported_and_watches_survive_an_apiserver_resta
 async fn the_binary_runs_with_the_charts_flags() {
     use k8s_openapi::api::core::v1::Secret;
     let env = kube_env!();
-    let client = env.client();
-    let ns = env.namespace(&client, "ctl-bin").await.unwrap();
+    let (client, ns) = env.setup("ctl-bin").await;
     let permit = local().await;
     let secret: Secret = serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "Secret",
@@ -953,8 +929,7 @@ async fn permit_pdps_are_deployed_by_the_controller() {
     use k8s_openapi::api::apps::v1::Deployment;
     use k8s_openapi::api::core::v1::Service;
     let env = kube_env!();
-    let client = env.client();
-    let ns = env.namespace(&client, "ctl-pdp").await.unwrap();
+    let (client, ns) = env.setup("ctl-pdp").await;
     let permit = local().await;
     let mut cfg = config(&ns, &permit);
     cfg.pdp = true;

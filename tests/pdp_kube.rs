@@ -5,39 +5,27 @@
 //! There is no controller-manager: Deployments get no pods and nothing is garbage-collected, so the
 //! cascade is shown by the ownerReferences and availability by writing the Deployment's status.
 
+#[macro_use]
 #[path = "support/kube_env.rs"]
 mod kube_env;
+#[path = "support/events.rs"]
+mod events;
+#[path = "support/permit.rs"]
+mod permit;
 
 use axum::http::StatusCode;
+use events::{events, reasons};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::{Client, Resource, ResourceExt};
 use permit_sync::kinds::{Condition, PermitPDP};
-use permit_sync::local::{LocalConfig, LocalPermit};
 use permit_sync::metrics::Metrics;
 use permit_sync::pdp::{self, Context};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-
-macro_rules! kube_env {
-    () => {
-        match kube_env::shared() {
-            Some(env) => env,
-            None => return,
-        }
-    };
-}
-
-/// A fresh namespace and a client.
-async fn setup(env: &kube_env::KubeEnv, test: &str) -> (Client, String) {
-    let client = env.client();
-    let ns = env.namespace(&client, test).await.expect("namespace");
-    (client, ns)
-}
 
 async fn create(client: &Client, ns: &str, name: &str, spec: Value) -> PermitPDP {
     let pdp: PermitPDP = serde_json::from_value(json!({
@@ -89,21 +77,6 @@ fn condition(pdp: &PermitPDP, type_: &str) -> Condition {
         .unwrap_or_else(|| panic!("no {type_} condition in {:?}", pdp.status))
 }
 
-async fn events(client: &Client, ns: &str, name: &str) -> Vec<Event> {
-    Api::<Event>::namespaced(client.clone(), ns)
-        .list(&ListParams::default())
-        .await
-        .expect("events listed")
-        .items
-        .into_iter()
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
-        .collect()
-}
-
-fn reasons(events: &[Event]) -> Vec<String> {
-    events.iter().filter_map(|e| e.reason.clone()).collect()
-}
-
 /// A closed port: connection refused at once.
 fn closed_url() -> String {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -151,7 +124,7 @@ fn assert_owned_by(
 #[tokio::test]
 async fn children_match_the_spec_converge_and_are_owned() {
     let env = kube_env!();
-    let (client, ns) = setup(&env, "pdp-children").await;
+    let (client, ns) = env.setup("pdp-children").await;
     let metrics = Metrics::new();
     let ctx = context(&client, &metrics);
     let created = create(
@@ -295,7 +268,7 @@ async fn children_match_the_spec_converge_and_are_owned() {
 #[tokio::test]
 async fn deployment_status_flips_available() {
     let env = kube_env!();
-    let (client, ns) = setup(&env, "pdp-available").await;
+    let (client, ns) = env.setup("pdp-available").await;
     let metrics = Metrics::new();
     let ctx = context(&client, &metrics);
     create(
@@ -376,8 +349,8 @@ async fn deployment_status_flips_available() {
 #[tokio::test]
 async fn probe_of_the_embedded_pdp_is_healthy() {
     let env = kube_env!();
-    let (client, ns) = setup(&env, "pdp-healthy").await;
-    let local = LocalPermit::start(LocalConfig::ephemeral()).await.unwrap();
+    let (client, ns) = env.setup("pdp-healthy").await;
+    let local = permit::local().await;
     let metrics = Metrics::new();
     let ctx = context(&client, &metrics);
     create(
@@ -450,7 +423,7 @@ async fn probe_of_the_embedded_pdp_is_healthy() {
 #[tokio::test]
 async fn failing_endpoint_is_unhealthy_with_a_warning_event() {
     let env = kube_env!();
-    let (client, ns) = setup(&env, "pdp-unhealthy").await;
+    let (client, ns) = env.setup("pdp-unhealthy").await;
     // A PDP whose policy failed to load: 503 with Permit's health body, until `ok` flips.
     let ok = Arc::new(AtomicBool::new(false));
     let flag = ok.clone();
@@ -529,8 +502,8 @@ async fn failing_endpoint_is_unhealthy_with_a_warning_event() {
 #[tokio::test]
 async fn external_url_deploys_nothing_and_invalid_spec_is_reported() {
     let env = kube_env!();
-    let (client, ns) = setup(&env, "pdp-external").await;
-    let local = LocalPermit::start(LocalConfig::ephemeral()).await.unwrap();
+    let (client, ns) = env.setup("pdp-external").await;
+    let local = permit::local().await;
     let metrics = Metrics::new();
     let ctx = context(&client, &metrics);
 
@@ -610,7 +583,7 @@ async fn external_url_deploys_nothing_and_invalid_spec_is_reported() {
 #[tokio::test]
 async fn a_foreign_object_of_the_same_name_is_not_removed() {
     let env = kube_env!();
-    let (client, ns) = setup(&env, "pdp-foreign").await;
+    let (client, ns) = env.setup("pdp-foreign").await;
     let metrics = Metrics::new();
     let ctx = context(&client, &metrics);
     // Someone's own Service named like the PermitPDP, which points at an external PDP.
@@ -689,8 +662,8 @@ async fn a_foreign_object_of_the_same_name_is_not_removed() {
 #[tokio::test]
 async fn monitor_run_probes_periodically_until_the_object_is_deleted() {
     let env = kube_env!();
-    let (client, ns) = setup(&env, "pdp-run").await;
-    let local = LocalPermit::start(LocalConfig::ephemeral()).await.unwrap();
+    let (client, ns) = env.setup("pdp-run").await;
+    let local = permit::local().await;
     let metrics = Metrics::new();
     let ctx = context(&client, &metrics);
     create(

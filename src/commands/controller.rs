@@ -2,6 +2,7 @@
 //! Helm chart passes (`charts/permit-sync/templates/deployment.yaml`).
 
 use crate::controller::{self, Config, Shared, leader::LeaseConfig};
+use crate::logging::LogFormat;
 use crate::permit::{ApiKey, ClientConfig, DEFAULT_API_URL, Limits};
 use anyhow::Context;
 use k8s_openapi::api::core::v1::Secret;
@@ -11,12 +12,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    Json,
-    Text,
-}
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct ControllerArgs {
@@ -70,18 +65,6 @@ pub struct ControllerArgs {
     /// Do not run the PermitPDP controller.
     #[arg(long)]
     pub no_pdp: bool,
-}
-
-pub fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.try_init(),
-    };
 }
 
 /// The Kubernetes client: a kubeconfig when given, else the usual inference; impersonation on top.
@@ -178,14 +161,19 @@ pub fn config(args: &ControllerArgs, key: ApiKey) -> anyhow::Result<Config> {
 }
 
 pub async fn run(args: &ControllerArgs) -> anyhow::Result<()> {
-    init_logging(args.log_format);
+    crate::logging::init(args.log_format);
     let client = kube_client(args).await?;
     let key = api_key(&client, args).await?;
     let config = config(args, key)?;
     let shutdown = CancellationToken::new();
     let shared = Arc::new(Shared::default());
-    let addr =
-        controller::health::serve(args.metrics_addr, shared.clone(), shutdown.clone()).await?;
+    let (addr, _server) = crate::serve::start(
+        args.metrics_addr,
+        shared.clone(),
+        crate::metrics::global(),
+        shutdown.clone(),
+    )
+    .await?;
     tracing::info!(
         metrics = %addr,
         namespaces = ?config.namespaces,

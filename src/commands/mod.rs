@@ -18,12 +18,7 @@ use std::time::Duration;
 
 /// Logs to stderr (`RUST_LOG`, default `warn`), never to the stdout that carries plans.
 pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    crate::logging::init_with_default(crate::logging::LogFormat::Text, "warn");
 }
 
 /// How to reach Permit.

@@ -21,7 +21,6 @@
 pub mod batch;
 pub mod events;
 pub mod finalizer;
-pub mod health;
 pub mod leader;
 pub mod pdp;
 pub mod sources;

@@ -356,6 +356,35 @@ pub fn bulk_list(items: &Value, loc: Vec<Value>, limit: usize) -> ApiResult<&[Va
     Ok(list)
 }
 
+/// A bulk body's required `operations` (a 422 when it is missing).
+pub fn required_operations(body: &Value) -> ApiResult<&Value> {
+    body.get("operations").ok_or_else(|| {
+        ApiError::validation(
+            vec!["body".into(), "operations".into()],
+            "field required",
+            "value_error.missing",
+        )
+    })
+}
+
+/// Reads a bulk `operations` list (see [`bulk_list`]), each item by `parse` at its location
+/// `["body", "operations", i]`. Every item's errors come back together, so one 422 names them all.
+pub fn bulk_operations<T>(
+    ops: &Value,
+    limit: usize,
+    parse: impl Fn(&Value, Vec<Value>) -> (T, Vec<FieldError>),
+) -> ApiResult<(Vec<T>, Vec<FieldError>)> {
+    let list = bulk_list(ops, vec!["body".into(), "operations".into()], limit)?;
+    let mut errors = Vec::new();
+    let mut inputs = Vec::with_capacity(list.len());
+    for (i, item) in list.iter().enumerate() {
+        let (input, errs) = parse(item, vec!["body".into(), "operations".into(), i.into()]);
+        errors.extend(errs);
+        inputs.push(input);
+    }
+    Ok((inputs, errors))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

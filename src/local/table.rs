@@ -128,6 +128,14 @@ impl<T: Row<Key = String>> Table<T> {
     pub fn get(&self, ident: &str) -> Option<&T> {
         self.find(ident).map(|i| &self.rows[i])
     }
+
+    /// The first of `keys` that names a row already or comes twice: a bulk create of these keys
+    /// must fail whole on it.
+    pub fn first_taken<'a>(&self, keys: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+        let mut seen = std::collections::HashSet::new();
+        keys.into_iter()
+            .find(|&key| self.find(key).is_some() || !seen.insert(key))
+    }
 }
 
 impl<T: Row + Serialize> Serialize for Table<T> {

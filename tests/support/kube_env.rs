@@ -1,7 +1,8 @@
 //! A real kube-apiserver + etcd for integration tests (issue 6).
 //!
 //! The binaries come from `tests/kube-testenv/build.sh` (Go module proxy, version-keyed cache).
-//! Include with `#[path = "support/kube_env.rs"] mod kube_env;`.
+//! Include with `#[macro_use] #[path = "support/kube_env.rs"] mod kube_env;` (the macro is
+//! [`kube_env!`]).
 //!
 //! - [`shared`]: one environment per test binary, CRDs installed; every `#[tokio::test]` calls it
 //!   and gets `None` (skip, outside CI only) when the binaries are missing.
@@ -14,6 +15,18 @@
 //! process and with a parent-death signal, so a killed or panicking test binary leaves no apiserver
 //! behind. `KUBE_TESTENV_KEEP=1` keeps the temp dir (logs, certificates, kubeconfig) for a look.
 #![allow(dead_code)]
+
+/// The shared environment, or return from the test (a skip) when there is none. Bring it in with
+/// `#[macro_use]` on the `mod kube_env;` line.
+#[allow(unused_macros)]
+macro_rules! kube_env {
+    () => {
+        match $crate::kube_env::shared() {
+            Some(env) => env,
+            None => return,
+        }
+    };
+}
 
 use anyhow::{Context, Result, anyhow, bail};
 use base64::Engine as _;
@@ -480,6 +493,13 @@ impl KubeEnv {
     /// Path of helm (charts are tested with `--kubeconfig` [`KubeEnv::kubeconfig`]).
     pub fn helm(&self) -> PathBuf {
         self.bin.join("helm")
+    }
+
+    /// A client and a fresh namespace `<prefix>-<random>`: what most tests start with.
+    pub async fn setup(&self, prefix: &str) -> (kube::Client, String) {
+        let client = self.client();
+        let ns = self.namespace(&client, prefix).await.expect("namespace");
+        (client, ns)
     }
 
     /// Creates namespace `<prefix>-<random>` and returns its name (namespaces are never removed:

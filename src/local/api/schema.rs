@@ -2,7 +2,9 @@
 
 use super::{AppState, Params, limits, param};
 use crate::local::error::{ApiError, ApiResult, FieldError};
-use crate::local::input::{Fields, KeyPattern, Query, bulk_list, finish, json_body};
+use crate::local::input::{
+    Fields, KeyPattern, Query, bulk_operations, finish, json_body, required_operations,
+};
 use crate::local::store::{ActionInput, ResourceInput, ResourcePatch, RoleInput, RolePatch};
 use crate::local::views;
 use axum::Json;
@@ -74,18 +76,20 @@ fn resource_input(body: &Value, key_from_path: Option<&str>) -> ApiResult<Resour
     Ok(input)
 }
 
-pub async fn list_resources(State(s): AppState, RawQuery(q): RawQuery) -> ApiResult<Response> {
+/// A page of a whole table, shown by `view`; Permit's envelope when `include_total_count` asks.
+fn list_page<T>(q: Option<String>, all: &[T], view: impl Fn(&T) -> Value) -> ApiResult<Response> {
     let q = Query::parse(q.as_deref());
     let page = q.pagination()?;
     let envelope = q.flag("include_total_count")?;
-    let store = s.store.read();
-    let all = store.resources.rows();
-    let items = page
-        .slice(all)
-        .iter()
-        .map(|r| views::resource(&store.scope, r))
-        .collect();
+    let items = page.slice(all).iter().map(view).collect();
     Ok(views::listing(items, all.len(), page, envelope))
+}
+
+pub async fn list_resources(State(s): AppState, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let store = s.store.read();
+    list_page(q, store.resources.rows(), |r| {
+        views::resource(&store.scope, r)
+    })
 }
 
 pub async fn get_resource(State(s): AppState, p: Params) -> ApiResult<Response> {
@@ -238,17 +242,8 @@ fn role_input(value: &Value, loc: Vec<Value>) -> (RoleInput, Vec<FieldError>) {
 }
 
 pub async fn list_roles(State(s): AppState, RawQuery(q): RawQuery) -> ApiResult<Response> {
-    let q = Query::parse(q.as_deref());
-    let page = q.pagination()?;
-    let envelope = q.flag("include_total_count")?;
     let store = s.store.read();
-    let all = store.roles.rows();
-    let items = page
-        .slice(all)
-        .iter()
-        .map(|r| views::role(&store.scope, r))
-        .collect();
-    Ok(views::listing(items, all.len(), page, envelope))
+    list_page(q, store.roles.rows(), |r| views::role(&store.scope, r))
 }
 
 pub async fn get_role(State(s): AppState, p: Params) -> ApiResult<Response> {
@@ -326,25 +321,8 @@ pub async fn remove_permissions(State(s): AppState, p: Params, body: Bytes) -> A
 
 pub async fn bulk_roles(State(s): AppState, body: Bytes) -> ApiResult<Json<Value>> {
     let body = json_body(&body)?;
-    let ops = body.get("operations").cloned().ok_or_else(|| {
-        ApiError::validation(
-            vec!["body".into(), "operations".into()],
-            "field required",
-            "value_error.missing",
-        )
-    })?;
-    let list = bulk_list(
-        &ops,
-        vec!["body".into(), "operations".into()],
-        limits::BULK_ROLES,
-    )?;
-    let mut errors = Vec::new();
-    let mut inputs = Vec::with_capacity(list.len());
-    for (i, item) in list.iter().enumerate() {
-        let (input, errs) = role_input(item, vec!["body".into(), "operations".into(), i.into()]);
-        errors.extend(errs);
-        inputs.push(input);
-    }
+    let (inputs, errors) =
+        bulk_operations(required_operations(&body)?, limits::BULK_ROLES, role_input)?;
     finish(errors)?;
     s.store.write().bulk_upsert_roles(inputs)?;
     Ok(Json(json!({})))

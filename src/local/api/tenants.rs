@@ -3,7 +3,9 @@
 use super::users::idents;
 use super::{AppState, Params, limits, param};
 use crate::local::error::{ApiError, ApiResult, FieldError};
-use crate::local::input::{Fields, KeyPattern, Query, bulk_list, finish, json_body};
+use crate::local::input::{
+    Fields, KeyPattern, Query, bulk_operations, finish, json_body, required_operations,
+};
 use crate::local::store::{TenantInput, TenantPatch};
 use crate::local::views;
 use axum::Json;
@@ -105,25 +107,11 @@ pub async fn remove_user(State(s): AppState, p: Params) -> ApiResult<StatusCode>
 
 pub async fn bulk_create(State(s): AppState, body: Bytes) -> ApiResult<Json<Value>> {
     let body = json_body(&body)?;
-    let ops = body.get("operations").cloned().ok_or_else(|| {
-        ApiError::validation(
-            vec!["body".into(), "operations".into()],
-            "field required",
-            "value_error.missing",
-        )
-    })?;
-    let list = bulk_list(
-        &ops,
-        vec!["body".into(), "operations".into()],
+    let (inputs, errors) = bulk_operations(
+        required_operations(&body)?,
         limits::BULK_TENANTS,
+        tenant_input,
     )?;
-    let mut errors = Vec::new();
-    let mut inputs = Vec::with_capacity(list.len());
-    for (i, item) in list.iter().enumerate() {
-        let (input, errs) = tenant_input(item, vec!["body".into(), "operations".into(), i.into()]);
-        errors.extend(errs);
-        inputs.push(input);
-    }
     finish(errors)?;
     s.store.write().bulk_create_tenants(inputs)?;
     Ok(Json(json!({})))

@@ -2,7 +2,7 @@
 
 use super::{AppState, Params, limits, param};
 use crate::local::error::ApiResult;
-use crate::local::input::{Fields, KeyPattern, Query, bulk_list, finish, json_body};
+use crate::local::input::{Fields, KeyPattern, Query, bulk_operations, finish, json_body};
 use crate::local::store::{AssignmentRef, UserInput, UserPatch};
 use crate::local::views;
 use axum::Json;
@@ -176,24 +176,9 @@ fn operations(body: &Value) -> ApiResult<(Vec<UserInput>, Vec<crate::local::erro
         f.req_str("operations");
     }
     finish(std::mem::take(&mut f.errors))?;
-    let ops = ops.unwrap_or_default();
-    let list = bulk_list(
-        &ops,
-        vec!["body".into(), "operations".into()],
-        limits::BULK_USERS,
-    )?;
-    let mut errors = Vec::new();
-    let mut inputs = Vec::with_capacity(list.len());
-    for (i, item) in list.iter().enumerate() {
-        let (input, errs) = user_input(
-            item,
-            vec!["body".into(), "operations".into(), i.into()],
-            None,
-        );
-        errors.extend(errs);
-        inputs.push(input);
-    }
-    Ok((inputs, errors))
+    bulk_operations(&ops.unwrap_or_default(), limits::BULK_USERS, |item, loc| {
+        user_input(item, loc, None)
+    })
 }
 
 pub async fn bulk_create(State(s): AppState, body: Bytes) -> ApiResult<Json<Value>> {

@@ -9,6 +9,13 @@ impl Store {
         self.by_role.entry(a.role_id).or_default().insert(a.id);
     }
 
+    /// Removes the assignments of a deleted user, tenant or role (its entry, taken from its index).
+    pub(super) fn remove_assignments(&mut self, held: Option<IdSet>) {
+        for aid in held.iter().flat_map(|set| set.as_slice().to_vec()) {
+            self.remove_assignment_by_id(aid);
+        }
+    }
+
     pub(super) fn remove_assignment_by_id(&mut self, id: Uuid) {
         let Some(idx) = self.assignments.position_of_id(id) else {
             return;

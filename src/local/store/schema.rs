@@ -315,11 +315,8 @@ impl Store {
             .find(ident)
             .ok_or_else(|| ApiError::not_found("role", ident))?;
         let role = self.roles.remove_at(idx);
-        if let Some(set) = self.by_role.remove(&role.id) {
-            for aid in set.as_slice().to_vec() {
-                self.remove_assignment_by_id(aid);
-            }
-        }
+        let held = self.by_role.remove(&role.id);
+        self.remove_assignments(held);
         for i in 0..self.roles.len() {
             self.roles.at_mut(i).extends.retain(|k| *k != role.key);
         }

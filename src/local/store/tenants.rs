@@ -59,19 +59,16 @@ impl Store {
 
     pub(super) fn remove_tenant_at(&mut self, idx: usize) {
         let tenant = self.tenants.remove_at(idx);
-        if let Some(set) = self.by_tenant.remove(&tenant.id) {
-            for aid in set.as_slice().to_vec() {
-                self.remove_assignment_by_id(aid);
-            }
-        }
+        let held = self.by_tenant.remove(&tenant.id);
+        self.remove_assignments(held);
     }
 
     pub fn bulk_create_tenants(&mut self, inputs: Vec<TenantInput>) -> ApiResult<()> {
-        let mut seen = HashSet::new();
-        for input in &inputs {
-            if self.tenants.find(&input.key).is_some() || !seen.insert(input.key.as_str()) {
-                return Err(ApiError::duplicate("tenant", &input.key));
-            }
+        if let Some(key) = self
+            .tenants
+            .first_taken(inputs.iter().map(|i| i.key.as_str()))
+        {
+            return Err(ApiError::duplicate("tenant", key));
         }
         for input in inputs {
             self.insert_tenant(input);

@@ -83,20 +83,17 @@ impl Store {
 
     pub(super) fn remove_user_at(&mut self, idx: usize) {
         let user = self.users.remove_at(idx);
-        if let Some(set) = self.by_user.remove(&user.id) {
-            for aid in set.as_slice().to_vec() {
-                self.remove_assignment_by_id(aid);
-            }
-        }
+        let held = self.by_user.remove(&user.id);
+        self.remove_assignments(held);
     }
 
     /// `POST /bulk/users`: all new, or 409 and nothing created.
     pub fn bulk_create_users(&mut self, inputs: Vec<UserInput>) -> ApiResult<()> {
-        let mut seen = HashSet::new();
-        for input in &inputs {
-            if self.users.find(&input.key).is_some() || !seen.insert(input.key.as_str()) {
-                return Err(ApiError::duplicate("user", &input.key));
-            }
+        if let Some(key) = self
+            .users
+            .first_taken(inputs.iter().map(|i| i.key.as_str()))
+        {
+            return Err(ApiError::duplicate("user", key));
         }
         for input in inputs {
             self.insert_user(input);
