@@ -28,6 +28,8 @@ pub enum Command {
     /// Run the embedded local Permit (REST API + PDP) as a standalone server.
     /// Check manifest files or directories: YAML, schema, duplicates and references (exit 1 when invalid).
     Validate(crate::validate::command::ValidateArgs),
+    /// Run the Kubernetes controller: converge Permit from the custom resources, write status back.
+    Controller(Box<crate::commands::controller::ControllerArgs>),
     /// Run the embedded local Permit (REST API + PDP) as a standalone server.
     Local(Box<crate::local::cli::LocalArgs>),
 }

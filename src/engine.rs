@@ -24,6 +24,7 @@ pub async fn plan(
     state_file: &StateFile,
     options: &PlanOptions,
 ) -> anyhow::Result<Planned> {
+    plan::check_source(desired, options)?;
     let inventory = state_file.load(Some(&client.scope().id()));
     let live = live::read(client)
         .await
@@ -65,7 +66,8 @@ pub struct Applied {
 }
 
 /// Executes a plan, recording ownership before (so a crash never loses track of what we create)
-/// and after (deletions done, stale entries gone; a failed delete stays).
+/// and after (deletions done, stale entries gone; a failed delete stays). Callers that may run
+/// side by side hold `StateFile::lock` from before planning.
 pub async fn apply(
     client: &PermitClient,
     planned: &Planned,
@@ -108,6 +110,20 @@ pub async fn apply(
     })
 }
 
+/// Executes a plan whose ownership the source keeps itself (the Kubernetes controller: the custom
+/// resources and their finalizers, no inventory file). Returns the per-object report and Permit as it
+/// is now, projected from the plan and its outcome (no relist).
+pub async fn execute(
+    client: &PermitClient,
+    plan: &Plan,
+    live: &State,
+    options: &ExecOptions,
+) -> (Report, State) {
+    let report = exec::execute(client, plan, options).await;
+    let live = plan.project(live, |op| report.succeeded(op.kind, &op.key));
+    (report, live)
+}
+
 /// The controller and the watcher run these on spawned tasks: they must stay `Send`.
 #[allow(dead_code)]
 fn futures_are_send(
@@ -119,4 +135,10 @@ fn futures_are_send(
     fn send<T: Send>(_: T) {}
     send(plan(client, desired, state_file, &PlanOptions::default()));
     send(apply(client, planned, state_file, &ExecOptions::default()));
+    send(execute(
+        client,
+        &planned.plan,
+        &planned.live,
+        &ExecOptions::default(),
+    ));
 }

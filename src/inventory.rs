@@ -158,6 +158,36 @@ impl StateFile {
         Loaded::Ok(inv)
     }
 
+    /// Takes the lock next to the state file (`<file>.lock`) so two applies never interleave their
+    /// writes. The lock is advisory and held by the open file: a killed process releases it.
+    pub fn lock(&self) -> std::io::Result<StateLock> {
+        let dir = self
+            .path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
+        name.push(".lock");
+        let path = dir.join(name);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(StateLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(std::io::Error::new(
+                std::io::ErrorKind::WouldBlock,
+                format!(
+                    "another permit-sync apply holds {}; try again when it is done",
+                    path.display()
+                ),
+            )),
+            Err(std::fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
+
     /// Writes atomically: a crash leaves either the old file or the new one, never half of one.
     pub fn save(&self, inv: &Inventory) -> std::io::Result<()> {
         let dir = self
@@ -174,6 +204,12 @@ impl StateFile {
         drop(tmp.1);
         std::fs::rename(&tmp.0, &self.path)
     }
+}
+
+/// Held while an apply runs; dropping it releases the lock.
+#[derive(Debug)]
+pub struct StateLock {
+    _file: std::fs::File,
 }
 
 fn tempfile_in(dir: &Path, target: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
@@ -222,6 +258,15 @@ mod tests {
         let foreign = file.load(Some("o/p/other"));
         assert!(foreign.trusted().is_none());
         assert!(foreign.prune_disabled_reason().unwrap().contains("o/p/e"));
+
+        let held = file.lock().unwrap();
+        let err = file.lock().unwrap_err();
+        assert!(
+            err.to_string().contains("another permit-sync apply"),
+            "{err}"
+        );
+        drop(held);
+        file.lock().unwrap();
 
         std::fs::write(&file.path, "{ not json").unwrap();
         let corrupt = file.load(Some("o/p/e"));

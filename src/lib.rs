@@ -3,6 +3,7 @@
 pub mod check;
 pub mod cli;
 pub mod commands;
+pub mod controller;
 pub mod crds;
 pub mod desired;
 pub mod engine;

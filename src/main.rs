@@ -24,6 +24,11 @@ fn main() -> ExitCode {
                 .await
                 .map(ExitCode::from)
         }),
+        Command::Controller(args) => block_on(async move {
+            permit_sync::commands::controller::run(&args)
+                .await
+                .map(|_| ExitCode::SUCCESS)
+        }),
         Command::Local(args) => block_on(async move {
             permit_sync::local::cli::run(&args)
                 .await

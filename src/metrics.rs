@@ -69,9 +69,66 @@ impl PdpMetrics {
     }
 }
 
+/// Labels of the controller's per-kind counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub kind: String,
+    /// `synced`, `failed`, `rejected`, `deleted`, `invalid`, ...
+    pub outcome: String,
+}
+
+/// The Kubernetes controller.
+#[derive(Clone)]
+pub struct ControllerMetrics {
+    /// `permit_sync_batches_total`: batches run (gather → plan → execute → status).
+    pub batches: prometheus_client::metrics::counter::Counter,
+    /// `permit_sync_batch_duration_seconds`.
+    pub batch_duration: Histogram,
+    /// `permit_sync_reconciles_total{kind,outcome}`: per custom resource and batch, when it changed.
+    pub reconciles: Family<OutcomeLabels, prometheus_client::metrics::counter::Counter>,
+    /// `permit_sync_leader`: 1 while this instance holds the lease (or runs without election).
+    pub leader: Gauge,
+}
+
+impl ControllerMetrics {
+    fn new() -> Self {
+        ControllerMetrics {
+            batches: Default::default(),
+            // 10 ms … ~80 s.
+            batch_duration: Histogram::new(exponential_buckets(0.01, 2.0, 14)),
+            reconciles: Family::default(),
+            leader: Gauge::default(),
+        }
+    }
+
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "permit_sync_batches",
+            "Batches run by the controller",
+            self.batches.clone(),
+        );
+        registry.register(
+            "permit_sync_batch_duration_seconds",
+            "Duration of a controller batch",
+            self.batch_duration.clone(),
+        );
+        registry.register(
+            "permit_sync_reconciles",
+            "Custom resources reconciled, by kind and outcome",
+            self.reconciles.clone(),
+        );
+        registry.register(
+            "permit_sync_leader",
+            "Whether this controller instance is the leader",
+            self.leader.clone(),
+        );
+    }
+}
+
 pub struct Metrics {
     registry: Registry,
     pub pdp: PdpMetrics,
+    pub controller: ControllerMetrics,
 }
 
 impl Default for Metrics {
@@ -85,7 +142,13 @@ impl Metrics {
         let mut registry = Registry::default();
         let pdp = PdpMetrics::new();
         pdp.register(&mut registry);
-        Metrics { registry, pdp }
+        let controller = ControllerMetrics::new();
+        controller.register(&mut registry);
+        Metrics {
+            registry,
+            pdp,
+            controller,
+        }
     }
 
     /// The text exposition format (what `/metrics` serves).

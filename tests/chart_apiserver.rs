@@ -11,8 +11,11 @@
 //!   owner references under OwnerReferencesPermissionEnforcement) and nothing beyond it; with one
 //!   verb removed from the Role the apiserver refuses with a message naming verb and resource.
 //!
-//! The controller binary itself does not exist yet: its end-to-end run as the ServiceAccount is
-//! the next test to add here. No controller-manager runs, so Deployments never get pods and
+//! - the controller binary, run outside the cluster as the ServiceAccount (impersonation), completes
+//!   a full lifecycle (finalizer, status, events, Lease, Secret) against the embedded local Permit
+//!   with no forbidden answer, and reports a clear permission error once a verb is removed.
+//!
+//! No controller-manager runs, so Deployments never get pods and
 //! nothing is garbage-collected; `helm install` runs without `--wait`.
 
 #[path = "support/kube_env.rs"]
@@ -1057,4 +1060,189 @@ async fn cluster_wide_service_account_makes_every_contract_call_and_no_other() {
             .await,
         "list ClusterRoles",
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The controller binary as the chart's ServiceAccount
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_binary_as_the_service_account_runs_a_full_lifecycle() {
+    use k8s_openapi::api::events::v1::Event;
+    use permit_sync::local::{LocalConfig, LocalPermit};
+    let env = kube_env!();
+    let admin = env.client();
+    let r = install_release(&env, &admin, "ctl-e2e", false).await;
+    // The release's Secret holds `k3y`: the local Permit takes that key.
+    let permit = LocalPermit::start(LocalConfig {
+        api_key: Some("k3y".into()),
+        ..LocalConfig::ephemeral()
+    })
+    .await
+    .unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let sa = format!("system:serviceaccount:{}:{}", r.ns, r.full);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_permit-sync"))
+        .args(["controller", "--log-format=json", "--leader-elect"])
+        .arg(format!("--kubeconfig={}", env.kubeconfig().display()))
+        .arg(format!("--as={sa}"))
+        .args([
+            "--as-group=system:serviceaccounts",
+            "--as-group=system:authenticated",
+        ])
+        .arg(format!("--as-group=system:serviceaccounts:{}", r.ns))
+        .arg(format!("--namespace={},{}", r.ns, r.team))
+        .arg(format!("--api-url={}", permit.api_url()))
+        .arg(format!("--api-key-secret={}/permit-api-key", r.ns))
+        .arg(format!("--lease-name={}", r.lease))
+        .arg(format!("--lease-namespace={}", r.ns))
+        .arg(format!("--metrics-addr=127.0.0.1:{port}"))
+        .env_remove("PERMIT_API_KEY")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(log.reopen().unwrap())
+        .spawn()
+        .expect("the binary starts");
+    let logs = || std::fs::read_to_string(log.path()).unwrap_or_default();
+    let wait = |what: &'static str, secs: u64| {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        move |done: bool| {
+            assert!(
+                done || Instant::now() < deadline,
+                "{what}: not within {secs}s"
+            );
+            done
+        }
+    };
+
+    let tenants_ar = permit_resource("PermitTenant");
+    let tenants = Api::<DynamicObject>::namespaced_with(admin.clone(), &r.team, &tenants_ar);
+    let tenant = |name: &str, display: &str| -> DynamicObject {
+        from_json(json!({
+            "apiVersion": "permitsync.dev/v1alpha1", "kind": "PermitTenant",
+            "metadata": {"name": name, "namespace": r.team}, "spec": {"name": display},
+        }))
+    };
+    let synced_gen = |o: &DynamicObject| -> Option<i64> {
+        let c = o.data["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == "Synced" && c["status"] == "True")?;
+        c["observedGeneration"].as_i64()
+    };
+    let in_permit = |key: &str| {
+        permit
+            .store()
+            .tenants
+            .rows()
+            .iter()
+            .find(|t| t.key == key)
+            .map(|t| t.name.clone())
+    };
+
+    // Create.
+    tenants
+        .create(&PostParams::default(), &tenant("acme", "Acme"))
+        .await
+        .unwrap();
+    let check = wait("created and Synced", 60);
+    while !check(tenants.get("acme").await.ok().and_then(|o| synced_gen(&o)) == Some(1)) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(in_permit("acme").as_deref(), Some("Acme"));
+    // Update.
+    tenants
+        .patch(
+            "acme",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"name": "Acme Corp"}})),
+        )
+        .await
+        .unwrap();
+    let check = wait("updated", 60);
+    while !check(in_permit("acme").as_deref() == Some("Acme Corp")) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Delete, through the finalizer.
+    tenants
+        .delete("acme", &DeleteParams::default())
+        .await
+        .unwrap();
+    let check = wait("deleted", 60);
+    while !check(is_gone(&tenants, "acme").await) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(in_permit("acme"), None);
+    let events = Api::<Event>::namespaced(admin.clone(), &r.team)
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    assert!(
+        events
+            .items
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("ReconcileSuccess")),
+        "events were published"
+    );
+    let lease = Api::<Lease>::namespaced(admin.clone(), &r.ns)
+        .get(&r.lease)
+        .await
+        .unwrap();
+    assert!(
+        lease.spec.and_then(|s| s.holder_identity).is_some(),
+        "the Lease is held"
+    );
+    let text = logs();
+    assert!(
+        !text.contains("forbidden") && !text.contains("permission denied"),
+        "no forbidden answer in a full lifecycle:\n{text}"
+    );
+    assert!(!text.contains("k3y"), "the API key is not logged");
+
+    // One verb removed: a clear permission error in the log, naming verb and resource.
+    let roles = Api::<Role>::namespaced(admin.clone(), &r.team);
+    let mut role = roles.get(&r.full).await.unwrap();
+    for rule in role.rules.as_mut().unwrap() {
+        if rule
+            .resources
+            .as_ref()
+            .unwrap()
+            .iter()
+            .any(|r| r == "permittenants/status")
+        {
+            rule.verbs.retain(|v| v != "patch");
+        }
+    }
+    roles
+        .replace(&r.full, &PostParams::default(), &role)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await; // RBAC reaches the authorizer via an informer
+    tenants
+        .create(&PostParams::default(), &tenant("later", "Later"))
+        .await
+        .unwrap();
+    let check = wait("a permission error in the log", 60);
+    while !check(logs().contains(r#"cannot patch resource \"permittenants/status\""#)) {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let text = logs();
+    let line = text
+        .lines()
+        .find(|l| l.contains("permittenants/status"))
+        .unwrap();
+    assert!(line.contains("permission denied"), "{line}");
+    assert!(line.contains("PermitTenant"), "the object is named: {line}");
+
+    // SAFETY: signals the child we started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "no exit after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    permit.shutdown().await.unwrap();
 }

@@ -260,7 +260,7 @@ async fn the_limiter_spaces_writes_per_class() {
 mod local {
     use permit_sync::commands::apply::{self, ApplyArgs};
     use permit_sync::commands::plan::{self, PlanArgs};
-    use permit_sync::commands::{ConnectionArgs, SyncArgs};
+    use permit_sync::commands::{ConnectionArgs, OwnershipArgs, SyncArgs};
     use permit_sync::engine;
     use permit_sync::exec::ExecOptions;
     use permit_sync::inventory::StateFile;
@@ -308,11 +308,13 @@ mod local {
         pub fn sync(&self, prune: bool) -> SyncArgs {
             SyncArgs {
                 path: PathBuf::from("manifests"),
-                prune,
-                mode: Mode::Owned,
-                allow_empty: false,
-                max_deletions: None,
-                state_file: self.state_file(),
+                ownership: OwnershipArgs {
+                    prune,
+                    mode: Mode::Owned,
+                    allow_empty: false,
+                    max_deletions: None,
+                    state_file: self.state_file(),
+                },
                 connection: self.connection(),
             }
         }
@@ -448,19 +450,41 @@ mod local {
         let env = start(Knobs::default()).await;
         let objects = blog();
         let c0 = env.permit.counters();
-        let (code, out) = env.apply(&env.apply_args(false), &objects).await;
+        let mut args = env.apply_args(false);
+        let report_file = env.dir.path().join("report.json");
+        args.report = Some(report_file.clone());
+        let (code, out) = env.apply(&args, &objects).await;
         assert_eq!(code, 0, "{out}");
+        let json = std::fs::read_to_string(&report_file).unwrap();
+        assert!(!json.contains(env.permit.api_key()));
+        let r: Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(r["objects"].as_array().unwrap().len(), 8);
+        assert!(
+            r["objects"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|o| o["synced"] == true),
+            "{r}"
+        );
+        // The client's own count of what it sent, by limit class and status.
+        assert_eq!(r["metrics"]["requests"]["bulk"]["200"], 3, "{r}");
         assert!(
             out.contains("Plan: 8 to create, 0 to update, 0 to delete."),
             "{out}"
+        );
+        assert!(
+            !out.contains(env.permit.api_key()),
+            "the API key never shows"
         );
         assert!(out.contains("0 failed"), "{out}");
         let c1 = env.permit.counters();
         let first = calls(&c0, &c1);
         report("blog-rbac first apply", &first);
-        // The floor: scope + 5 list pages; 1 resource, 2 roles, 1 tenant (single calls),
-        // 1 bulk upsert for 2 users, 1 bulk assign for 2 assignments.
-        assert_eq!(first.values().sum::<u64>(), 12, "{first:?}");
+        // The floor: scope + 5 list pages; 1 resource and 1 tenant (single calls), 1 bulk upsert
+        // each for the 2 roles and the 2 users, 1 bulk assign for the 2 assignments.
+        assert_eq!(first.values().sum::<u64>(), 11, "{first:?}");
+        assert_eq!(first.get("PUT bulk/roles"), Some(&1));
         assert_eq!(first.get("PUT bulk/users"), Some(&1));
         assert_eq!(first.get("POST role_assignments/bulk"), Some(&1));
         assert!(
@@ -707,19 +731,31 @@ mod local {
             .unwrap_err();
         assert!(err.to_string().contains("--allow-empty"), "{err}");
         assert_eq!(env.permit.counters().writes(), c0.writes());
+        let refused = calls(&c0, &env.permit.counters());
+        report("empty source refused", &refused);
+        assert_eq!(
+            refused.keys().collect::<Vec<_>>(),
+            ["GET scope"],
+            "refused before listing"
+        );
 
         // Drop bob (and with him his inline assignment) and acme's assignment: only ours go.
         let fewer = without(&objects, Kind::PermitUser, "bob");
         let fewer = without(&fewer, Kind::RoleAssignment, "jane-viewer-acme");
+        let c1 = env.permit.counters();
         let (code, out) = env.apply(&env.apply_args(true), &fewer).await;
         assert_eq!(code, 0, "{out}");
+        report(
+            "prune beside objects made elsewhere",
+            &calls(&c1, &env.permit.counters()),
+        );
         assert!(out.contains("- PermitUser     bob delete"), "{out}");
         assert!(out.contains("(with PermitUser bob)"), "{out}");
         assert!(!out.contains("carol") && !out.contains("outside"), "{out}");
 
         // --allow-empty removes the rest of what we own, acme included (adopted), and nothing else.
         let mut args = env.apply_args(true);
-        args.sync.allow_empty = true;
+        args.sync.ownership.allow_empty = true;
         let (code, out) = env.apply(&args, &[]).await;
         assert_eq!(code, 0, "{out}");
         let client = env.connection().connect().await.unwrap();
@@ -730,11 +766,22 @@ mod local {
             tenants.contains(&&"outside".to_string()) && !tenants.contains(&&"acme".to_string()),
             "{tenants:?}"
         );
-        // Roles carol uses... viewer was ours and is gone; carol's assignment went with it.
+        // viewer was ours and is gone (carol's assignment with it); nothing else was.
         assert!(
             live.roles.is_empty() && live.resources.is_empty(),
             "{live:?}"
         );
+
+        // Mirror mode: Permit becomes exactly the manifests, the `default` tenant aside.
+        let mut mirror = env.apply_args(false);
+        mirror.sync.ownership.mode = Mode::Mirror;
+        let (code, out) = env.apply(&mirror, &blog()).await;
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains("- PermitUser     carol delete"), "{out}");
+        let live = permit_sync::permit::live::read(&client).await.unwrap();
+        let tenants: Vec<_> = live.tenants.keys().cloned().collect();
+        assert_eq!(tenants, ["acme", "default"]);
+        assert_eq!(live.users.len(), 2);
     }
 
     #[tokio::test]
@@ -803,14 +850,440 @@ mod local {
         assert_eq!(code, 0, "{out}");
         assert!(out.contains(NO_CHANGES), "{out}");
         let mut fresh = plan_args(&env, false, Format::Json);
-        fresh.sync.state_file = env.dir.path().join("elsewhere/inventory.json");
-        fresh.sync.mode = Mode::Mirror;
+        fresh.sync.ownership.state_file = env.dir.path().join("elsewhere/inventory.json");
+        fresh.sync.ownership.mode = Mode::Mirror;
         let (code, out) = env.plan(&fresh, &exported).await;
         assert_eq!(code, 0, "{out}");
         let plan: Value = serde_json::from_str(&out).unwrap();
         assert_eq!(plan["changes"], false, "{out}");
         // Permit equals the export exactly: mirror mode would delete nothing.
         assert_eq!(plan["summary"]["delete"], 0, "{out}");
+    }
+
+    /// Many objects, in a directory the loader reads.
+    fn write_manifests(dir: &Path, roles: usize, tenants: usize, users: usize) {
+        std::fs::create_dir_all(dir).unwrap();
+        let mut policy = String::from(
+            "apiVersion: permitsync.dev/v1alpha1\nkind: PermitResource\nmetadata:\n  name: doc\n\
+             spec:\n  actions:\n    read: {}\n    write: {}\n",
+        );
+        for i in 0..roles {
+            policy.push_str(&format!(
+                "---\napiVersion: permitsync.dev/v1alpha1\nkind: PermitRole\nmetadata:\n  name: role-{i}\n\
+                 spec:\n  permissions: [\"doc:read\"]\n"
+            ));
+        }
+        std::fs::write(dir.join("policy.yaml"), policy).unwrap();
+        let mut facts = String::new();
+        for i in 0..tenants {
+            facts.push_str(&format!(
+                "---\napiVersion: permitsync.dev/v1alpha1\nkind: PermitTenant\nmetadata:\n  name: t-{i}\n\
+                 spec:\n  name: Tenant {i}\n"
+            ));
+        }
+        for i in 0..users {
+            facts.push_str(&format!(
+                "---\napiVersion: permitsync.dev/v1alpha1\nkind: PermitUser\nmetadata:\n  name: u-{i}\n\
+                 spec:\n  email: u{i}@example.com\n  roles:\n    - role: role-{}\n      tenant: t-{}\n",
+                i % roles,
+                i % tenants
+            ));
+        }
+        std::fs::write(dir.join("facts.yaml"), facts).unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sigkill_mid_apply_then_restart_converges_without_touching_others() {
+        let env = start(Knobs {
+            latency_ms: 60,
+            ..Knobs::default()
+        })
+        .await;
+        let facts = "/v2/facts/default/local";
+        assert_eq!(
+            env.direct(
+                reqwest::Method::PUT,
+                &format!("{facts}/users/outsider"),
+                json!({"key": "outsider"})
+            )
+            .await
+                / 100,
+            2
+        );
+        let manifests = env.dir.path().join("manifests");
+        write_manifests(&manifests, 12, 4, 40);
+        let bin = env!("CARGO_BIN_EXE_permit-sync");
+        let run = || {
+            std::process::Command::new(bin)
+                .args([
+                    "apply",
+                    manifests.to_str().unwrap(),
+                    "--prune",
+                    "--yes",
+                    "--concurrency",
+                    "2",
+                ])
+                // Permit's 40 schema writes a minute would make this test wait ~10 s.
+                .args(["--rate-limit", "schema_write=600/60"])
+                .arg("--state-file")
+                .arg(env.state_file())
+                .env("PERMIT_API_URL", env.permit.api_url())
+                .env("PERMIT_API_KEY", env.permit.api_key())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let c0 = env.permit.counters();
+        let mut child = run();
+        // Kill it once it has started writing (after the resource and the roles).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while env.permit.counters().writes() - c0.writes() < 2 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "apply never started writing"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        child.kill().unwrap(); // SIGKILL
+        let status = child.wait().unwrap();
+        assert!(!status.success());
+        let killed = calls(&c0, &env.permit.counters());
+        report("apply killed mid-way", &killed);
+        let client = env.connection().connect().await.unwrap();
+        let declared =
+            permit_sync::commands::desired(&permit_sync::commands::load(&manifests).unwrap())
+                .unwrap();
+        let live = permit_sync::permit::live::read(&client).await.unwrap();
+        let existed_after_kill = permit_sync::model::SYNCED_KINDS
+            .iter()
+            .flat_map(|k| {
+                declared
+                    .state
+                    .keys(*k)
+                    .into_iter()
+                    .map(move |key| (*k, key))
+            })
+            .filter(|(k, key)| live.get(*k, key).is_some())
+            .count();
+        assert!(existed_after_kill < 97, "the kill came too late");
+        // Ownership was recorded before the first write, so nothing created is unowned.
+        let inventory = std::fs::read_to_string(env.state_file()).unwrap();
+        assert!(
+            inventory.contains("role-11") && inventory.contains("u-39"),
+            "{inventory}"
+        );
+
+        let c1 = env.permit.counters();
+        // The local Permit serves from this runtime: wait for the child off it.
+        let child = run();
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+            .await
+            .unwrap()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let restart = calls(&c1, &env.permit.counters());
+        report("apply after the kill", &restart);
+        assert!(
+            text.contains(", 0 to delete"),
+            "nothing to delete after a restart: {text}"
+        );
+        // The restart creates exactly what the killed run had not: nothing twice.
+        let created = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Plan: "))
+            .and_then(|l| l.split(' ').next())
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap();
+        assert_eq!(created + existed_after_kill, 97, "{text}");
+
+        let objects = permit_sync::commands::load(&manifests).unwrap();
+        let (code, out) = env
+            .plan(&plan_args(&env, true, Format::Table), &objects)
+            .await;
+        assert_eq!(code, 0, "{out}");
+        let live = permit_sync::permit::live::read(&client).await.unwrap();
+        assert_eq!(live.roles.len(), 12);
+        assert_eq!(live.users.len(), 41, "40 declared and the outsider");
+        assert_eq!(live.assignments.len(), 40);
+    }
+
+    #[tokio::test]
+    async fn call_counts_sit_at_the_floor() {
+        let env = start(Knobs::default()).await;
+        let manifests = env.dir.path().join("manifests");
+        // 1 resource, 6 roles, 30 tenants, 250 users, 250 inline assignments.
+        write_manifests(&manifests, 6, 30, 250);
+        let objects = permit_sync::commands::load(&manifests).unwrap();
+        let mut args = env.apply_args(true);
+        args.sync.connection.rate_limits = vec!["schema_write=off".into(), "bulk=off".into()];
+
+        let c0 = env.permit.counters();
+        let (code, out) = env.apply(&args, &objects).await;
+        assert_eq!(code, 0, "{out}");
+        let first = calls(&c0, &env.permit.counters());
+        report("floor: 537 objects, fresh environment", &first);
+        // Reads: scope + one page per kind (all empty). Writes: 1 resource (single), then one
+        // bulk call each for the roles, the tenants, the users and the assignments.
+        let writes: u64 = first
+            .iter()
+            .filter(|(k, _)| !k.starts_with("GET "))
+            .map(|(_, n)| n)
+            .sum();
+        assert_eq!(writes, 5, "{first:?}");
+        assert_eq!(first.values().sum::<u64>(), 11, "{first:?}");
+
+        // Listing pages through 100 at a time: users 3 pages, tenants 1, assignments 3, roles 1,
+        // resources 1, and the scope.
+        let c1 = env.permit.counters();
+        let (code, out) = env.apply(&args, &objects).await;
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains(NO_CHANGES), "{out}");
+        let second = calls(&c1, &env.permit.counters());
+        report("floor: second apply", &second);
+        assert_eq!(second.get("GET users"), Some(&3), "{second:?}");
+        assert_eq!(second.get("GET role_assignments"), Some(&3), "{second:?}");
+        assert_eq!(second.values().sum::<u64>(), 10, "{second:?}");
+
+        // Dropping 100 users: one bulk delete; their assignments go with them (no unassign call).
+        let fewer: Vec<_> = objects
+            .iter()
+            .filter(|(_, o)| {
+                !(o.kind() == Kind::PermitUser
+                    && o.name()
+                        .strip_prefix("u-")
+                        .and_then(|n| n.parse::<usize>().ok())
+                        .is_some_and(|n| n >= 150))
+            })
+            .cloned()
+            .collect();
+        let mut dry = env.apply_args(true);
+        dry.dry_run = true;
+        let c2 = env.permit.counters();
+        let (code, out) = env.apply(&dry, &fewer).await;
+        assert_eq!(code, 0, "{out}");
+        assert!(
+            out.contains("Plan: 0 to create, 0 to update, 200 to delete."),
+            "{out}"
+        );
+        assert_eq!(
+            env.permit.counters().writes(),
+            c2.writes(),
+            "a dry run writes nothing"
+        );
+        let mut no_yes = env.apply_args(true);
+        no_yes.yes = false;
+        let mut sink = Vec::new();
+        let err = apply::run(&no_yes, &fewer, &mut sink).await.unwrap_err();
+        assert!(err.to_string().contains("--yes"), "{err}");
+        assert_eq!(env.permit.counters().writes(), c2.writes());
+
+        let c3 = env.permit.counters();
+        let (code, out) = env.apply(&args, &fewer).await;
+        assert_eq!(code, 0, "{out}");
+        let prune = calls(&c3, &env.permit.counters());
+        report("floor: prune 100 users and their 100 assignments", &prune);
+        let writes: Vec<_> = prune
+            .iter()
+            .filter(|(k, _)| !k.starts_with("GET "))
+            .collect();
+        assert_eq!(
+            writes,
+            [(&"DELETE bulk/users".to_string(), &1)],
+            "{prune:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn bulk_creates_with_unknown_outcomes_are_replanned_not_replayed() {
+        use permit_sync::local::knobs::Fault;
+        let env = start(Knobs::default()).await;
+        let mut objects = blog();
+        for t in ["globex", "initech"] {
+            objects.push(doc("PermitTenant", t, json!({"name": t})));
+        }
+        let client = env.connection().connect().await.unwrap();
+        let state = StateFile::new(env.state_file());
+        let desired = permit_sync::commands::desired(&objects).unwrap();
+        let planned = engine::plan(&client, &desired, &state, &PlanOptions::default())
+            .await
+            .unwrap();
+        // The stages run one call each here: resource, roles (bulk), tenants (bulk: the
+        // connection drops), users (bulk), assignments (bulk: a 503).
+        env.permit
+            .set_faults(Faults {
+                script: vec![
+                    Fault::None,
+                    Fault::None,
+                    Fault::Drop,
+                    Fault::None,
+                    Fault::None,
+                    Fault::None,
+                    Fault::Error { status: 503 },
+                ],
+                ..Faults::default()
+            })
+            .unwrap();
+        let c0 = env.permit.counters();
+        let applied = engine::apply(&client, &planned, &state, &ExecOptions::default())
+            .await
+            .unwrap();
+        let took = calls(&c0, &env.permit.counters());
+        report("bulk creates meeting a dropped connection and a 503", &took);
+        assert!(
+            applied.report.failed().next().is_none(),
+            "{:?}",
+            applied.report.objects
+        );
+        // Each bulk create was followed by a fresh listing and one bulk call for what was missing.
+        assert_eq!(took.get("POST bulk/tenants"), Some(&2), "{took:?}");
+        assert_eq!(took.get("GET tenants"), Some(&1), "{took:?}");
+        assert_eq!(took.get("POST role_assignments/bulk"), Some(&2), "{took:?}");
+        assert_eq!(took.get("GET role_assignments"), Some(&1), "{took:?}");
+        assert_eq!(
+            applied.report.metrics.retries, 0,
+            "creates are not blindly repeated"
+        );
+        let again = engine::plan(&client, &desired, &state, &PlanOptions::default())
+            .await
+            .unwrap();
+        assert!(again.plan.ops.is_empty(), "{:?}", again.plan.ops);
+        // The projected state the watcher would keep equals what Permit now lists.
+        assert_eq!(
+            applied.live.tenants.keys().collect::<Vec<_>>(),
+            again.live.tenants.keys().collect::<Vec<_>>()
+        );
+        assert_eq!(applied.live.assignments, again.live.assignments);
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_inventory_disables_prune_and_is_kept_aside() {
+        let env = start(Knobs::default()).await;
+        let objects = blog();
+        let (code, out) = env.apply(&env.apply_args(true), &objects).await;
+        assert_eq!(code, 0, "{out}");
+        std::fs::write(env.state_file(), "{\"version\": 1, \"objects\": ").unwrap();
+        let fewer = without(&objects, Kind::RoleAssignment, "jane-viewer-acme");
+        let c0 = env.permit.counters();
+        let (code, out) = env.apply(&env.apply_args(true), &fewer).await;
+        assert_eq!(code, 0, "{out}");
+        assert!(
+            out.contains("warning: prune skipped") && out.contains("corrupt"),
+            "{out}"
+        );
+        assert_eq!(
+            env.permit.counters().writes(),
+            c0.writes(),
+            "no deletion without ownership"
+        );
+        assert!(
+            env.allowed("jane@example.com", "read", "post", "acme")
+                .await
+        );
+        let aside: Vec<_> = std::fs::read_dir(env.state_file().parent().unwrap())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".unusable-"))
+            .collect();
+        assert_eq!(
+            aside.len(),
+            1,
+            "the corrupt file is kept for a person to look at"
+        );
+        // The new inventory owns what is declared now; the assignment dropped meanwhile is not
+        // ours any more, so it is never pruned.
+        let (code, out) = env.apply(&env.apply_args(true), &fewer).await;
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains(NO_CHANGES), "{out}");
+    }
+
+    #[tokio::test]
+    async fn field_changes_are_patched_and_permissions_change_incrementally() {
+        let env = start(Knobs::default()).await;
+        let (code, out) = env.apply(&env.apply_args(false), &blog()).await;
+        assert_eq!(code, 0, "{out}");
+        assert!(env.allowed("bob", "delete", "post", "acme").await);
+
+        let mut changed = without(&blog(), Kind::PermitResource, "post");
+        changed = without(&changed, Kind::PermitRole, "editor");
+        changed = without(&changed, Kind::PermitTenant, "acme");
+        changed = without(&changed, Kind::PermitUser, "jane");
+        changed.push(doc(
+            "PermitResource",
+            "post",
+            json!({"name": "Post", "description": "A blog post",
+            "actions": {"read": {}, "create": {}, "update": {}, "publish": {"name": "Publish"}}}),
+        ));
+        changed.push(doc(
+            "PermitRole",
+            "editor",
+            json!({"name": "Editor", "description": "Reads and writes posts",
+            "permissions": ["post:read", "post:create", "post:update", "post:publish"]}),
+        ));
+        changed.push(doc(
+            "PermitTenant",
+            "acme",
+            json!({"name": "Acme Inc.", "description": "The first customer",
+            "attributes": {"plan": "pro", "region": "eu"}}),
+        ));
+        changed.push(doc(
+            "PermitUser",
+            "jane",
+            json!({"key": "jane@example.com", "email": "jane@example.com",
+            "firstName": "Jane", "lastName": "Roe", "attributes": {"department": "editorial"}}),
+        ));
+
+        let (code, out) = env
+            .plan(&plan_args(&env, false, Format::Markdown), &changed)
+            .await;
+        assert_eq!(code, 2, "{out}");
+        assert!(out.contains("| `last_name` | Doe | Roe |"), "{out}");
+        assert!(
+            out.contains(
+                r#"| `attributes` | {"plan":"enterprise"} | {"plan":"pro","region":"eu"} |"#
+            ),
+            "{out}"
+        );
+
+        let c0 = env.permit.counters();
+        let (code, out) = env.apply(&env.apply_args(false), &changed).await;
+        assert_eq!(code, 0, "{out}");
+        assert!(
+            out.contains("Plan: 0 to create, 4 to update, 0 to delete."),
+            "{out}"
+        );
+        let took = calls(&c0, &env.permit.counters());
+        report("updates of 4 objects", &took);
+        let writes: BTreeMap<_, _> = took
+            .iter()
+            .filter(|(k, _)| !k.starts_with("GET "))
+            .collect();
+        assert_eq!(
+            writes
+                .into_iter()
+                .map(|(k, n)| (k.as_str(), *n))
+                .collect::<Vec<_>>(),
+            [
+                // The editor's permissions: one add, one remove; the rest of it is unchanged.
+                ("DELETE roles/permissions", 1),
+                ("PATCH resources", 1),
+                ("PATCH tenants", 1),
+                ("POST roles/permissions", 1),
+                ("PUT users", 1),
+            ]
+        );
+        assert!(!env.allowed("bob", "delete", "post", "acme").await);
+        assert!(env.allowed("bob", "publish", "post", "acme").await);
+        let (code, out) = env
+            .plan(&plan_args(&env, false, Format::Table), &changed)
+            .await;
+        assert_eq!(code, 0, "{out}");
     }
 
     #[tokio::test]
@@ -858,7 +1331,7 @@ mod local {
             }
             assert!(tries < 5, "no convergence after {tries} runs: {r:?} {text}");
         }
-        args.sync.state_file = env.state_file();
+        args.sync.ownership.state_file = env.state_file();
         env.permit.set_faults(Faults::default()).unwrap();
         let (code, out) = env
             .plan(&plan_args(&env, true, Format::Table), &objects)

@@ -40,7 +40,17 @@ pub async fn run(
     super::init_logging();
     let desired = super::desired(objects)?;
     let client = args.sync.connection.connect().await?;
-    let state_file = StateFile::new(&args.sync.state_file);
+    let state_file = StateFile::new(&args.sync.ownership.state_file);
+    // Held from before planning, so the plan is made against the inventory it will update.
+    let _lock = if args.dry_run {
+        None
+    } else {
+        Some(
+            state_file
+                .lock()
+                .with_context(|| format!("locking inventory {}", state_file.path.display()))?,
+        )
+    };
     let planned = engine::plan(&client, &desired, &state_file, &args.sync.plan_options()).await?;
     let redactor = Redactor::new([client.api_key().expose().to_string()]);
     out.write_all(render::render(&planned.plan, args.output, &redactor).as_bytes())?;

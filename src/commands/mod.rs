@@ -1,6 +1,7 @@
 //! The `plan`, `apply` and `export` commands: arguments and the steps around the engine.
 
 pub mod apply;
+pub mod controller;
 pub mod export;
 pub mod plan;
 
@@ -72,11 +73,9 @@ impl ConnectionArgs {
     }
 }
 
-/// What `plan` and `apply` share: the source, prune and ownership settings, the connection.
+/// Prune and ownership settings: what `plan`, `apply`, `watch` and `dev` share, with the same guards.
 #[derive(clap::Args, Debug, Clone)]
-pub struct SyncArgs {
-    /// Manifest directory or file.
-    pub path: PathBuf,
+pub struct OwnershipArgs {
     /// Delete objects permit-sync manages (the inventory) that are no longer declared.
     #[arg(long)]
     pub prune: bool,
@@ -100,11 +99,9 @@ pub struct SyncArgs {
         value_name = "FILE"
     )]
     pub state_file: PathBuf,
-    #[command(flatten)]
-    pub connection: ConnectionArgs,
 }
 
-impl SyncArgs {
+impl OwnershipArgs {
     pub fn plan_options(&self) -> PlanOptions {
         PlanOptions {
             prune: self.prune,
@@ -112,6 +109,23 @@ impl SyncArgs {
             allow_empty: self.allow_empty,
             max_deletions: self.max_deletions,
         }
+    }
+}
+
+/// What `plan`, `apply` and `watch` share: the source, prune and ownership settings, the connection.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SyncArgs {
+    /// Manifest directory or file.
+    pub path: PathBuf,
+    #[command(flatten)]
+    pub ownership: OwnershipArgs,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+impl SyncArgs {
+    pub fn plan_options(&self) -> PlanOptions {
+        self.ownership.plan_options()
     }
 }
 

@@ -149,3 +149,43 @@ pub fn assignment(a: &Assignment) -> Value {
 pub fn fields(op: &Op) -> Vec<&str> {
     op.diffs.iter().map(|d| d.field.as_str()).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_upsert_keeps_the_fields_the_manifest_leaves_out() {
+        let live = User {
+            key: "jane".into(),
+            email: Some("old@example.com".into()),
+            first_name: Some("Jane".into()),
+            last_name: Some("Doe".into()),
+            attributes: Some([("team".to_string(), json!("a"))].into()),
+        };
+        let want = User {
+            key: "jane".into(),
+            email: Some("jane@example.com".into()),
+            first_name: None,
+            last_name: None,
+            attributes: None,
+        };
+        let body = user_upsert(&want, Some(&live));
+        assert_eq!(
+            body,
+            json!({"key": "jane", "email": "jane@example.com", "first_name": "Jane",
+                   "last_name": "Doe", "attributes": {"team": "a"}})
+        );
+        // PATCH bodies carry whole fields, and only the changed ones.
+        let t = Tenant {
+            key: "acme".into(),
+            name: "Acme".into(),
+            description: None,
+            attributes: Some([("plan".to_string(), json!("pro"))].into()),
+        };
+        assert_eq!(
+            tenant_patch(&t, &["attributes"]),
+            json!({"attributes": {"plan": "pro"}})
+        );
+    }
+}

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 /// Permit's per-call item limits (permit-api.md: bulk operations).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BatchSizes {
+    pub roles: usize,
     pub users: usize,
     pub tenants: usize,
     pub assignments: usize,
@@ -35,6 +36,7 @@ pub struct BatchSizes {
 impl Default for BatchSizes {
     fn default() -> BatchSizes {
         BatchSizes {
+            roles: 2000,
             users: 3000,
             tenants: 2000,
             assignments: 2000,
@@ -70,6 +72,18 @@ pub struct ObjectStatus {
     pub synced: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The HTTP status Permit answered a failed call with (none for transport failures), so a
+    /// source can tell a rejected object (4xx: retry only once it changes) from a passing fault.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+}
+
+impl ObjectStatus {
+    /// Permit refused the object itself (a 4xx other than 408/429): sending it again as it is
+    /// cannot succeed.
+    pub fn rejected(&self) -> bool {
+        matches!(self.http_status, Some(s) if (400..500).contains(&s) && s != 408 && s != 429)
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -99,6 +113,8 @@ struct Exec<'a> {
     client: &'a PermitClient,
     opts: &'a ExecOptions,
     results: Mutex<BTreeMap<(Kind, String), Result<(), String>>>,
+    /// HTTP status of each failure that had one.
+    statuses: Mutex<BTreeMap<(Kind, String), u16>>,
     progress: ProgressBar,
 }
 
@@ -123,6 +139,7 @@ pub async fn execute(client: &PermitClient, plan: &Plan, opts: &ExecOptions) -> 
         client,
         opts,
         results: Mutex::new(BTreeMap::new()),
+        statuses: Mutex::new(BTreeMap::new()),
         progress,
     };
     let of = |kind: Kind, actions: &[Action]| -> Vec<&Op> {
@@ -179,6 +196,7 @@ pub async fn execute(client: &PermitClient, plan: &Plan, opts: &ExecOptions) -> 
     ex.progress.finish_and_clear();
 
     let results = ex.results.into_inner().expect("results lock");
+    let statuses = ex.statuses.into_inner().expect("statuses lock");
     let objects = plan
         .ops
         .iter()
@@ -206,6 +224,10 @@ pub async fn execute(client: &PermitClient, plan: &Plan, opts: &ExecOptions) -> 
                 key: op.key.clone(),
                 action: op.action,
                 synced: outcome.is_ok(),
+                http_status: outcome
+                    .as_ref()
+                    .err()
+                    .and_then(|_| statuses.get(&id).copied()),
                 message: outcome.err(),
             }
         })
@@ -227,6 +249,12 @@ impl Exec<'_> {
     fn record(&self, kind: Kind, key: &str, outcome: Outcome) {
         if let Err(e) = &outcome {
             tracing::warn!(error = %e, "{kind} {key} failed");
+            if let Some(status) = e.status() {
+                self.statuses
+                    .lock()
+                    .expect("statuses lock")
+                    .insert((kind, key.to_string()), status);
+            }
         }
         self.results
             .lock()
@@ -363,8 +391,51 @@ impl Exec<'_> {
                 .copied()
                 .filter(|o| depth.get(o.key.as_str()).copied().unwrap_or(0) == wave)
                 .collect();
-            self.singles(batch, |op| self.role(op)).await;
+            let (creates, updates): (Vec<&Op>, Vec<&Op>) =
+                batch.into_iter().partition(|o| o.action == Action::Create);
+            let creates = self.role_bulk_create(creates).await;
+            self.singles(creates, |op| self.role(op)).await;
+            self.singles(updates, |op| self.role(op)).await;
         }
+    }
+
+    /// New roles through the bulk upsert (`PUT bulk/roles`): one call instead of one schema write
+    /// each, and schema writes are Permit's tightest limit (40/min). An upsert may be repeated, so
+    /// the client retries it; if it still fails, the roles are returned for single creates, which
+    /// name the role at fault.
+    async fn role_bulk_create<'o>(&self, creates: Vec<&'o Op>) -> Vec<&'o Op> {
+        if creates.len() < 2 {
+            return creates;
+        }
+        let mut left = Vec::new();
+        for chunk in creates.chunks(self.opts.batch.roles.max(1)) {
+            let bodies: Vec<_> = chunk
+                .iter()
+                .map(|op| match desired(op) {
+                    Obj::Role(r) => body::role_create(r),
+                    _ => unreachable!("role op"),
+                })
+                .collect();
+            let call = Call::new(
+                Method::PUT,
+                self.client.schema("bulk/roles"),
+                "roles.bulk_upsert",
+                format!("bulk upsert of {} roles", chunk.len()),
+            )
+            .body(json!({ "operations": bodies }));
+            match self.client.call(call).await {
+                Ok(_) => {
+                    for op in chunk {
+                        self.record(op.kind, &op.key, Ok(()));
+                    }
+                }
+                Err(e) => {
+                    tracing::info!(error = %e, "bulk role upsert failed; one by one");
+                    left.extend_from_slice(chunk);
+                }
+            }
+        }
+        left
     }
 
     async fn role(&self, op: &Op) -> Outcome {

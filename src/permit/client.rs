@@ -356,6 +356,11 @@ impl PermitClient {
         loop {
             let waited = self.inner.limiter.acquire(&classes).await;
             if waited >= Duration::from_millis(1) {
+                tracing::debug!(
+                    endpoint = call.endpoint,
+                    ?waited,
+                    "waited for the rate limiter"
+                );
                 let mut m = self.inner.metrics.lock().expect("metrics lock");
                 m.rate_limit_waits += 1;
                 m.rate_limit_wait_ms += waited.as_millis() as u64;

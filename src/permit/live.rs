@@ -2,7 +2,7 @@
 
 use super::{PermitClient, PermitError};
 use crate::desired::non_empty;
-use crate::kinds::Attributes;
+use crate::kinds::{Attributes, Kind};
 use crate::model::{Action, Assignment, AttributeDef, Resource, Role, State, Tenant, User};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -110,8 +110,16 @@ pub fn assignment(v: &Value) -> Option<Assignment> {
     })
 }
 
+/// Permit ids (UUIDs) by kind and key: what the Kubernetes controller reports in `status.permitId`.
+pub type Ids = BTreeMap<(Kind, String), String>;
+
 /// Every synced kind, the five listings run concurrently (the limiter paces them).
 pub async fn read(client: &PermitClient) -> Result<State, PermitError> {
+    read_with_ids(client).await.map(|(state, _)| state)
+}
+
+/// [`read`], keeping the id of every object too.
+pub async fn read_with_ids(client: &PermitClient) -> Result<(State, Ids), PermitError> {
     let (resources, roles, tenants, users, assignments) = tokio::try_join!(
         client.list(
             client.schema("resources"),
@@ -127,26 +135,80 @@ pub async fn read(client: &PermitClient) -> Result<State, PermitError> {
             "list role assignments"
         ),
     )?;
+    Ok(assemble(&resources, &roles, &tenants, &users, &assignments))
+}
+
+/// The normalised state of raw listings, with the id of every object.
+pub fn assemble(
+    resources: &[Value],
+    roles: &[Value],
+    tenants: &[Value],
+    users: &[Value],
+    assignments: &[Value],
+) -> (State, Ids) {
     let mut state = State::default();
-    for r in resources.iter().filter_map(resource) {
-        state.resources.insert(r.key.clone(), r);
+    let mut ids = Ids::new();
+    let mut id = |kind: Kind, key: &str, v: &Value| {
+        if let Some(id) = s(v, "id") {
+            ids.insert((kind, key.to_string()), id);
+        }
+    };
+    for v in resources {
+        if let Some(r) = resource(v) {
+            id(Kind::PermitResource, &r.key, v);
+            state.resources.insert(r.key.clone(), r);
+        }
     }
-    for r in roles.iter().filter_map(role) {
-        state.roles.insert(r.key.clone(), r);
+    for v in roles {
+        if let Some(r) = role(v) {
+            id(Kind::PermitRole, &r.key, v);
+            state.roles.insert(r.key.clone(), r);
+        }
     }
-    for t in tenants.iter().filter_map(tenant) {
-        state.tenants.insert(t.key.clone(), t);
+    for v in tenants {
+        if let Some(t) = tenant(v) {
+            id(Kind::PermitTenant, &t.key, v);
+            state.tenants.insert(t.key.clone(), t);
+        }
     }
-    for u in users.iter().filter_map(user) {
-        state.users.insert(u.key.clone(), u);
+    for v in users {
+        if let Some(u) = user(v) {
+            id(Kind::PermitUser, &u.key, v);
+            state.users.insert(u.key.clone(), u);
+        }
     }
-    for a in assignments.iter().filter_map(assignment) {
+    // Permit has been seen to put the e-mail in an assignment's `user` (permit-api.md §9): the
+    // ids are authoritative, so keys are taken from the listings they point into.
+    let keys = |items: &[Value]| -> BTreeMap<String, String> {
+        items
+            .iter()
+            .filter_map(|v| Some((s(v, "id")?, s(v, "key")?)))
+            .collect()
+    };
+    let (user_keys, role_keys, tenant_keys) = (keys(users), keys(roles), keys(tenants));
+    for v in assignments {
+        let Some(mut a) = assignment(v) else { continue };
+        let by_id = |field: &str, map: &BTreeMap<String, String>| {
+            s(v, field).and_then(|id| map.get(&id).cloned())
+        };
+        if let Some(k) = by_id("user_id", &user_keys) {
+            a.user = k;
+        }
+        if let Some(k) = by_id("role_id", &role_keys) {
+            a.role = k;
+        }
+        if let Some(k) = by_id("tenant_id", &tenant_keys) {
+            a.tenant = k;
+        }
+        id(Kind::RoleAssignment, &a.key(), v);
         state.assignments.insert(a.key(), a);
     }
-    Ok(state)
+    (state, ids)
 }
 
 /// Role assignments only: the executor re-reads them when a bulk assign's outcome is unknown.
+/// (Keys as listed: this is only used to find what is missing, where a mismatch costs a single
+/// assign that Permit answers with 409.)
 pub async fn read_assignments(
     client: &PermitClient,
 ) -> Result<BTreeMap<String, Assignment>, PermitError> {
@@ -174,4 +236,46 @@ pub async fn read_tenants(client: &PermitClient) -> Result<BTreeMap<String, Tena
         .filter_map(tenant)
         .map(|t| (t.key.clone(), t))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn listings_normalise_and_assignments_trust_ids_over_keys() {
+        let users = [
+            json!({"id": "u1", "key": "jane", "email": "jane@example.com",
+                            "first_name": "", "attributes": {}}),
+        ];
+        let roles = [json!({"id": "r1", "key": "viewer", "name": "Viewer",
+                            "permissions": ["post:read"], "extends": []})];
+        let tenants = [json!({"id": "t1", "key": "acme", "name": "Acme", "description": null})];
+        let resources = [json!({"key": "post", "name": "Post",
+                                "actions": {"read": {"id": "a1", "key": "read", "name": "read"}}})];
+        // The API bug: the e-mail where the key belongs.
+        let assignments = [
+            json!({"id": "ra1", "user": "jane@example.com", "role": "viewer", "tenant": "acme",
+                                  "user_id": "u1", "role_id": "r1", "tenant_id": "t1"}),
+        ];
+        let (s, ids) = assemble(&resources, &roles, &tenants, &users, &assignments);
+        assert_eq!(ids[&(Kind::PermitUser, "jane".to_string())], "u1");
+        assert_eq!(
+            ids[&(Kind::RoleAssignment, "jane/viewer/acme".to_string())],
+            "ra1"
+        );
+        assert_eq!(
+            s.assignments.keys().collect::<Vec<_>>(),
+            ["jane/viewer/acme"]
+        );
+        assert_eq!(s.users["jane"].first_name, None, "empty strings are absent");
+        assert_eq!(s.tenants["acme"].description, None);
+        assert!(s.roles["viewer"].permissions.contains("post:read"));
+        assert_eq!(s.resources["post"].actions["read"].name, "read");
+        assert_eq!(
+            s.resources["post"].attributes, None,
+            "not reported, not compared"
+        );
+    }
 }

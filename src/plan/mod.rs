@@ -232,6 +232,14 @@ fn ordered_kinds() -> impl DoubleEndedIterator<Item = Kind> {
     SYNCED_KINDS.into_iter()
 }
 
+/// The empty-source guard, on its own so callers can refuse before reading Permit at all.
+pub fn check_source(desired: &Desired, options: &PlanOptions) -> Result<(), PlanError> {
+    if options.prunes() && desired.state.is_empty() && !options.allow_empty {
+        return Err(PlanError::EmptySource);
+    }
+    Ok(())
+}
+
 /// Computes the plan. Order: creates/updates/adoptions by kind (resources → roles → tenants → users →
 /// assignments), then deletions in the reverse kind order; within a kind, by key.
 pub fn plan(
@@ -327,9 +335,7 @@ pub fn plan(
         }
     }
 
-    if options.prunes() && desired.state.is_empty() && !options.allow_empty {
-        return Err(PlanError::EmptySource);
-    }
+    check_source(desired, options)?;
     if let Some(max) = options.max_deletions
         && deletions.len() > max
     {

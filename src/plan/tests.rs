@@ -566,3 +566,31 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_failed_delete_stays_in_the_inventory_and_stale_entries_go() {
+    let live = blog();
+    let mut inv = owning(&live);
+    inv.insert(
+        Kind::PermitTenant,
+        "long-gone".into(),
+        Entry {
+            hash: String::new(),
+            orphan: false,
+        },
+    );
+    let mut want = blog();
+    want.assignments.clear();
+    let p = plan(&desired(want), &live, own(Some(&inv)), &prune()).unwrap();
+    assert_eq!(p.deletions(), 1);
+    let before = p.inventory_before(Some(&inv), None);
+    let failed = p.inventory_after(&before, |_| false);
+    assert!(failed.contains(Kind::RoleAssignment, "jane@example.com/viewer/acme"));
+    assert!(
+        !failed.contains(Kind::PermitTenant, "long-gone"),
+        "neither declared nor live"
+    );
+    let done = p.inventory_after(&before, |_| true);
+    assert!(!done.contains(Kind::RoleAssignment, "jane@example.com/viewer/acme"));
+    assert!(done.contains(Kind::PermitUser, "jane@example.com"));
+}

@@ -15,6 +15,12 @@ const SECRET_NAME_PARTS: [&str; 7] = [
     "credential",
 ];
 
+/// Permit API keys look like `permit_key_<letters and digits>`.
+fn key_shaped() -> &'static regex::Regex {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| regex::Regex::new(r"permit_key_[A-Za-z0-9_\-]+").expect("valid pattern"))
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Redactor {
     /// The API key in use, removed wherever it appears.
@@ -43,16 +49,7 @@ impl Redactor {
         for secret in &self.secrets {
             out = out.replace(secret.as_str(), REDACTED);
         }
-        out.split(' ')
-            .map(|w| {
-                if w.starts_with("permit_key_") {
-                    REDACTED
-                } else {
-                    w
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(" ")
+        key_shaped().replace_all(&out, REDACTED).into_owned()
     }
 
     /// A field value: everything under a secret-looking name is replaced, recursively.
@@ -82,7 +79,7 @@ mod tests {
     fn secrets_are_redacted_recursively() {
         let r = Redactor::new(["s3cr3t-key-value".to_string()]);
         let v = json!({"plan": "pro", "api_token": "abc", "nested": {"dbPassword": "x"},
-                       "note": "key s3cr3t-key-value and permit_key_ABCDEF here"});
+                       "note": "key s3cr3t-key-value and token=permit_key_ABCDEF here"});
         let out = r.value("attributes", &v);
         assert_eq!(out["plan"], "pro");
         assert_eq!(out["api_token"], REDACTED);
