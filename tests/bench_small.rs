@@ -24,7 +24,7 @@ fn settings(work: &tempfile::TempDir) -> harness::Settings {
 fn small_scale_run_stays_within_the_call_bounds() {
     let work = tempfile::tempdir().unwrap();
     let settings = settings(&work);
-    let runs = harness::run_all(&settings).unwrap();
+    let runs = harness::run_all(&settings, &|_, _| None).unwrap();
     eprintln!("{}", harness::table(&settings, &runs));
     let find = |scenario: &str, contender: &str| {
         runs.iter()

@@ -528,7 +528,7 @@ fn calls_by_class(c: &Counters) -> BTreeMap<String, u64> {
         .collect()
 }
 
-fn finish(mut run: Run, counters: &Counters, wall: Duration) -> Run {
+pub fn finish(mut run: Run, counters: &Counters, wall: Duration) -> Run {
     run.calls = calls_by_class(counters);
     run.total_calls = counters.total;
     run.writes = counters.writes();
@@ -736,8 +736,10 @@ pub fn baseline_run(
     // user and assignment, one scope read.
     let schema = (desired.resources.len() + desired.roles.len()) as u64;
     let writes = (desired.tenants.len() + desired.users.len() + desired.assignments.len()) as u64;
-    let mut full = Counters::default();
-    full.total = full_calls;
+    let mut full = Counters {
+        total: full_calls,
+        ..Counters::default()
+    };
     for (class, n) in [("read", 1), ("schema_write", schema), ("write", writes)] {
         full.by_class.entry(class.into()).or_default().total = n;
     }
@@ -827,7 +829,10 @@ pub fn scenario_l(stage: &Stage) -> anyhow::Result<Vec<Run>> {
     Ok(vec![cold, again])
 }
 
-pub fn run_all(settings: &Settings) -> anyhow::Result<Vec<Run>> {
+/// Scenarios a caller adds (K, which needs the Kubernetes harness): `None` when unknown.
+pub type Extra<'a> = &'a dyn Fn(&Stage, &str) -> Option<anyhow::Result<Vec<Run>>>;
+
+pub fn run_all(settings: &Settings, extra: Extra<'_>) -> anyhow::Result<Vec<Run>> {
     std::fs::create_dir_all(&settings.work)?;
     let stage = Stage::start(settings)?;
     let mut runs = Vec::new();
@@ -835,12 +840,15 @@ pub fn run_all(settings: &Settings) -> anyhow::Result<Vec<Run>> {
         match s.as_str() {
             "S" => runs.extend(scenario_s(&stage)?),
             "L" => runs.extend(scenario_l(&stage)?),
-            other => runs.push(Run {
-                scenario: other.into(),
-                contender: "-".into(),
-                note: "not run: this scenario needs a source not on this branch".into(),
-                ..Run::default()
-            }),
+            other => match extra(&stage, other) {
+                Some(result) => runs.extend(result?),
+                None => runs.push(Run {
+                    scenario: other.into(),
+                    contender: "-".into(),
+                    note: "not run: this scenario needs a source not on this branch".into(),
+                    ..Run::default()
+                }),
+            },
         }
     }
     let permit = stage.permit;

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo bench --bench scale -- [--size 1] [--latency-ms 20] [--rate-scale 10]
-//!     [--baseline-sample 4000] [--scenarios S,L] [--json target/bench-scale.json]
+//!     [--baseline-sample 4000] [--scenarios S,L,K] [--json target/bench-scale.json]
 //! ```
 //!
 //! `cargo test --all-targets` also starts this binary, without cargo bench's `--bench` flag: it then
@@ -11,6 +11,10 @@
 
 #[path = "harness.rs"]
 mod harness;
+#[path = "kube.rs"]
+mod kube;
+#[path = "../../tests/support/kube_env.rs"]
+mod kube_env;
 
 use std::path::PathBuf;
 
@@ -44,7 +48,7 @@ fn main() -> anyhow::Result<()> {
             .map(PathBuf::from)
             .unwrap_or_else(|| target.join("bench-scale")),
         scenarios: value("--scenarios")
-            .unwrap_or_else(|| "S,L".into())
+            .unwrap_or_else(|| "S,L,K".into())
             .split(',')
             .map(|s| s.trim().to_uppercase())
             .collect(),
@@ -52,7 +56,12 @@ fn main() -> anyhow::Result<()> {
     let json_path = value("--json")
         .map(PathBuf::from)
         .unwrap_or_else(|| target.join("bench-scale.json"));
-    let runs = harness::run_all(&settings)?;
+    let k_size = ((1000.0 * settings.size).round() as usize).max(10);
+    let extra = |stage: &harness::Stage, scenario: &str| match scenario {
+        "K" => Some(kube::scenario_k(stage, k_size)),
+        _ => None,
+    };
+    let runs = harness::run_all(&settings, &extra)?;
     print!("{}", harness::table(&settings, &runs));
     let json = serde_json::json!({
         "settings": {
