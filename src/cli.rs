@@ -23,6 +23,12 @@ pub enum Command {
     Plan(crate::commands::plan::PlanArgs),
     /// Converge Permit to the manifests (in bulk, rate-limited; --prune deletes what we own only).
     Apply(crate::commands::apply::ApplyArgs),
+    /// Keep Permit equal to a directory of manifests: watch it, sync changes in batches, correct drift.
+    Watch(Box<crate::commands::watch::WatchArgs>),
+    /// Start the embedded local Permit (API + PDP) and watch PATH: the offline development loop.
+    Dev(Box<crate::commands::dev::DevArgs>),
+    /// Print the per-object status of a running `watch` or `dev` (exit 0 all synced, 2 not, 1 error).
+    Status(crate::commands::status::StatusArgs),
     /// Write the live Permit environment as manifests (`plan` on them shows no changes).
     Export(crate::commands::export::ExportArgs),
     /// Run the embedded local Permit (REST API + PDP) as a standalone server.

@@ -19,6 +19,21 @@ fn main() -> ExitCode {
                 .await
                 .map(ExitCode::from)
         }),
+        Command::Watch(args) => block_on(async move {
+            permit_sync::commands::watch::main(&args)
+                .await
+                .map(ExitCode::from)
+        }),
+        Command::Dev(args) => block_on(async move {
+            permit_sync::commands::dev::main(&args)
+                .await
+                .map(ExitCode::from)
+        }),
+        Command::Status(args) => block_on(async move {
+            permit_sync::commands::status::main(&args)
+                .await
+                .map(ExitCode::from)
+        }),
         Command::Export(args) => block_on(async move {
             permit_sync::commands::export::run(&args)
                 .await

@@ -2,8 +2,11 @@
 
 pub mod apply;
 pub mod controller;
+pub mod dev;
 pub mod export;
 pub mod plan;
+pub mod status;
+pub mod watch;
 
 use crate::desired::Desired;
 use crate::kinds::{Object, Origin};

@@ -1,0 +1,794 @@
+//! Directory mode as a long-running process (`watch`, `dev`): keeps Permit equal to a directory of
+//! manifests.
+//!
+//! The loop ([`run`]) waits for file events ([`debounce`]), a periodic rescan, a periodic relist
+//! (drift, [`drift`]) or a retry, then syncs once:
+//!
+//! 1. **Scan** ([`scan::FileSet`]): re-read every file, re-parse the changed ones; a file that stops
+//!    parsing keeps its last good objects in force and reports its errors.
+//! 2. **Plan** against the cached live state (`engine::plan_against`): a change to one object
+//!    plans that object only, with no API read. The cache is listed at start, after a failed
+//!    apply (its outcome may be unknown) and by the drift relist; otherwise it is the state
+//!    `engine::apply` projects from what it did.
+//! 3. **Apply** (`engine::apply`): bulk calls, inventory written before and after, so a kill at
+//!    any point converges on restart. Changes arriving within the batching window share one plan,
+//!    hence one bulk call per kind.
+//!
+//! Timing hooks (for the change-to-write benchmark): `permit_sync_change_to_write_seconds` (first
+//! file event of a batch to its writes done), `permit_sync_sync_duration_seconds`, and the phases
+//! of the last sync (`batch_wait_ms`, `scan_ms`, `plan_ms`, `apply_ms`) in `/status`.
+//!
+//! Failures (Permit unreachable, per-object errors) are retried with exponential backoff (1 s
+//! doubling up to `max_backoff`, jittered); meanwhile `/readyz` says not ready and every object
+//! not synced carries the error. Objects Permit rejects (4xx) get no backoff retries: they are
+//! tried again by the next sync (an edit, the relist). Cancellation interrupts waiting and
+//! reading, never an apply: the batch in flight finishes and the inventory is never half-written.
+
+pub mod debounce;
+pub mod drift;
+pub mod scan;
+pub mod state;
+
+use crate::desired::Desired;
+use crate::engine::{self, Planned};
+use crate::exec::ExecOptions;
+use crate::inventory::{Loaded, StateFile};
+use crate::kinds::{Object, Origin, PermitPDP};
+use crate::manifest::ManifestSet;
+use crate::metrics::{KindLabels, PdpMetrics, ResultLabels, SyncMetrics};
+use crate::model::State;
+use crate::permit::{ClientConfig, PermitClient, live};
+use crate::plan::{Action, Mode, PlanOptions};
+use anyhow::Context as _;
+use debounce::{Batch, FsWatch, Signal};
+use drift::DriftMode;
+use state::{FileProblem, ObjectState, PdpState, Shared, SyncTiming};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// Everything the loop needs.
+#[derive(Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub options: PlanOptions,
+    pub state_file: PathBuf,
+    pub client: ClientConfig,
+    /// Changes arriving within this window after the first become one sync.
+    pub batch_window: Duration,
+    /// Full rescan of the files even without events.
+    pub rescan_interval: Duration,
+    /// Relist of Permit to find drift.
+    pub drift_interval: Duration,
+    pub drift: DriftMode,
+    pub exec: ExecOptions,
+    /// Longest wait between retries.
+    pub max_backoff: Duration,
+    pub metrics: SyncMetrics,
+    pub pdp_metrics: PdpMetrics,
+}
+
+impl Config {
+    /// Defaults for everything but the source and the connection.
+    pub fn new(
+        path: impl Into<PathBuf>,
+        state_file: impl Into<PathBuf>,
+        client: ClientConfig,
+    ) -> Config {
+        let metrics = crate::metrics::global();
+        Config {
+            path: path.into(),
+            options: PlanOptions::default(),
+            state_file: state_file.into(),
+            client,
+            batch_window: Duration::from_millis(500),
+            rescan_interval: Duration::from_secs(60),
+            drift_interval: Duration::from_secs(300),
+            drift: DriftMode::Correct,
+            exec: ExecOptions::default(),
+            max_backoff: Duration::from_secs(60),
+            metrics: metrics.sync.clone(),
+            pdp_metrics: metrics.pdp.clone(),
+        }
+    }
+}
+
+/// Runs until `cancel` fires; the sync in flight when it fires finishes first.
+pub async fn run(config: Config, shared: Shared, cancel: CancellationToken) -> anyhow::Result<()> {
+    shared.update(|r| {
+        r.path = config.path.display().to_string();
+        r.api_url = config.client.api_url.clone();
+        r.message = Some("starting: no sync has run yet".into());
+    });
+    // One writer per inventory: a second `watch` or an `apply` on the same state file is refused.
+    let _lock = StateFile::new(&config.state_file)
+        .lock()
+        .with_context(|| format!("locking inventory {}", config.state_file.display()))?;
+    let signal = Signal::new();
+    let mut fs_watch = start_watch(&config, &signal);
+    let window = config.batch_window;
+    let mut sync = Syncer::new(config.clone(), shared, cancel.clone());
+    let start = Instant::now();
+    // The first sync runs at once.
+    let mut batch: Option<Batch> = Some(Batch::open(start, Duration::ZERO));
+    let mut retry_at: Option<Instant> = None;
+    let mut next_relist = start + config.drift_interval;
+    let mut next_rescan = start + config.rescan_interval;
+    let mut failures: u32 = 0;
+    loop {
+        let wake = [
+            batch.map(|b| b.deadline()),
+            retry_at,
+            Some(next_relist),
+            Some(next_rescan),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .expect("timers are set");
+        tokio::select! {
+            biased;
+            _ = cancel.cancelled() => break,
+            _ = signal.wait() => {
+                let now = Instant::now();
+                match &mut batch {
+                    Some(b) => b.event(now),
+                    None => batch = Some(Batch::open(now, window)),
+                }
+                continue;
+            }
+            _ = tokio::time::sleep_until(wake) => {}
+        }
+        let now = Instant::now();
+        if now >= next_rescan {
+            next_rescan = now + config.rescan_interval;
+            batch.get_or_insert(Batch::open(now, Duration::ZERO));
+        }
+        let relist = now >= next_relist;
+        let batch_due = batch.is_some_and(|b| now >= b.deadline());
+        let retry_due = retry_at.is_some_and(|t| now >= t);
+        if !(relist || batch_due || retry_due) {
+            continue;
+        }
+        if relist {
+            next_relist = now + config.drift_interval;
+        }
+        // The path appeared, vanished or now leads elsewhere (a symlink swapped): watch anew.
+        if fs_watch.as_ref().is_none_or(FsWatch::moved) {
+            fs_watch = start_watch(&config, &signal);
+        }
+        let trigger = if batch_due { batch.take() } else { None };
+        retry_at = None;
+        if sync.once(trigger, relist).await {
+            failures = failures.saturating_add(1);
+            let wait = backoff(failures, config.max_backoff);
+            tracing::info!(
+                retry_in_ms = wait.as_millis() as u64,
+                "sync incomplete; retrying later"
+            );
+            retry_at = Some(Instant::now() + wait);
+        } else {
+            failures = 0;
+        }
+    }
+    sync.stop_pdps();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn start_watch(config: &Config, signal: &std::sync::Arc<Signal>) -> Option<FsWatch> {
+    match FsWatch::start(&config.path, signal.clone()) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(path = %config.path.display(), error = %e,
+                "cannot watch the path for changes; relying on the periodic rescan");
+            None
+        }
+    }
+}
+
+/// 1 s doubling to `max`, with ±20 % jitter so that restarted peers do not retry in step.
+fn backoff(failures: u32, max: Duration) -> Duration {
+    let base = Duration::from_secs(1)
+        .saturating_mul(1u32 << failures.saturating_sub(1).min(16))
+        .min(max);
+    let jitter = 0.8 + rand::random::<f64>() * 0.4;
+    base.mul_f64(jitter).min(max.max(Duration::from_millis(1)))
+}
+
+struct PdpMonitor {
+    spec: String,
+    cancel: CancellationToken,
+}
+
+/// The state carried from one sync to the next.
+struct Syncer {
+    config: Config,
+    shared: Shared,
+    cancel: CancellationToken,
+    files: scan::FileSet,
+    client: Option<PermitClient>,
+    /// API use already recorded in the metrics.
+    api_seen: crate::permit::Metrics,
+    /// Permit as we believe it is (`None` before the first list).
+    live: Option<State>,
+    /// List Permit before the next plan: an outcome may be unknown.
+    relist_needed: bool,
+    inventory: Option<Loaded>,
+    objects: state::Objects,
+    held: drift::Held,
+    /// A sync has run to the end.
+    completed: bool,
+    pdps: BTreeMap<String, PdpMonitor>,
+    hold_reported: Option<String>,
+}
+
+impl Syncer {
+    fn new(config: Config, shared: Shared, cancel: CancellationToken) -> Syncer {
+        Syncer {
+            files: scan::FileSet::new(config.path.clone()),
+            config,
+            shared,
+            cancel,
+            client: None,
+            api_seen: Default::default(),
+            live: None,
+            relist_needed: true,
+            inventory: None,
+            objects: Default::default(),
+            held: Default::default(),
+            completed: false,
+            pdps: BTreeMap::new(),
+            hold_reported: None,
+        }
+    }
+
+    /// One sync. Returns true when it should be retried (Permit failed, some object failed).
+    async fn once(&mut self, trigger: Option<Batch>, relist: bool) -> bool {
+        let started = Instant::now();
+        let mut timing = SyncTiming {
+            batch_wait_ms: trigger.map_or(0, |b| ms(started - b.first)),
+            ..SyncTiming::default()
+        };
+        let changes = self.files.rescan();
+        let set = self.files.manifest();
+        timing.scan_ms = ms(started.elapsed());
+        if changes.any() {
+            log_diagnostics(&set);
+            tracing::info!(
+                added = changes.added,
+                changed = changes.changed,
+                removed = changes.removed,
+                files = self.files.len(),
+                "manifests changed"
+            );
+        }
+        self.report_files(&set);
+        if changes.any() || self.pdps.is_empty() {
+            self.update_pdps(&set);
+        }
+
+        if let Some(why) = self.files.unreadable() {
+            let message = format!("cannot read the manifests: {why}");
+            tracing::error!("{message}");
+            self.finish_failed(&message, false, &timing);
+            self.publish(|r| r.ready = false);
+            return false;
+        }
+
+        let objects: Vec<(Origin, Object)> = set
+            .objects
+            .iter()
+            .map(|l| (l.origin.clone(), l.object.clone()))
+            .collect();
+        let desired = match Desired::from_objects(objects.iter().map(|(o, x)| (o, x))) {
+            Ok(d) => d,
+            Err(errors) => {
+                let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                let message = format!("manifests not synced: {}", lines.join("; "));
+                tracing::error!("{message}");
+                self.finish_failed(&message, false, &timing);
+                return false;
+            }
+        };
+        self.objects.declare(
+            desired
+                .origins
+                .iter()
+                .map(|((kind, key), origin)| (*kind, key.clone(), Some(origin.to_string()))),
+        );
+
+        let mut options = self.config.options.clone();
+        let hold = self.files.prune_hold();
+        if options.prunes()
+            && let Some(why) = &hold
+        {
+            if self.hold_reported.as_ref() != Some(why) {
+                tracing::warn!("prune held until the manifests load without errors: {why}");
+            }
+            options.prune = false;
+            options.mode = Mode::Owned;
+        }
+        self.hold_reported = hold;
+
+        // Permit: connect, list when the cache cannot be trusted or drift is due.
+        // Reading is safe to abandon on shutdown; writing (below) is not.
+        let cancel = self.cancel.clone();
+        let client = tokio::select! {
+            c = self.client() => c,
+            _ = cancel.cancelled() => return false,
+        };
+        let client = match client {
+            Ok(c) => c,
+            Err(message) => {
+                self.finish_failed(&message, true, &timing);
+                return true;
+            }
+        };
+        let mut drift_found = Vec::new();
+        if relist || self.relist_needed || self.live.is_none() {
+            let listed = tokio::select! {
+                l = live::read(&client) => l,
+                _ = self.cancel.cancelled() => return false,
+            };
+            match listed {
+                Ok(fresh) => {
+                    // Whatever made us list, a difference the cached plan did not expect is drift.
+                    if let (Some(cached), Some(inventory)) =
+                        (self.live.take(), self.inventory.clone())
+                    {
+                        drift_found =
+                            self.find_drift(&desired, &cached, &fresh, &inventory, &options);
+                    }
+                    self.live = Some(fresh);
+                    self.relist_needed = false;
+                }
+                Err(e) => {
+                    let message = format!("Permit unreachable: {e}");
+                    // Keep listing on each retry until it answers: the cache says nothing about
+                    // whether Permit is back.
+                    self.relist_needed = true;
+                    self.record_api(&client);
+                    self.finish_failed(&message, true, &timing);
+                    return true;
+                }
+            }
+        }
+        let inventory = self
+            .inventory
+            .get_or_insert_with(|| {
+                StateFile::new(&self.config.state_file).load(Some(&client.scope().id()))
+            })
+            .clone();
+        let live_state = self.live.clone().expect("listed above");
+
+        let plan_started = Instant::now();
+        let mut plan = match engine::plan_against(&desired, &live_state, &inventory, &options) {
+            Ok(p) => p,
+            Err(e) => {
+                // Deterministic (an empty source, too many deletions): wait for the files to change.
+                let message = format!("plan refused: {e}");
+                tracing::error!("{message}");
+                self.finish_failed(&message, false, &timing);
+                return false;
+            }
+        };
+        for w in &plan.warnings {
+            tracing::warn!("{w}");
+        }
+        let held = self.held.filter(&mut plan, &desired);
+        timing.plan_ms = ms(plan_started.elapsed());
+        timing.ops = plan.ops.len();
+
+        for (kind, key) in desired.origins.keys() {
+            self.objects.set(*kind, key, ObjectState::Synced, None);
+        }
+        let kept: std::collections::BTreeSet<&std::path::Path> =
+            self.files.kept_last_good().collect();
+        if !kept.is_empty() {
+            for ((kind, key), origin) in &desired.origins {
+                if let Origin::File { path, .. } = origin
+                    && kept.contains(path.as_path())
+                {
+                    self.objects.set(
+                        *kind,
+                        key,
+                        ObjectState::Synced,
+                        Some(format!(
+                            "{} has errors; its last valid version is in force",
+                            path.display()
+                        )),
+                    );
+                }
+            }
+        }
+        for op in plan.ops.iter().filter(|o| o.action.writes()) {
+            self.objects
+                .set(op.kind, &op.key, ObjectState::Pending, None);
+        }
+        for (kind, key) in &held {
+            self.objects.set(
+                *kind,
+                key,
+                ObjectState::Drifted,
+                Some("changed in Permit outside permit-sync; left as is (--drift=report)".into()),
+            );
+        }
+
+        let must_apply = !plan.ops.is_empty() || !plan.stale.is_empty() || !self.completed;
+        let mut failed = 0usize;
+        let mut first_failure = String::new();
+        let mut permit_trouble = false;
+        if must_apply {
+            self.publish(|_| {});
+            let apply_started = Instant::now();
+            let planned = Planned {
+                plan,
+                live: live_state,
+                inventory,
+            };
+            let state_file = StateFile::new(&self.config.state_file);
+            match engine::apply(&client, &planned, &state_file, &self.config.exec).await {
+                Ok(applied) => {
+                    for o in &applied.report.objects {
+                        let (state, message) = if o.synced {
+                            (ObjectState::Synced, None)
+                        } else {
+                            (ObjectState::Error, o.message.clone())
+                        };
+                        self.objects.set(o.kind, &o.key, state, message);
+                    }
+                    failed = applied.report.failed().count();
+                    if let Some(f) = applied.report.failed().next() {
+                        first_failure = f
+                            .message
+                            .clone()
+                            .unwrap_or_else(|| format!("{} {} failed", f.kind, f.key));
+                    }
+                    // A rejected object (4xx) is its own problem; anything else (no answer, 429,
+                    // 5xx) is Permit's, and its outcome may be unknown.
+                    permit_trouble = applied.report.failed().any(|o| !o.rejected());
+                    for (kind, key, _) in &drift_found {
+                        if applied.report.succeeded(*kind, key) {
+                            self.config
+                                .metrics
+                                .drift_corrected
+                                .get_or_create(&KindLabels {
+                                    kind: kind.to_string(),
+                                })
+                                .inc();
+                        }
+                    }
+                    log_applied(&planned, &applied.report, apply_started.elapsed());
+                    self.live = Some(applied.live);
+                    self.inventory = Some(Loaded::Ok(applied.inventory));
+                    timing.apply_ms = ms(apply_started.elapsed());
+                    if let Some(b) = trigger
+                        && planned.plan.has_changes()
+                    {
+                        self.config
+                            .metrics
+                            .change_to_write
+                            .observe(b.first.elapsed().as_secs_f64());
+                    }
+                }
+                Err(e) => {
+                    // The inventory could not be written: nothing was executed after that.
+                    let message = format!("{e:#}");
+                    tracing::error!("{message}");
+                    self.record_api(&client);
+                    self.relist_needed = true;
+                    self.finish_failed(&message, false, &timing);
+                    return true;
+                }
+            }
+        }
+        let before = self.api_seen.clone();
+        self.record_api(&client);
+        timing.requests = self.api_seen.since(&before).total();
+        if failed > 0 && permit_trouble {
+            // Unanswered, throttled or 5xx: outcomes may be unknown. List Permit again before
+            // the retry plans, and retry with backoff.
+            self.relist_needed = true;
+            let message =
+                format!("{failed} object(s) failed, retrying with backoff; first: {first_failure}");
+            tracing::warn!("{message}");
+            self.finish(Some(message), false, "failure", &timing, started);
+            return true;
+        }
+        self.completed = true;
+        if failed > 0 {
+            // Permit refused them (4xx): retrying unchanged would be refused again. The next
+            // edit of the files, or the drift relist, tries again.
+            let message = format!("{failed} object(s) refused by Permit; first: {first_failure}");
+            tracing::warn!("{message}");
+            self.finish(Some(message), true, "failure", &timing, started);
+            return false;
+        }
+        self.completed = true;
+        self.finish(
+            None,
+            true,
+            if must_apply { "success" } else { "noop" },
+            &timing,
+            started,
+        );
+        false
+    }
+
+    async fn client(&mut self) -> Result<PermitClient, String> {
+        if let Some(c) = &self.client {
+            return Ok(c.clone());
+        }
+        match PermitClient::connect(self.config.client.clone()).await {
+            Ok(c) => {
+                tracing::info!(api_url = %self.config.client.api_url, environment = %c.scope().id(), "connected to Permit");
+                self.api_seen = Default::default();
+                self.client = Some(c.clone());
+                Ok(c)
+            }
+            Err(e) => {
+                self.config.metrics.connect_failures.inc();
+                Err(format!("Permit unreachable: {e}"))
+            }
+        }
+    }
+
+    /// Compares the plan against the cache with the plan against Permit as listed.
+    fn find_drift(
+        &mut self,
+        desired: &Desired,
+        cached: &State,
+        fresh: &State,
+        inventory: &Loaded,
+        options: &PlanOptions,
+    ) -> Vec<drift::OpId> {
+        let (Ok(before), Ok(after)) = (
+            engine::plan_against(desired, cached, inventory, options),
+            engine::plan_against(desired, fresh, inventory, options),
+        ) else {
+            return Vec::new();
+        };
+        let found = drift::found(&before, &after);
+        for (kind, key, action) in &found {
+            tracing::warn!(kind = %kind, key = %key, action = ?action,
+                correct = self.config.drift == DriftMode::Correct,
+                "drift: Permit was changed outside permit-sync");
+            self.config
+                .metrics
+                .drift_found
+                .get_or_create(&KindLabels {
+                    kind: kind.to_string(),
+                })
+                .inc();
+        }
+        if self.config.drift == DriftMode::Report {
+            self.held.hold(&found, desired);
+        }
+        found
+    }
+
+    fn record_api(&mut self, client: &PermitClient) {
+        let now = client.metrics();
+        self.config.metrics.record_api(&now.since(&self.api_seen));
+        self.api_seen = now;
+    }
+
+    fn report_files(&self, set: &ManifestSet) {
+        let problems: Vec<FileProblem> = set
+            .diagnostics
+            .iter()
+            .map(|d| FileProblem {
+                severity: d.severity.to_string(),
+                file: d.file.display().to_string(),
+                line: d.line,
+                column: d.column,
+                message: d.to_string(),
+            })
+            .collect();
+        let errors = set.diagnostics.iter().filter(|d| d.is_error()).count();
+        self.config.metrics.manifest_errors.set(errors as i64);
+        self.shared.update(|r| r.files = problems);
+    }
+
+    /// A sync that could not run to the end.
+    fn finish_failed(&mut self, message: &str, unreachable: bool, timing: &SyncTiming) {
+        if unreachable {
+            tracing::warn!("{message}");
+            self.objects.fail_all(message);
+        } else {
+            self.objects.fail_unsynced(message);
+        }
+        let ready = self.completed && !unreachable;
+        self.config
+            .metrics
+            .syncs
+            .get_or_create(&ResultLabels {
+                result: "failure".into(),
+            })
+            .inc();
+        self.publish(|r| {
+            r.ready = ready;
+            r.message = Some(message.to_string());
+            r.syncs += 1;
+            r.last_sync = Some(chrono::Utc::now());
+            r.last_timing = Some(timing.clone());
+        });
+    }
+
+    fn finish(
+        &mut self,
+        message: Option<String>,
+        reachable: bool,
+        result: &str,
+        timing: &SyncTiming,
+        started: Instant,
+    ) {
+        let m = &self.config.metrics;
+        m.syncs
+            .get_or_create(&ResultLabels {
+                result: result.into(),
+            })
+            .inc();
+        m.sync_duration.observe(started.elapsed().as_secs_f64());
+        let now = chrono::Utc::now();
+        let success = message.is_none();
+        if success {
+            m.last_success.set(now.timestamp_millis() as f64 / 1000.0);
+        }
+        let ready = self.completed && reachable;
+        if result != "noop" {
+            tracing::debug!(?timing, "sync timing");
+        }
+        self.publish(|r| {
+            r.ready = ready;
+            r.message = message;
+            r.syncs += 1;
+            r.last_sync = Some(now);
+            if success {
+                r.last_success = Some(now);
+            }
+            r.last_timing = Some(timing.clone());
+        });
+    }
+
+    /// Publishes the object table (and whatever `f` changes) to the status and the metrics.
+    fn publish(&self, f: impl FnOnce(&mut state::Report)) {
+        let objects = self.objects.list();
+        let m = &self.config.metrics;
+        self.shared.update(|r| {
+            r.objects = objects;
+            f(r);
+            m.set_objects(&r.counts());
+            m.ready.set(i64::from(r.ready));
+        });
+    }
+
+    /// Starts, restarts or stops the monitors of `PermitPDP`s with a `url` (or a runtime).
+    fn update_pdps(&mut self, set: &ManifestSet) {
+        let mut wanted: BTreeMap<String, PermitPDP> = BTreeMap::new();
+        for l in &set.objects {
+            if let Object::Pdp(p) = &l.object
+                && (p.spec.url.is_some() || p.spec.runtime.is_some())
+            {
+                wanted.insert(l.object.name().to_string(), p.clone());
+            }
+        }
+        let spec_of = |p: &PermitPDP| serde_json::to_string(&p.spec).unwrap_or_default();
+        self.pdps.retain(|name, m| {
+            let keep = wanted.get(name).is_some_and(|p| spec_of(p) == m.spec);
+            if !keep {
+                m.cancel.cancel();
+            }
+            keep
+        });
+        let names: Vec<String> = wanted.keys().cloned().collect();
+        self.shared
+            .update(|r| r.pdps.retain(|p| names.contains(&p.name)));
+        for (name, pdp) in wanted {
+            if self.pdps.contains_key(&name) {
+                continue;
+            }
+            let cancel = self.cancel.child_token();
+            self.pdps.insert(
+                name.clone(),
+                PdpMonitor {
+                    spec: spec_of(&pdp),
+                    cancel: cancel.clone(),
+                },
+            );
+            let opts = crate::pdp::monitor::WatchOptions {
+                api_key: Some(self.config.client.api_key.expose().to_string()),
+                api_url: Some(self.config.client.api_url.clone()),
+                metrics: self.config.pdp_metrics.clone(),
+                ..Default::default()
+            };
+            let shared = self.shared.clone();
+            let stopped = cancel.clone();
+            tokio::spawn(async move {
+                let report = |state: PdpState| {
+                    // A monitor stopped because its manifest went away reports nothing more.
+                    if stopped.is_cancelled() {
+                        return;
+                    }
+                    shared.update(|r| {
+                        r.pdps.retain(|p| p.name != state.name);
+                        r.pdps.push(state);
+                        r.pdps.sort_by(|a, b| a.name.cmp(&b.name));
+                    })
+                };
+                let on_update = |u: &crate::pdp::monitor::Update| {
+                    let healthy = u
+                        .status
+                        .conditions
+                        .iter()
+                        .find(|c| c.type_ == crate::pdp::status::HEALTHY);
+                    report(PdpState {
+                        name: name.clone(),
+                        healthy: healthy.is_some_and(|c| c.status == "True"),
+                        message: healthy.and_then(|c| c.message.clone()),
+                    });
+                };
+                if let Err(e) = crate::pdp::watch_url(&pdp, opts, on_update, cancel).await {
+                    tracing::warn!(pdp = %name, error = %e, "PDP monitor stopped");
+                    report(PdpState {
+                        name: name.clone(),
+                        healthy: false,
+                        message: Some(e.to_string()),
+                    });
+                }
+            });
+        }
+    }
+
+    fn stop_pdps(&mut self) {
+        for m in self.pdps.values() {
+            m.cancel.cancel();
+        }
+        self.pdps.clear();
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+fn log_diagnostics(set: &ManifestSet) {
+    for d in &set.diagnostics {
+        if d.is_error() {
+            tracing::error!("{d}");
+        } else {
+            tracing::warn!("{d}");
+        }
+    }
+}
+
+fn log_applied(planned: &Planned, report: &crate::exec::Report, took: Duration) {
+    let plan = &planned.plan;
+    let count = |a: Action| plan.ops.iter().filter(|o| o.action == a).count();
+    let (created, updated, deleted, adopted) = (
+        count(Action::Create),
+        count(Action::Update),
+        count(Action::Delete),
+        count(Action::Adopt),
+    );
+    if created + updated + deleted + adopted == 0 {
+        return;
+    }
+    tracing::info!(
+        created,
+        updated,
+        deleted,
+        adopted,
+        failed = report.failed().count(),
+        requests = report.metrics.total(),
+        took_ms = took.as_millis() as u64,
+        "synced"
+    );
+    for o in report.failed() {
+        tracing::warn!(kind = %o.kind, key = %o.key, action = ?o.action,
+            "{}", o.message.as_deref().unwrap_or("failed"));
+    }
+}
