@@ -16,7 +16,7 @@ fn settings(work: &tempfile::TempDir) -> harness::Settings {
         baseline_sample: 0,
         bin: PathBuf::from(env!("CARGO_BIN_EXE_permit-sync")),
         work: work.path().to_path_buf(),
-        scenarios: vec!["S".into(), "L".into()],
+        scenarios: vec!["S".into(), "L".into(), "W".into()],
     }
 }
 
@@ -33,7 +33,7 @@ fn small_scale_run_stays_within_the_call_bounds() {
     };
     for r in runs
         .iter()
-        .filter(|r| r.contender.starts_with("permit-sync"))
+        .filter(|r| r.contender.starts_with("permit-sync apply"))
     {
         assert_eq!(
             r.exit_code,
@@ -81,6 +81,17 @@ fn small_scale_run_stays_within_the_call_bounds() {
     assert_eq!(base.total_calls, objects as u64 + 1);
     assert!(!base.extrapolated);
     assert!(base.note.is_empty(), "{}", base.note);
+
+    // Watch mode: one PATCH per single-file tenant change, nothing else once ready.
+    let w = find("W", "watch");
+    assert!(w.latency_p99_ms.is_some());
+    assert!(
+        w.total_calls <= w.bound,
+        "watch: {} calls for {} changes ({:?})",
+        w.total_calls,
+        w.bound,
+        w.calls
+    );
 
     let l_cold = find("L", "(cold)");
     assert!(l_cold.calls_per_bound <= 1.1, "{:?}", l_cold.calls);

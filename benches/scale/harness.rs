@@ -80,6 +80,9 @@ pub struct Run {
     /// Time of the pure planning step (desired vs live vs inventory), in-process.
     pub plan_ms: Option<f64>,
     pub exit_code: Option<i32>,
+    /// Watch mode: from a file's write to the API's write.
+    pub latency_p50_ms: Option<f64>,
+    pub latency_p99_ms: Option<f64>,
     pub note: String,
 }
 
@@ -832,6 +835,127 @@ pub fn scenario_l(stage: &Stage) -> anyhow::Result<Vec<Run>> {
 /// Scenarios a caller adds (K, which needs the Kubernetes harness): `None` when unknown.
 pub type Extra<'a> = &'a dyn Fn(&Stage, &str) -> Option<anyhow::Result<Vec<Run>>>;
 
+/// Scenario W: `permit-sync watch` on the S directory plus one small file, changed `changes`
+/// times, one change at a time: the time from the file's write (atomic rename) to the tenant's
+/// new name being in Permit. Calls are counted once the watcher is ready (its first full sync done).
+pub fn scenario_w(stage: &Stage, changes: usize) -> anyhow::Result<Vec<Run>> {
+    const WINDOW_MS: u64 = 500;
+    let shape = Shape::s(stage.settings.size);
+    let dir = stage.settings.work.join("W");
+    let state = stage.settings.work.join("W-inventory.json");
+    let _ = std::fs::remove_file(&state);
+    generate(&dir, shape, Change::default())?;
+    let tenant = |name: &str| {
+        format!(
+            "apiVersion: permitsync.dev/v1alpha1\nkind: PermitTenant\nmetadata:\n  name: lat\n\
+             spec:\n  name: {name}\n"
+        )
+    };
+    let write = |name: &str| -> std::io::Result<()> {
+        let tmp = dir.join(".lat.yaml.tmp");
+        std::fs::write(&tmp, tenant(name))?;
+        std::fs::rename(&tmp, dir.join("lat.yaml"))
+    };
+    write("Latency start")?;
+    stage.reset()?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let mut cmd = Command::new(&stage.settings.bin);
+    cmd.arg("watch")
+        .arg(&dir)
+        .arg("--state-file")
+        .arg(&state)
+        .arg("--api-url")
+        .arg(stage.permit.api_url())
+        .args(stage.rate_limit_flags())
+        .arg(format!("--batch-window={WINDOW_MS}ms"))
+        .arg(format!("--metrics-addr=127.0.0.1:{port}"))
+        .env("PERMIT_API_KEY", stage.permit.api_key())
+        .env_remove("PERMIT_API_KEY_FILE")
+        .env_remove("PERMIT_SYNC_STATE_FILE")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(
+            stage.settings.work.join("W-watch.log"),
+        )?);
+    let child = cmd.spawn()?;
+    let pid = child.id() as libc::pid_t;
+    let name_of = |key: &str| {
+        let store = stage.permit.store();
+        store
+            .tenants
+            .rows()
+            .iter()
+            .find(|t| t.key == key)
+            .map(|t| t.name.clone())
+    };
+    let measured = stage.rt.block_on(async {
+        let http = reqwest::Client::new();
+        let ready = format!("http://127.0.0.1:{port}/readyz");
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while !http
+            .get(&ready)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "the watcher is not ready after 600 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        stage.permit.reset_counters();
+        let started = Instant::now();
+        let mut samples = Vec::with_capacity(changes);
+        for i in 0..changes {
+            let name = format!("Latency {i}");
+            let written = Instant::now();
+            write(&name)?;
+            while name_of("lat").as_deref() != Some(name.as_str()) {
+                anyhow::ensure!(
+                    written.elapsed() < Duration::from_secs(60),
+                    "change {i} never landed"
+                );
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            samples.push(written.elapsed());
+        }
+        // Let a trailing call land before counting.
+        tokio::time::sleep(Duration::from_millis(WINDOW_MS + 200)).await;
+        anyhow::Ok((started.elapsed(), samples))
+    });
+    // SAFETY: signalling and reaping our own child; rusage is plain data.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let (wall, mut samples) = measured?;
+    samples.sort();
+    let p = |q: usize| samples[(samples.len() * q).div_ceil(100).max(1) - 1].as_secs_f64() * 1000.0;
+    let (p50, p99) = (p(50), p(99));
+    let counters = stage.permit.counters();
+    let mut d = BTreeMap::new();
+    // Permit has no bulk update for tenants: one PATCH per change is the floor.
+    d.insert("tenants update (single)".to_string(), changes as u64);
+    let run = Run {
+        scenario: "W".into(),
+        contender: format!("permit-sync watch ({changes} single-file changes)"),
+        bound: changes as u64,
+        bound_detail: d,
+        peak_rss_mb: Some(usage.ru_maxrss as f64 / 1024.0),
+        latency_p50_ms: Some(p50),
+        latency_p99_ms: Some(p99),
+        note: format!(
+            "change-to-write p50 {p50:.0} ms, p99 {p99:.0} ms (batch window {WINDOW_MS} ms; target p99 ≤ {} ms); calls counted after the first sync",
+            WINDOW_MS + 100
+        ),
+        ..Run::default()
+    };
+    Ok(vec![finish(run, &counters, wall)])
+}
+
 pub fn run_all(settings: &Settings, extra: Extra<'_>) -> anyhow::Result<Vec<Run>> {
     std::fs::create_dir_all(&settings.work)?;
     let stage = Stage::start(settings)?;
@@ -840,6 +964,10 @@ pub fn run_all(settings: &Settings, extra: Extra<'_>) -> anyhow::Result<Vec<Run>
         match s.as_str() {
             "S" => runs.extend(scenario_s(&stage)?),
             "L" => runs.extend(scenario_l(&stage)?),
+            "W" => runs.extend(scenario_w(
+                &stage,
+                ((200.0 * settings.size).round() as usize).max(10),
+            )?),
             other => match extra(&stage, other) {
                 Some(result) => runs.extend(result?),
                 None => runs.push(Run {
