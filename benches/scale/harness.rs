@@ -370,7 +370,21 @@ pub struct Child {
     pub counters: Counters,
 }
 
-/// Spawns and reaps the child with `wait4`, which reports the child's own peak RSS.
+/// The child's peak resident set so far (`VmHWM`), in KiB; `None` once it has exited.
+///
+/// Not `wait4`'s `ru_maxrss`: Linux carries the high-water mark of the memory a process had
+/// before `exec` into it, and a child forked from the benchmark (which hosts the local Permit and
+/// its data) starts with the benchmark's size.
+pub fn vm_hwm_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Spawns the child and waits for it, sampling its `VmHWM` every 10 ms (the last sample before it
+/// exits is its peak, give or take the last 10 ms).
 pub fn run_child(mut cmd: Command) -> anyhow::Result<Child> {
     let start = Instant::now();
     let mut child = cmd.spawn()?;
@@ -383,29 +397,32 @@ pub fn run_child(mut cmd: Command) -> anyhow::Result<Child> {
         }
         s
     });
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: rusage is plain data, zeroed is a valid value; wait4 fills it for our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    anyhow::ensure!(
-        r == pid,
-        "wait4 failed: {}",
-        std::io::Error::last_os_error()
-    );
-    let wall = start.elapsed();
-    let exit_code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -1
+    let mut peak = 0;
+    let status = loop {
+        if let Some(kb) = vm_hwm_kb(child.id()) {
+            peak = peak.max(kb);
+        }
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(10));
     };
     Ok(Child {
-        wall,
-        max_rss_kb: usage.ru_maxrss as u64,
-        exit_code,
+        wall: start.elapsed(),
+        max_rss_kb: peak,
+        exit_code: status.code().unwrap_or(-1),
         stderr: reader.join().unwrap_or_default(),
         counters: Counters::default(),
     })
+}
+
+/// Stops a long-running child (SIGTERM) after reading its peak RSS; returns it in MiB.
+pub fn stop_child(mut child: std::process::Child) -> f64 {
+    let peak = vm_hwm_kb(child.id()).unwrap_or(0);
+    // SAFETY: signalling our own child, still unreaped, so its pid is ours.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let _ = child.wait();
+    peak as f64 / 1024.0
 }
 
 // ---- bounds ----
@@ -880,7 +897,6 @@ pub fn scenario_w(stage: &Stage, changes: usize) -> anyhow::Result<Vec<Run>> {
             stage.settings.work.join("W-watch.log"),
         )?);
     let child = cmd.spawn()?;
-    let pid = child.id() as libc::pid_t;
     let name_of = |key: &str| {
         let store = stage.permit.store();
         store
@@ -926,11 +942,7 @@ pub fn scenario_w(stage: &Stage, changes: usize) -> anyhow::Result<Vec<Run>> {
         tokio::time::sleep(Duration::from_millis(WINDOW_MS + 200)).await;
         anyhow::Ok((started.elapsed(), samples))
     });
-    // SAFETY: signalling and reaping our own child; rusage is plain data.
-    unsafe { libc::kill(pid, libc::SIGTERM) };
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let peak_mb = stop_child(child);
     let (wall, mut samples) = measured?;
     samples.sort();
     let p = |q: usize| samples[(samples.len() * q).div_ceil(100).max(1) - 1].as_secs_f64() * 1000.0;
@@ -944,7 +956,7 @@ pub fn scenario_w(stage: &Stage, changes: usize) -> anyhow::Result<Vec<Run>> {
         contender: format!("permit-sync watch ({changes} single-file changes)"),
         bound: changes as u64,
         bound_detail: d,
-        peak_rss_mb: Some(usage.ru_maxrss as f64 / 1024.0),
+        peak_rss_mb: Some(peak_mb),
         latency_p50_ms: Some(p50),
         latency_p99_ms: Some(p99),
         note: format!(

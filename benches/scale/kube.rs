@@ -124,13 +124,8 @@ fn run(stage: &Stage, env: &KubeEnv, total: usize) -> anyhow::Result<Vec<Run>> {
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log)?);
     let child = cmd.spawn()?;
-    let pid = child.id() as libc::pid_t;
     let outcome = drive(stage, &client, &ns, port, total);
-    // SAFETY: signalling and reaping our own child; rusage is plain data.
-    unsafe { libc::kill(pid, libc::SIGTERM) };
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let peak_mb = harness::stop_child(child);
     let (wall, counters, live) = outcome?;
 
     // The bound: the scope, the first listing (an empty environment: one page per kind), the
@@ -179,7 +174,7 @@ fn run(stage: &Stage, env: &KubeEnv, total: usize) -> anyhow::Result<Vec<Run>> {
         contender: format!("permit-sync controller ({total} CRs at once)"),
         bound: d.values().sum(),
         bound_detail: d,
-        peak_rss_mb: Some(usage.ru_maxrss as f64 / 1024.0),
+        peak_rss_mb: Some(peak_mb),
         note: format!(
             "wall = first CR created → every CR Synced=True; log {}",
             log.display()
