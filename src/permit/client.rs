@@ -447,9 +447,11 @@ impl PermitClient {
         }
     }
 
-    /// Every page of a list endpoint (`per_page=100`). Users answer with an envelope whose
-    /// `page_count` lets the remaining pages be fetched concurrently; the other lists are plain
-    /// arrays, read until a short page.
+    /// Every page of a list endpoint (`per_page=100`). `include_total_count=true` makes the lists
+    /// that are plain arrays by default answer with the envelope users always get: its
+    /// `page_count` lets the remaining pages be fetched concurrently, and a list whose length is
+    /// a multiple of 100 costs no extra empty page. A server that ignores the flag answers with a
+    /// plain array, read until a short page.
     pub async fn list(
         &self,
         path: String,
@@ -466,7 +468,8 @@ impl PermitClient {
                     format!("{what} page {n}"),
                 )
                 .query("page", n)
-                .query("per_page", PER_PAGE),
+                .query("per_page", PER_PAGE)
+                .query("include_total_count", true),
             )
         };
         let first = page(1).await?;
