@@ -18,6 +18,7 @@ ENV CARGO_PROFILE_RELEASE_STRIP=debuginfo \
     CARGO_TERM_COLOR=never
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+COPY benches ./benches
 # BuildKit cache mounts keep the crate registry and the target folder between builds; the binary is
 # copied out of the cached target folder in the same step.
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
