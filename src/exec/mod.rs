@@ -289,6 +289,61 @@ impl Exec<'_> {
         self.bounded(futures).await;
     }
 
+    /// Records `err` for every op (a re-read failed) and leaves none to retry.
+    fn fail_all<'o>(&self, ops: Vec<&'o Op>, err: &PermitError) -> Vec<&'o Op> {
+        for op in ops {
+            self.record(op.kind, &op.key, Err(err.clone().about(&op.subject())));
+        }
+        Vec::new()
+    }
+
+    /// One bulk create for `chunk`. A bulk create is not idempotent, so when it fails it is never
+    /// replayed: `settle` re-reads Permit, records what landed and returns what is missing; on a
+    /// conflict or an unknown outcome the missing ones get one more bulk call, then single calls.
+    async fn bulk_create<'o, B, S, SFut, F, Fut>(
+        &self,
+        mut chunk: Vec<&'o Op>,
+        bulk: B,
+        settle: S,
+        single: F,
+    ) where
+        B: Fn(&[&'o Op]) -> Call,
+        S: Fn(Vec<&'o Op>) -> SFut,
+        SFut: Future<Output = Vec<&'o Op>>,
+        F: Fn(&'o Op) -> Fut,
+        Fut: Future<Output = Outcome>,
+    {
+        let mut may_rebulk = true;
+        loop {
+            if chunk.len() == 1 {
+                let r = single(chunk[0]).await;
+                self.record(chunk[0].kind, &chunk[0].key, r);
+                return;
+            }
+            let call = bulk(&chunk);
+            let what = call.object.clone();
+            let err = match self.client.call(call).await {
+                Ok(_) => {
+                    for op in chunk {
+                        self.record(op.kind, &op.key, Ok(()));
+                    }
+                    return;
+                }
+                Err(e) => e,
+            };
+            tracing::info!(error = %err, "{what} did not complete; re-reading Permit");
+            let missing = settle(chunk).await;
+            let rebulk = may_rebulk && (err.is_conflict() || err.is_ambiguous());
+            if rebulk && missing.len() > 1 {
+                chunk = missing;
+                may_rebulk = false;
+                continue;
+            }
+            self.singles(missing, &single).await;
+            return;
+        }
+    }
+
     /// Sends a single create: `Ok(true)` when created, `Ok(false)` when the key exists (409). An
     /// unknown outcome (5xx, dropped connection) is resolved by sending it again: had the first
     /// landed, the next one meets 409, so a key is never created twice.
@@ -569,14 +624,8 @@ impl Exec<'_> {
 
     /// Creates tenants in one bulk call; on conflict or an unknown outcome, re-reads the tenants
     /// and plans the rest once more (one more bulk call, then single calls).
-    async fn tenant_batch(&self, mut chunk: Vec<&Op>) {
-        let mut may_rebulk = true;
-        loop {
-            if chunk.len() == 1 {
-                let r = self.tenant_single(chunk[0]).await;
-                self.record(chunk[0].kind, &chunk[0].key, r);
-                return;
-            }
+    async fn tenant_batch<'o>(&self, chunk: Vec<&'o Op>) {
+        let bulk = |chunk: &[&Op]| {
             let ops: Vec<_> = chunk
                 .iter()
                 .map(|op| match desired(op) {
@@ -584,31 +633,18 @@ impl Exec<'_> {
                     _ => unreachable!("tenant op"),
                 })
                 .collect();
-            let call = Call::new(
+            Call::new(
                 Method::POST,
                 self.client.facts("bulk/tenants"),
                 "tenants.bulk_create",
                 format!("bulk create of {} tenants", chunk.len()),
             )
-            .body(json!({ "operations": ops }));
-            let err = match self.client.call(call).await {
-                Ok(_) => {
-                    for op in chunk {
-                        self.record(op.kind, &op.key, Ok(()));
-                    }
-                    return;
-                }
-                Err(e) => e,
-            };
-            tracing::info!(error = %err, "bulk tenant create did not complete; re-reading tenants");
+            .body(json!({ "operations": ops }))
+        };
+        let settle = |chunk: Vec<&'o Op>| async move {
             let live = match live::read_tenants(self.client).await {
                 Ok(l) => l,
-                Err(e) => {
-                    for op in chunk {
-                        self.record(op.kind, &op.key, Err(e.clone().about(&op.subject())));
-                    }
-                    return;
-                }
+                Err(e) => return self.fail_all(chunk, &e),
             };
             let mut missing = Vec::new();
             for op in chunk {
@@ -629,15 +665,10 @@ impl Exec<'_> {
                     None => missing.push(op),
                 }
             }
-            let rebulk = may_rebulk && (err.is_conflict() || err.is_ambiguous());
-            if rebulk && missing.len() > 1 {
-                chunk = missing;
-                may_rebulk = false;
-                continue;
-            }
-            self.singles(missing, |op| self.tenant_single(op)).await;
-            return;
-        }
+            missing
+        };
+        self.bulk_create(chunk, bulk, settle, |op| self.tenant_single(op))
+            .await;
     }
 
     // ---- users ----
@@ -709,14 +740,8 @@ impl Exec<'_> {
         self.create(call).await.map(drop)
     }
 
-    async fn assign_batch(&self, mut chunk: Vec<&Op>) {
-        let mut may_rebulk = true;
-        loop {
-            if chunk.len() == 1 {
-                let r = self.assign_single(chunk[0]).await;
-                self.record(chunk[0].kind, &chunk[0].key, r);
-                return;
-            }
+    async fn assign_batch<'o>(&self, chunk: Vec<&'o Op>) {
+        let bulk = |chunk: &[&Op]| {
             let bodies: Vec<_> = chunk
                 .iter()
                 .map(|op| match desired(op) {
@@ -724,46 +749,28 @@ impl Exec<'_> {
                     _ => unreachable!("assignment op"),
                 })
                 .collect();
-            let call = Call::new(
+            Call::new(
                 Method::POST,
                 self.client.facts("role_assignments/bulk"),
                 "role_assignments.bulk_assign",
                 format!("bulk assign of {} role assignments", chunk.len()),
             )
-            .body(serde_json::Value::Array(bodies));
-            let err = match self.client.call(call).await {
-                Ok(_) => {
-                    for op in chunk {
-                        self.record(op.kind, &op.key, Ok(()));
-                    }
-                    return;
-                }
-                Err(e) => e,
-            };
-            tracing::info!(error = %err, "bulk assign did not complete; re-reading role assignments");
+            .body(serde_json::Value::Array(bodies))
+        };
+        let settle = |chunk: Vec<&'o Op>| async move {
             let live = match live::read_assignments(self.client).await {
                 Ok(l) => l,
-                Err(e) => {
-                    for op in chunk {
-                        self.record(op.kind, &op.key, Err(e.clone().about(&op.subject())));
-                    }
-                    return;
-                }
+                Err(e) => return self.fail_all(chunk, &e),
             };
             let (present, missing): (Vec<&Op>, Vec<&Op>) =
                 chunk.into_iter().partition(|op| live.contains_key(&op.key));
             for op in present {
                 self.record(op.kind, &op.key, Ok(()));
             }
-            let rebulk = may_rebulk && (err.is_conflict() || err.is_ambiguous());
-            if rebulk && missing.len() > 1 {
-                chunk = missing;
-                may_rebulk = false;
-                continue;
-            }
-            self.singles(missing, |op| self.assign_single(op)).await;
-            return;
-        }
+            missing
+        };
+        self.bulk_create(chunk, bulk, settle, |op| self.assign_single(op))
+            .await;
     }
 
     async fn unassign(&self, ops: Vec<&Op>) {
