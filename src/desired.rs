@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 #[derive(Clone, Debug, Default)]
 pub struct Desired {
     pub state: State,
-    /// First declaration of each object (inline roles point at their user).
+    /// Where each object was first declared. Role assignments declared inline on a user are not
+    /// listed (hundreds of thousands of entries at scale): [`Desired::origin`] gives their user's.
     pub origins: BTreeMap<(Kind, String), Origin>,
     /// Objects declared with `deletionPolicy: Orphan`: never deleted when their manifest goes away.
     pub orphans: BTreeSet<(Kind, String)>,
@@ -31,59 +32,114 @@ impl Desired {
     pub fn from_objects<'a>(
         objects: impl IntoIterator<Item = (&'a Origin, &'a Object)>,
     ) -> Result<Desired, Vec<DuplicateError>> {
-        let mut d = Desired::default();
-        let mut errors = Vec::new();
+        let mut builder = Builder::default();
         for (origin, object) in objects {
-            let orphan = deletion_policy(object) == Some(DeletionPolicy::Orphan);
-            let mut objs = Vec::new();
-            match object {
-                Object::Pdp(_) => continue,
-                Object::User(u) => {
-                    let key = object.permit_key();
-                    for r in u.spec.roles.iter().flatten() {
-                        objs.push(Obj::Assignment(Assignment {
-                            user: key.clone(),
-                            role: r.role.clone(),
-                            tenant: r
-                                .tenant
-                                .clone()
-                                .unwrap_or_else(|| kinds::DEFAULT_TENANT.into()),
-                            resource_instance: None,
-                        }));
-                    }
-                    objs.insert(0, normalise(object).expect("users are synced"));
-                }
-                _ => objs.push(normalise(object).expect("non-PDP kinds are synced")),
-            }
-            for obj in objs {
-                let id = (obj.kind(), obj.key());
-                if let Some(first) = d.origins.get(&id) {
-                    if id.0 != Kind::RoleAssignment {
-                        errors.push(DuplicateError {
-                            kind: id.0,
-                            key: id.1,
-                            first: first.clone(),
-                            second: origin.clone(),
-                        });
-                    }
-                    continue;
-                }
-                if orphan && id.0 == object.kind() {
-                    d.orphans.insert(id.clone());
-                }
-                d.origins.insert(id, origin.clone());
-                d.state.insert(obj);
-            }
+            builder.add(origin, object);
         }
-        if errors.is_empty() {
-            Ok(d)
-        } else {
-            Err(errors)
-        }
+        builder.finish()
     }
 
+    /// Where the object was declared: its own declaration, or for an inline role assignment the
+    /// user that declares it.
     pub fn origin(&self, kind: Kind, key: &str) -> Option<&Origin> {
-        self.origins.get(&(kind, key.to_string()))
+        if let Some(origin) = self.origins.get(&(kind, key.to_string())) {
+            return Some(origin);
+        }
+        let user = &self.state.assignments.get(key)?.user;
+        (kind == Kind::RoleAssignment)
+            .then(|| self.origins.get(&(Kind::PermitUser, user.to_string())))
+            .flatten()
+    }
+
+    /// Every declared object with where it was declared, kind by kind in key order.
+    pub fn declared(&self) -> impl Iterator<Item = (Kind, String, Option<&Origin>)> + '_ {
+        crate::model::SYNCED_KINDS
+            .into_iter()
+            .flat_map(move |kind| {
+                self.state.keys(kind).into_iter().map(move |key| {
+                    let origin = self.origin(kind, &key);
+                    (kind, key, origin)
+                })
+            })
+    }
+}
+
+/// Builds a [`Desired`] one object at a time, so a source can stream its files and keep only
+/// the normalised model, never every parsed manifest at once.
+#[derive(Debug, Default)]
+pub struct Builder {
+    desired: Desired,
+    errors: Vec<DuplicateError>,
+}
+
+/// A role assignment declared again (inline and as a `RoleAssignment`, or twice inline): the
+/// model keeps the first; validation reports the repetition.
+#[derive(Debug)]
+pub struct RepeatedAssignment {
+    pub key: String,
+    pub first: Option<Origin>,
+}
+
+impl Builder {
+    /// Adds one declared object; returns the role assignments it repeats.
+    pub fn add(&mut self, origin: &Origin, object: &Object) -> Vec<RepeatedAssignment> {
+        let d = &mut self.desired;
+        let mut repeated = Vec::new();
+        let orphan = deletion_policy(object) == Some(DeletionPolicy::Orphan);
+        let mut objs = Vec::new();
+        match object {
+            Object::Pdp(_) => return repeated,
+            Object::User(u) => {
+                let key = object.permit_key();
+                for r in u.spec.roles.iter().flatten() {
+                    objs.push(Obj::Assignment(Assignment {
+                        user: key.clone(),
+                        role: r.role.clone(),
+                        tenant: r
+                            .tenant
+                            .clone()
+                            .unwrap_or_else(|| kinds::DEFAULT_TENANT.into()),
+                        resource_instance: None,
+                    }));
+                }
+                objs.insert(0, normalise(object).expect("users are synced"));
+            }
+            _ => objs.push(normalise(object).expect("non-PDP kinds are synced")),
+        }
+        for obj in objs {
+            let id = (obj.kind(), obj.key());
+            let inline = id.0 != object.kind();
+            if id.0 == Kind::RoleAssignment && d.state.assignments.contains_key(&id.1) {
+                let first = d.origin(id.0, &id.1).cloned();
+                repeated.push(RepeatedAssignment { key: id.1, first });
+                continue;
+            }
+            if let Some(first) = d.origins.get(&id) {
+                self.errors.push(DuplicateError {
+                    kind: id.0,
+                    key: id.1,
+                    first: first.clone(),
+                    second: origin.clone(),
+                });
+                continue;
+            }
+            if orphan && !inline {
+                d.orphans.insert(id.clone());
+            }
+            if !inline {
+                d.origins.insert(id, origin.clone());
+            }
+            d.state.insert(obj);
+        }
+        repeated
+    }
+
+    pub fn finish(self) -> Result<Desired, Vec<DuplicateError>> {
+        if self.errors.is_empty() {
+            Ok(self.desired)
+        } else {
+            Err(self.errors)
+        }
     }
 }
 
@@ -183,11 +239,10 @@ mod tests {
     use crate::kinds::{
         InlineRole, PermitUser, PermitUserSpec, RoleAssignment, RoleAssignmentSpec,
     };
-    use std::path::PathBuf;
 
     fn at(line: usize) -> Origin {
         Origin::File {
-            path: PathBuf::from("users.yaml"),
+            path: std::sync::Arc::from(std::path::Path::new("users.yaml")),
             line,
             column: 1,
         }

@@ -401,7 +401,7 @@ mod local {
 
     pub fn obj(v: Value) -> (Origin, Object) {
         let origin = Origin::File {
-            path: PathBuf::from("test.yaml"),
+            path: std::path::Path::new("test.yaml").into(),
             line: 1,
             column: 1,
         };

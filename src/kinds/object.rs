@@ -4,14 +4,16 @@ use super::{
     Kind, PermitPDP, PermitResource, PermitRole, PermitTenant, PermitUser, RoleAssignment,
 };
 use std::fmt;
-use std::path::PathBuf;
+use std::path::Path;
+use std::sync::Arc;
 
 /// Where an object was declared, for messages that point the user at it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Origin {
     /// A document in a manifest file; line and column of the document start (1-based).
     File {
-        path: PathBuf,
+        /// Shared by every object of the file: one allocation per file, not per object.
+        path: Arc<Path>,
         line: usize,
         column: usize,
     },

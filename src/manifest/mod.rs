@@ -88,7 +88,7 @@ impl LoadedObject {
         let (file, line, column) = match &self.origin {
             Origin::File { path, line, column } => {
                 let (l, c) = self.fields.get(field).unwrap_or((*line, *column));
-                (path.clone(), l, c)
+                (path.to_path_buf(), l, c)
             }
             Origin::Cluster { namespace, name } => {
                 (PathBuf::from(format!("{namespace}/{name}")), 0, 0)

@@ -12,7 +12,7 @@ use serde_json::{Value as Json, json};
 use serde_saphyr::MessageFormatter;
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// Nodes a document may expand to (aliases included); a manifest has a few hundred at most.
 pub const MAX_NODES: usize = 100_000;
@@ -116,6 +116,7 @@ pub(crate) fn parse_text(path: &Path, text: &str) -> (Vec<LoadedObject>, Vec<Dia
     let mut objects = Vec::new();
     let mut diagnostics = Vec::new();
     let chunks = split(text);
+    let file: Arc<Path> = Arc::from(path);
     if chunks.len() > MAX_DOCUMENTS {
         let message = format!(
             "file holds {} documents, more than the {MAX_DOCUMENTS} allowed; split it into smaller files",
@@ -141,7 +142,7 @@ pub(crate) fn parse_text(path: &Path, text: &str) -> (Vec<LoadedObject>, Vec<Dia
             continue;
         }
         match parse_yaml(path, &chunk) {
-            Ok(Some(root)) => parse_document(path, &root, &mut objects, &mut diagnostics),
+            Ok(Some(root)) => parse_document(&file, &root, &mut objects, &mut diagnostics),
             Ok(None) => {}
             Err(diagnostic) => diagnostics.push(*diagnostic),
         }
@@ -212,17 +213,18 @@ fn yaml_message(err: &serde_saphyr::Error) -> String {
 
 /// A document: one object, or a `List` of objects.
 fn parse_document(
-    path: &Path,
+    file: &Arc<Path>,
     root: &Node,
     objects: &mut Vec<LoadedObject>,
     out: &mut Vec<Diagnostic>,
 ) {
+    let path: &Path = file;
     let kind = root.get("kind").and_then(Node::as_str).unwrap_or("");
     let api_version = root.get("apiVersion").and_then(Node::as_str).unwrap_or("");
     let is_list = (kind == "List" && api_version == "v1")
         || kind.strip_suffix("List").and_then(Kind::parse).is_some() && api_version == API_VERSION;
     if !is_list {
-        return parse_object(path, root, "", objects, out);
+        return parse_object(file, root, "", objects, out);
     }
     let mut checker = Checker {
         patterns: &schemas().patterns,
@@ -248,7 +250,7 @@ fn parse_document(
                 out.push(d.with_field(format!("{prefix}.kind")));
                 continue;
             }
-            parse_object(path, item, &prefix, objects, out);
+            parse_object(file, item, &prefix, objects, out);
         }
     }
 }
@@ -276,12 +278,13 @@ fn prefixed(prefix: &str, field: &str) -> String {
 
 /// One object: envelope checks, the CRD schema, then the typed kind.
 fn parse_object(
-    path: &Path,
+    file: &Arc<Path>,
     node: &Node,
     prefix: &str,
     objects: &mut Vec<LoadedObject>,
     out: &mut Vec<Diagnostic>,
 ) {
+    let path: &Path = file;
     let name = node
         .get("metadata")
         .and_then(|m| m.get("name"))
@@ -329,7 +332,7 @@ fn parse_object(
     let mut fields = FieldLocations::default();
     fields.record(node, "");
     let origin = Origin::File {
-        path: path.to_path_buf(),
+        path: file.clone(),
         line: node.line,
         column: node.column,
     };

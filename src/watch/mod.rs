@@ -299,9 +299,8 @@ impl Syncer {
         };
         self.objects.declare(
             desired
-                .origins
-                .iter()
-                .map(|((kind, key), origin)| (*kind, key.clone(), Some(origin.to_string()))),
+                .declared()
+                .map(|(kind, key, origin)| (kind, key, origin.map(ToString::to_string))),
         );
 
         let mut options = self.config.options.clone();
@@ -386,19 +385,19 @@ impl Syncer {
         timing.plan_ms = ms(plan_started.elapsed());
         timing.ops = plan.ops.len();
 
-        for (kind, key) in desired.origins.keys() {
-            self.objects.set(*kind, key, ObjectState::Synced, None);
+        for (kind, key, _) in desired.declared() {
+            self.objects.set(kind, &key, ObjectState::Synced, None);
         }
         let kept: std::collections::BTreeSet<&std::path::Path> =
             self.files.kept_last_good().collect();
         if !kept.is_empty() {
-            for ((kind, key), origin) in &desired.origins {
-                if let Origin::File { path, .. } = origin
-                    && kept.contains(path.as_path())
+            for (kind, key, origin) in desired.declared() {
+                if let Some(Origin::File { path, .. }) = origin
+                    && kept.contains(&**path)
                 {
                     self.objects.set(
-                        *kind,
-                        key,
+                        kind,
+                        &key,
                         ObjectState::Synced,
                         Some(format!(
                             "{} has errors; its last valid version is in force",
