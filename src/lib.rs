@@ -19,5 +19,6 @@ pub mod pdp;
 pub mod permit;
 pub mod plan;
 pub mod serve;
+pub mod source;
 pub mod validate;
 pub mod watch;

@@ -332,13 +332,25 @@ mod local {
 
         pub async fn apply(&self, args: &ApplyArgs, objects: &[(Origin, Object)]) -> (u8, String) {
             let mut out = Vec::new();
-            let code = apply::run(args, objects, &mut out).await.unwrap();
+            let code = apply::run(
+                args,
+                &permit_sync::commands::desired(objects).unwrap(),
+                &mut out,
+            )
+            .await
+            .unwrap();
             (code, String::from_utf8(out).unwrap())
         }
 
         pub async fn plan(&self, args: &PlanArgs, objects: &[(Origin, Object)]) -> (u8, String) {
             let mut out = Vec::new();
-            let code = plan::run(args, objects, &mut out).await.unwrap();
+            let code = plan::run(
+                args,
+                &permit_sync::commands::desired(objects).unwrap(),
+                &mut out,
+            )
+            .await
+            .unwrap();
             (code, String::from_utf8(out).unwrap())
         }
 
@@ -726,7 +738,7 @@ mod local {
         // Everything declared goes away but the guard holds.
         let c0 = env.permit.counters();
         let mut out = Vec::new();
-        let err = apply::run(&env.apply_args(true), &[], &mut out)
+        let err = apply::run(&env.apply_args(true), &Default::default(), &mut out)
             .await
             .unwrap_err();
         assert!(err.to_string().contains("--allow-empty"), "{err}");
@@ -1079,7 +1091,13 @@ mod local {
         let mut no_yes = env.apply_args(true);
         no_yes.yes = false;
         let mut sink = Vec::new();
-        let err = apply::run(&no_yes, &fewer, &mut sink).await.unwrap_err();
+        let err = apply::run(
+            &no_yes,
+            &permit_sync::commands::desired(&fewer).unwrap(),
+            &mut sink,
+        )
+        .await
+        .unwrap_err();
         assert!(err.to_string().contains("--yes"), "{err}");
         assert_eq!(env.permit.counters().writes(), c2.writes());
 
@@ -1324,7 +1342,12 @@ mod local {
         loop {
             tries += 1;
             let mut out = Vec::new();
-            let r = apply::run(&args, &objects, &mut out).await;
+            let r = apply::run(
+                &args,
+                &permit_sync::commands::desired(&objects).unwrap(),
+                &mut out,
+            )
+            .await;
             let text = String::from_utf8(out).unwrap();
             if matches!(r, Ok(0)) {
                 break;

@@ -1,10 +1,10 @@
 //! `permit-sync apply PATH`: converge Permit to the manifests, showing the plan first.
 
 use super::SyncArgs;
+use crate::desired::Desired;
 use crate::engine;
 use crate::exec::{ExecOptions, summary};
 use crate::inventory::StateFile;
-use crate::kinds::{Object, Origin};
 use crate::plan::render::{self, Format, Redactor};
 use anyhow::Context;
 use std::io::{BufRead, IsTerminal, Write};
@@ -34,11 +34,10 @@ pub struct ApplyArgs {
 /// Applies `objects`; returns the exit code (1 when any object failed).
 pub async fn run(
     args: &ApplyArgs,
-    objects: &[(Origin, Object)],
+    desired: &Desired,
     out: &mut (dyn Write + Send),
 ) -> anyhow::Result<u8> {
     super::init_logging();
-    let desired = super::desired(objects)?;
     let client = args.sync.connection.connect().await?;
     let state_file = StateFile::new(&args.sync.ownership.state_file);
     // Held from before planning, so the plan is made against the inventory it will update.
@@ -51,7 +50,7 @@ pub async fn run(
                 .with_context(|| format!("locking inventory {}", state_file.path.display()))?,
         )
     };
-    let planned = engine::plan(&client, &desired, &state_file, &args.sync.plan_options()).await?;
+    let planned = engine::plan(&client, desired, &state_file, &args.sync.plan_options()).await?;
     let redactor = Redactor::new([client.api_key().expose().to_string()]);
     out.write_all(render::render(&planned.plan, args.output, &redactor).as_bytes())?;
     if args.dry_run {
@@ -95,6 +94,6 @@ pub async fn run(
 
 /// The command line: loads `PATH`, then runs on stdout.
 pub async fn main(args: &ApplyArgs) -> anyhow::Result<u8> {
-    let objects = super::load(&args.sync.path)?;
-    run(args, &objects, &mut std::io::stdout()).await
+    let desired = super::load_desired(&args.sync.path)?;
+    run(args, &desired, &mut std::io::stdout()).await
 }

@@ -152,6 +152,28 @@ pub fn load(path: &Path) -> anyhow::Result<Vec<(Origin, Object)>> {
         .collect())
 }
 
+/// Loads the manifests at `path` straight into the desired model, file by file (see
+/// [`crate::source`]): what `plan` and `apply` use, so memory follows the model, not the
+/// manifests. Any error stops here, as with [`load`]; warnings go to stderr.
+pub fn load_desired(path: &Path) -> anyhow::Result<Desired> {
+    use crate::manifest::LoadOptions;
+    let mut source = crate::source::load(&[path.to_path_buf()], &LoadOptions::default());
+    source
+        .diagnostics
+        .sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+    for d in &source.diagnostics {
+        eprintln!("{}: {d}", d.severity);
+    }
+    let errors = source.diagnostics.iter().filter(|d| d.is_error()).count();
+    if errors > 0 {
+        anyhow::bail!(
+            "{errors} error(s) in the manifests at {}; nothing was planned",
+            path.display()
+        );
+    }
+    Ok(source.desired)
+}
+
 /// The desired model of loaded objects; duplicate declarations are an error naming both places.
 pub fn desired(objects: &[(Origin, Object)]) -> anyhow::Result<Desired> {
     Desired::from_objects(objects.iter().map(|(o, x)| (o, x))).map_err(|errors| {

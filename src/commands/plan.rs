@@ -1,9 +1,9 @@
 //! `permit-sync plan PATH`: what `apply` would change, as a table, JSON or a pull-request comment.
 
 use super::SyncArgs;
+use crate::desired::Desired;
 use crate::engine;
 use crate::inventory::StateFile;
-use crate::kinds::{Object, Origin};
 use crate::plan::render::{self, Format, Redactor};
 use std::io::Write;
 
@@ -22,14 +22,13 @@ pub struct PlanArgs {
 /// Plans `objects` against Permit and writes the plan to `out`; returns the exit code.
 pub async fn run(
     args: &PlanArgs,
-    objects: &[(Origin, Object)],
+    desired: &Desired,
     out: &mut (dyn Write + Send),
 ) -> anyhow::Result<u8> {
     super::init_logging();
-    let desired = super::desired(objects)?;
     let client = args.sync.connection.connect().await?;
     let state_file = StateFile::new(&args.sync.ownership.state_file);
-    let planned = engine::plan(&client, &desired, &state_file, &args.sync.plan_options()).await?;
+    let planned = engine::plan(&client, desired, &state_file, &args.sync.plan_options()).await?;
     let redactor = Redactor::new([client.api_key().expose().to_string()]);
     out.write_all(render::render(&planned.plan, args.output, &redactor).as_bytes())?;
     tracing::debug!(calls = client.metrics().total(), "plan done");
@@ -42,6 +41,6 @@ pub async fn run(
 
 /// The command line: loads `PATH`, then runs on stdout.
 pub async fn main(args: &PlanArgs) -> anyhow::Result<u8> {
-    let objects = super::load(&args.sync.path)?;
-    run(args, &objects, &mut std::io::stdout()).await
+    let desired = super::load_desired(&args.sync.path)?;
+    run(args, &desired, &mut std::io::stdout()).await
 }

@@ -226,52 +226,70 @@ pub fn load_paths(paths: &[PathBuf], options: &LoadOptions) -> ManifestSet {
 /// name, declare one object twice: the first (in path order, then document order) stays in
 /// force, so nothing disappears from Permit, and each later one is an error naming both places.
 pub fn combine(files: Vec<FileLoad>) -> ManifestSet {
-    let mut by_key: HashMap<(Kind, String), Origin> = HashMap::new();
-    let mut by_name: HashMap<(Kind, String, String), Origin> = HashMap::new();
+    let mut clashes = Clashes::default();
     let mut objects = Vec::new();
     let mut diagnostics = Vec::new();
     for file in &files {
         diagnostics.extend(file.diagnostics.iter().cloned());
         for loaded in &file.objects {
-            let kind = loaded.object.kind();
-            let key = loaded.object.permit_key();
-            let namespace = loaded.object.meta().namespace.clone().unwrap_or_default();
-            let name = loaded.object.name().to_string();
-            let clash = if let Some(first) = by_name.get(&(kind, namespace.clone(), name.clone())) {
-                Some((
-                    "metadata.name",
-                    format!("{kind} {name:?} is declared twice; the first is at {first}"),
-                ))
-            } else {
-                by_key.get(&(kind, key.clone())).map(|first| {
-                    let what = if kind == Kind::RoleAssignment {
-                        "assignment"
-                    } else {
-                        "key"
-                    };
-                    let field = match kind {
-                        Kind::RoleAssignment => "spec",
-                        _ if loaded.fields.get("spec.key").is_some() => "spec.key",
-                        _ => "metadata.name",
-                    };
-                    (
-                        field,
-                        format!("{kind} {what} {key:?} is declared twice; the first is at {first}"),
-                    )
-                })
-            };
-            if let Some((field, message)) = clash {
-                diagnostics.push(loaded.diagnostic(Severity::Error, field, message));
-                continue;
+            match clashes.check(loaded) {
+                Some(clash) => diagnostics.push(clash),
+                None => objects.push(loaded.clone()),
             }
-            by_name.insert((kind, namespace, name), loaded.origin.clone());
-            by_key.insert((kind, key), loaded.origin.clone());
-            objects.push(loaded.clone());
         }
     }
     ManifestSet {
         files,
         objects,
         diagnostics,
+    }
+}
+
+/// Finds objects declared twice: the same kind and Permit key, or the same kind, namespace and
+/// name. The first declaration seen stays in force.
+#[derive(Debug, Default)]
+pub struct Clashes {
+    by_key: HashMap<(Kind, String), Origin>,
+    by_name: HashMap<(Kind, String, String), Origin>,
+}
+
+impl Clashes {
+    /// Records `loaded`, or returns the error naming its first declaration when it repeats one.
+    pub fn check(&mut self, loaded: &LoadedObject) -> Option<Diagnostic> {
+        let kind = loaded.object.kind();
+        let key = loaded.object.permit_key();
+        let namespace = loaded.object.meta().namespace.clone().unwrap_or_default();
+        let name = loaded.object.name().to_string();
+        let clash = if let Some(first) = self.by_name.get(&(kind, namespace.clone(), name.clone()))
+        {
+            Some((
+                "metadata.name",
+                format!("{kind} {name:?} is declared twice; the first is at {first}"),
+            ))
+        } else {
+            self.by_key.get(&(kind, key.clone())).map(|first| {
+                let what = if kind == Kind::RoleAssignment {
+                    "assignment"
+                } else {
+                    "key"
+                };
+                let field = match kind {
+                    Kind::RoleAssignment => "spec",
+                    _ if loaded.fields.get("spec.key").is_some() => "spec.key",
+                    _ => "metadata.name",
+                };
+                (
+                    field,
+                    format!("{kind} {what} {key:?} is declared twice; the first is at {first}"),
+                )
+            })
+        };
+        if let Some((field, message)) = clash {
+            return Some(loaded.diagnostic(Severity::Error, field, message));
+        }
+        self.by_name
+            .insert((kind, namespace, name), loaded.origin.clone());
+        self.by_key.insert((kind, key), loaded.origin.clone());
+        None
     }
 }

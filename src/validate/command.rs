@@ -1,6 +1,6 @@
 //! `permit-sync validate PATH...`: load, check references, print the problems; exit 0 when valid.
 
-use crate::manifest::{self, Diagnostic, LoadOptions, Severity};
+use crate::manifest::{Diagnostic, LoadOptions, Severity};
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -110,9 +110,8 @@ fn plural(n: usize, word: &str) -> String {
 
 /// Load `paths`, check references, and gather every problem.
 pub fn validate(paths: &[PathBuf], strict: bool) -> Report {
-    let set = manifest::load_paths(paths, &LoadOptions::default());
-    let mut diagnostics = set.diagnostics.clone();
-    diagnostics.extend(super::check(&set.objects));
+    let source = crate::source::load(paths, &LoadOptions::default());
+    let mut diagnostics = source.diagnostics;
     if strict {
         diagnostics
             .iter_mut()
@@ -121,8 +120,8 @@ pub fn validate(paths: &[PathBuf], strict: bool) -> Report {
     diagnostics.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
     Report {
         diagnostics,
-        files: set.files.len(),
-        objects: set.objects.len(),
+        files: source.files,
+        objects: source.objects,
     }
 }
 

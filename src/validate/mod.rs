@@ -10,48 +10,147 @@
 
 pub mod command;
 
-use crate::kinds::{DEFAULT_TENANT, Kind, Object, assignment_key};
+use crate::desired::Desired;
+use crate::kinds::{DEFAULT_TENANT, Kind, Object, Origin, assignment_key};
 use crate::manifest::{Diagnostic, LoadedObject, Severity};
+use crate::model::{Assignment, Role};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Annotation marking an object whose references may name objects managed elsewhere.
 pub const EXTERNAL_REFERENCES: &str = "permitsync.dev/external-references";
 
-/// What the manifests declare, by Permit key.
-#[derive(Default)]
-struct Declared<'a> {
+/// What the manifests declare, by Permit key: what references are checked against.
+#[derive(Clone, Debug, Default)]
+pub struct Declared {
     users: BTreeSet<String>,
     tenants: BTreeSet<String>,
-    roles: BTreeMap<String, &'a LoadedObject>,
+    /// Role key → the roles it extends, in the order written.
+    roles: BTreeMap<String, Vec<String>>,
     /// Resource key → its action keys.
     resources: BTreeMap<String, BTreeSet<String>>,
 }
 
-impl<'a> Declared<'a> {
-    fn of(objects: &'a [LoadedObject]) -> Self {
+impl Declared {
+    /// What `objects` declare.
+    pub fn of(objects: &[LoadedObject]) -> Self {
         let mut d = Declared::default();
-        d.tenants.insert(DEFAULT_TENANT.to_string());
         for loaded in objects {
-            let key = loaded.object.permit_key();
-            match &loaded.object {
-                Object::User(_) => {
-                    d.users.insert(key);
-                }
-                Object::Tenant(_) => {
-                    d.tenants.insert(key);
-                }
-                Object::Role(_) => {
-                    d.roles.insert(key, loaded);
-                }
-                Object::Resource(r) => {
-                    d.resources
-                        .insert(key, r.spec.actions.keys().cloned().collect());
-                }
-                Object::Assignment(_) | Object::Pdp(_) => {}
-            }
+            d.add(&loaded.object);
         }
+        d.tenants.insert(DEFAULT_TENANT.to_string());
         d
     }
+
+    /// What a desired model declares; `extends` gives each role's parents in the order written
+    /// (the model keeps them sorted), so cycle messages follow the manifest.
+    pub fn of_desired(desired: &Desired, extends: &BTreeMap<String, Vec<String>>) -> Self {
+        let state = &desired.state;
+        let mut d = Declared {
+            users: state.users.keys().cloned().collect(),
+            tenants: state.tenants.keys().cloned().collect(),
+            roles: state
+                .roles
+                .iter()
+                .map(|(key, role)| {
+                    let parents = extends
+                        .get(key)
+                        .cloned()
+                        .unwrap_or_else(|| role.extends.iter().cloned().collect());
+                    (key.clone(), parents)
+                })
+                .collect(),
+            resources: state
+                .resources
+                .iter()
+                .map(|(key, r)| (key.clone(), r.actions.keys().cloned().collect()))
+                .collect(),
+        };
+        d.tenants.insert(DEFAULT_TENANT.to_string());
+        d
+    }
+
+    fn add(&mut self, object: &Object) {
+        let key = object.permit_key();
+        match object {
+            Object::User(_) => {
+                self.users.insert(key);
+            }
+            Object::Tenant(_) => {
+                self.tenants.insert(key);
+            }
+            Object::Role(r) => {
+                self.roles.insert(key, r.spec.extends.clone());
+            }
+            Object::Resource(r) => {
+                self.resources
+                    .insert(key, r.spec.actions.keys().cloned().collect());
+            }
+            Object::Assignment(_) | Object::Pdp(_) => {}
+        }
+    }
+
+    /// Whether a role assignment's references all resolve.
+    fn resolves(&self, a: &Assignment) -> bool {
+        let target = match a
+            .resource_instance
+            .as_deref()
+            .and_then(|i| i.split_once(':'))
+        {
+            Some((resource, _)) => self.resources.contains_key(resource),
+            None => self.roles.contains_key(&a.role),
+        };
+        target && self.users.contains(&a.user) && self.tenants.contains(&a.tenant)
+    }
+
+    /// Whether a role's permissions and parents all resolve.
+    fn role_resolves(&self, role: &Role) -> bool {
+        let permission = |p: &String| match p.split_once(':') {
+            Some((resource, action)) => self
+                .resources
+                .get(resource)
+                .is_some_and(|actions| actions.contains(action)),
+            None => true,
+        };
+        role.permissions.iter().all(permission)
+            && role.extends.iter().all(|r| self.roles.contains_key(r))
+    }
+
+    /// Roles on a cycle of `extends`.
+    fn roles_on_cycles(&self) -> Vec<&String> {
+        self.roles
+            .keys()
+            .filter(|start| {
+                self.roles[*start]
+                    .iter()
+                    .any(|parent| path_to(self, parent, start, &mut BTreeSet::new()).is_some())
+            })
+            .collect()
+    }
+}
+
+/// The declarations of a desired model whose references do not resolve (dangling, on a role
+/// cycle): where to look again with [`check_with`] for the exact field. Cheap enough for
+/// hundreds of thousands of objects, so a source need not keep every manifest in memory.
+pub fn suspects<'a>(desired: &'a Desired, declared: &Declared) -> BTreeSet<&'a Origin> {
+    let mut out = BTreeSet::new();
+    for (key, a) in &desired.state.assignments {
+        if !declared.resolves(a)
+            && let Some(origin) = desired.origin(Kind::RoleAssignment, key)
+        {
+            out.insert(origin);
+        }
+    }
+    for (key, role) in &desired.state.roles {
+        if !declared.role_resolves(role)
+            && let Some(origin) = desired.origin(Kind::PermitRole, key)
+        {
+            out.insert(origin);
+        }
+    }
+    for key in declared.roles_on_cycles() {
+        out.extend(desired.origin(Kind::PermitRole, key));
+    }
+    out
 }
 
 /// Whether `loaded` is marked as referring to objects managed elsewhere.
@@ -64,7 +163,12 @@ pub fn has_external_references(loaded: &LoadedObject) -> bool {
 
 /// Check the references of `objects` (the objects in force after loading).
 pub fn check(objects: &[LoadedObject]) -> Vec<Diagnostic> {
-    let declared = Declared::of(objects);
+    check_with(objects, &Declared::of(objects))
+}
+
+/// Check the references of `objects` against what `declared` holds (a whole source, of which
+/// `objects` may be a part).
+pub fn check_with(objects: &[LoadedObject], declared: &Declared) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for loaded in objects {
         let mut refs = References {
@@ -150,7 +254,7 @@ pub fn check(objects: &[LoadedObject]) -> Vec<Diagnostic> {
             Object::Tenant(_) | Object::Resource(_) | Object::Pdp(_) => {}
         }
     }
-    check_role_cycles(&declared, &mut out);
+    check_role_cycles(objects, declared, &mut out);
     check_inline_duplicates(objects, &mut out);
     out
 }
@@ -242,13 +346,19 @@ impl References<'_, '_> {
 }
 
 /// A role may not extend itself, directly or through others (Permit refuses such hierarchies).
-fn check_role_cycles(declared: &Declared, out: &mut Vec<Diagnostic>) {
-    for (start, loaded) in &declared.roles {
+fn check_role_cycles(objects: &[LoadedObject], declared: &Declared, out: &mut Vec<Diagnostic>) {
+    let mut roles: Vec<(String, &LoadedObject)> = objects
+        .iter()
+        .filter(|l| matches!(l.object, Object::Role(_)))
+        .map(|l| (l.object.permit_key(), l))
+        .collect();
+    roles.sort_by(|a, b| a.0.cmp(&b.0));
+    for (start, loaded) in roles {
         let Object::Role(role) = &loaded.object else {
             continue;
         };
         for (i, parent) in role.spec.extends.iter().enumerate() {
-            if let Some(path) = path_to(declared, parent, start, &mut BTreeSet::new()) {
+            if let Some(path) = path_to(declared, parent, &start, &mut BTreeSet::new()) {
                 let chain = std::iter::once(start.as_str()).chain(path.iter().map(String::as_str));
                 let message = format!(
                     "role hierarchy has a cycle: {}",
@@ -277,10 +387,7 @@ fn path_to(
     if !seen.insert(from.to_string()) {
         return None;
     }
-    let Object::Role(role) = &declared.roles.get(from)?.object else {
-        return None;
-    };
-    role.spec.extends.iter().find_map(|next| {
+    declared.roles.get(from)?.iter().find_map(|next| {
         path_to(declared, next, to, seen).map(|mut rest| {
             rest.insert(0, from.to_string());
             rest
