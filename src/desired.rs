@@ -1,7 +1,9 @@
 //! Declared manifests (`Object`s with their `Origin`s) → the desired model, inline roles expanded.
 
 use crate::kinds::{self, DeletionPolicy, Kind, Object, Origin};
-use crate::model::{Action, Assignment, AttributeDef, Obj, Resource, Role, State, Tenant, User};
+use crate::model::{
+    Action, Assignment, AttributeDef, Attrs, Obj, Resource, Role, State, Tenant, User,
+};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What the source declares, normalised, with where each object came from.
@@ -175,7 +177,7 @@ pub fn normalise(object: &Object) -> Option<Obj> {
                     let action = Action {
                         name: non_empty(&a.name).unwrap_or_else(|| k.clone()),
                         description: non_empty(&a.description),
-                        attributes: a.attributes.clone(),
+                        attributes: a.attributes.as_ref().map(Attrs::new),
                     };
                     (k.clone(), action)
                 })
@@ -203,20 +205,20 @@ pub fn normalise(object: &Object) -> Option<Obj> {
             description: non_empty(&o.spec.description),
             permissions: o.spec.permissions.iter().cloned().collect(),
             extends: o.spec.extends.iter().cloned().collect(),
-            attributes: o.spec.attributes.clone(),
+            attributes: o.spec.attributes.as_ref().map(Attrs::new),
             key: key.clone(),
         }),
         Object::Tenant(o) => Obj::Tenant(Tenant {
             name: name(&o.spec.name),
             description: non_empty(&o.spec.description),
-            attributes: o.spec.attributes.clone(),
+            attributes: o.spec.attributes.as_ref().map(Attrs::new),
             key: key.clone(),
         }),
         Object::User(o) => Obj::User(User {
             email: non_empty(&o.spec.email),
             first_name: non_empty(&o.spec.first_name),
             last_name: non_empty(&o.spec.last_name),
-            attributes: o.spec.attributes.clone(),
+            attributes: o.spec.attributes.as_ref().map(Attrs::new),
             key: key.clone(),
         }),
         Object::Assignment(o) => Obj::Assignment(Assignment {

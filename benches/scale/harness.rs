@@ -681,9 +681,9 @@ pub fn sample(desired: &State, n: usize) -> State {
     for (k, u) in desired.users.iter().take(users) {
         s.users.insert(k.clone(), u.clone());
     }
-    for (k, a) in &desired.assignments {
+    for a in desired.assignments.values() {
         if s.users.contains_key(&a.user) {
-            s.assignments.insert(k.clone(), a.clone());
+            s.assignments.insert(&a);
             if let Some(t) = desired.tenants.get(&a.tenant) {
                 s.tenants.insert(t.key.clone(), t.clone());
             }

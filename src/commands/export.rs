@@ -8,7 +8,7 @@ use crate::kinds::{
     PermitResource, PermitResourceSpec, PermitRole, PermitRoleSpec, PermitTenant, PermitTenantSpec,
     PermitUser, PermitUserSpec, RoleAssignment, RoleAssignmentSpec,
 };
-use crate::model::State;
+use crate::model::{Attrs, State};
 use crate::permit::live;
 use anyhow::Context;
 use serde::Serialize;
@@ -71,8 +71,8 @@ fn yaml_stream<T: Serialize>(docs: &[T]) -> anyhow::Result<String> {
 }
 
 /// Empty attribute maps are left out: an undeclared field is not managed, which matches.
-fn non_empty(a: &Option<Attributes>) -> Option<Attributes> {
-    a.clone().filter(|m| !m.is_empty())
+fn non_empty(a: &Option<Attrs>) -> Option<Attributes> {
+    a.as_ref().filter(|m| !m.is_empty()).map(Attrs::to_map)
 }
 
 /// The key goes in `spec.key` only when the name cannot carry it.
@@ -108,7 +108,7 @@ pub fn write(state: &State, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
                         let spec = ActionSpec {
                             name: Some(a.name.clone()),
                             description: a.description.clone(),
-                            attributes: a.attributes.clone().filter(|m| !m.is_empty()),
+                            attributes: non_empty(&a.attributes),
                         };
                         (k.clone(), spec)
                     })

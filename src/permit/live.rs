@@ -3,7 +3,7 @@
 use super::{PermitClient, PermitError};
 use crate::desired::non_empty;
 use crate::kinds::{Attributes, Kind};
-use crate::model::{Action, Assignment, AttributeDef, Resource, Role, State, Tenant, User};
+use crate::model::{Action, Assignment, AttributeDef, Attrs, Resource, Role, State, Tenant, User};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -38,7 +38,7 @@ pub fn resource(v: &Value) -> Option<Resource> {
                 let action = Action {
                     name: s(a, "name").unwrap_or_else(|| k.clone()),
                     description: s(a, "description"),
-                    attributes: attrs(a, "attributes"),
+                    attributes: attrs(a, "attributes").map(Attrs::from),
                 };
                 (k.clone(), action)
             })
@@ -76,7 +76,7 @@ pub fn role(v: &Value) -> Option<Role> {
         description: s(v, "description"),
         permissions: strings(v, "permissions").into_iter().collect(),
         extends: strings(v, "extends").into_iter().collect(),
-        attributes: attrs(v, "attributes"),
+        attributes: attrs(v, "attributes").map(Attrs::from),
         key,
     })
 }
@@ -86,7 +86,7 @@ pub fn tenant(v: &Value) -> Option<Tenant> {
     Some(Tenant {
         name: s(v, "name").unwrap_or_else(|| key.clone()),
         description: s(v, "description"),
-        attributes: attrs(v, "attributes"),
+        attributes: attrs(v, "attributes").map(Attrs::from),
         key,
     })
 }
@@ -97,7 +97,7 @@ pub fn user(v: &Value) -> Option<User> {
         email: s(v, "email"),
         first_name: s(v, "first_name"),
         last_name: s(v, "last_name"),
-        attributes: attrs(v, "attributes"),
+        attributes: attrs(v, "attributes").map(Attrs::from),
     })
 }
 
@@ -201,7 +201,7 @@ pub fn assemble(
             a.tenant = k;
         }
         id(Kind::RoleAssignment, &a.key(), v);
-        state.assignments.insert(a.key(), a);
+        state.assignments.insert(&a);
     }
     (state, ids)
 }

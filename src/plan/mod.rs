@@ -178,8 +178,8 @@ impl Plan {
                 Action::Delete => {
                     s.remove(op.kind, &op.key);
                     match op.kind {
-                        Kind::PermitUser => s.assignments.retain(|_, a| a.user != op.key),
-                        Kind::PermitTenant => s.assignments.retain(|_, a| a.tenant != op.key),
+                        Kind::PermitUser => s.assignments.retain(|a| a.user != op.key),
+                        Kind::PermitTenant => s.assignments.retain(|a| a.tenant != op.key),
                         _ => {}
                     }
                 }
@@ -394,10 +394,10 @@ pub fn plan(
 /// resources named in permissions.
 fn references(state: &State) -> BTreeSet<(Kind, String)> {
     let mut refs = BTreeSet::new();
-    for a in state.assignments.values() {
-        refs.insert((Kind::PermitUser, a.user.clone()));
-        refs.insert((Kind::PermitTenant, a.tenant.clone()));
-        refs.insert((Kind::PermitRole, a.role.clone()));
+    for (_, a) in state.assignments.iter() {
+        refs.insert((Kind::PermitUser, a.user.to_string()));
+        refs.insert((Kind::PermitTenant, a.tenant.to_string()));
+        refs.insert((Kind::PermitRole, a.role.to_string()));
     }
     for r in state.roles.values() {
         for parent in &r.extends {

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::inventory::Inventory;
-use crate::model::{Action as Act, Assignment, Resource, Role, Tenant, User};
+use crate::model::{Action as Act, Assignment, Attrs, Resource, Role, Tenant, User};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -126,7 +126,7 @@ fn field_diffs_name_only_changed_fields_and_permissions_are_sets() {
     let role = live.roles.get_mut("viewer").unwrap();
     role.permissions = ["post:create".to_string()].into();
     live.users.get_mut("jane@example.com").unwrap().last_name = Some("Doe".into());
-    live.tenants.get_mut("acme").unwrap().attributes = Some(BTreeMap::new());
+    live.tenants.get_mut("acme").unwrap().attributes = Some(Attrs::new(&BTreeMap::new()));
     let inv = owning(&live);
     let p = plan(&d, &live, own(Some(&inv)), &PlanOptions::default()).unwrap();
     let updates: Vec<_> = p
@@ -457,7 +457,7 @@ fn arb_state() -> impl Strategy<Value = State> {
                     .filter(|e| *e != k)
                     .map(String::from)
                     .collect(),
-                attributes: attrs,
+                attributes: attrs.map(Attrs::from),
             }));
         }
         for (k, (desc, attrs)) in ten {
@@ -465,7 +465,7 @@ fn arb_state() -> impl Strategy<Value = State> {
                 key: k.into(),
                 name: k.into(),
                 description: desc,
-                attributes: attrs,
+                attributes: attrs.map(Attrs::from),
             }));
         }
         for (k, (email, first, attrs)) in users {
@@ -474,7 +474,7 @@ fn arb_state() -> impl Strategy<Value = State> {
                 email,
                 first_name: first,
                 last_name: None,
-                attributes: attrs,
+                attributes: attrs.map(Attrs::from),
             }));
         }
         for (u, r, t) in asg {

@@ -13,7 +13,7 @@ pub mod command;
 use crate::desired::Desired;
 use crate::kinds::{DEFAULT_TENANT, Kind, Object, Origin, assignment_key};
 use crate::manifest::{Diagnostic, LoadedObject, Severity};
-use crate::model::{Assignment, Role};
+use crate::model::{AssignmentRef, Role};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Annotation marking an object whose references may name objects managed elsewhere.
@@ -90,16 +90,12 @@ impl Declared {
     }
 
     /// Whether a role assignment's references all resolve.
-    fn resolves(&self, a: &Assignment) -> bool {
-        let target = match a
-            .resource_instance
-            .as_deref()
-            .and_then(|i| i.split_once(':'))
-        {
+    fn resolves(&self, a: &AssignmentRef<'_>) -> bool {
+        let target = match a.resource_instance.and_then(|i| i.split_once(':')) {
             Some((resource, _)) => self.resources.contains_key(resource),
-            None => self.roles.contains_key(&a.role),
+            None => self.roles.contains_key(a.role),
         };
-        target && self.users.contains(&a.user) && self.tenants.contains(&a.tenant)
+        target && self.users.contains(a.user) && self.tenants.contains(a.tenant)
     }
 
     /// Whether a role's permissions and parents all resolve.
@@ -133,8 +129,8 @@ impl Declared {
 /// hundreds of thousands of objects, so a source need not keep every manifest in memory.
 pub fn suspects<'a>(desired: &'a Desired, declared: &Declared) -> BTreeSet<&'a Origin> {
     let mut out = BTreeSet::new();
-    for (key, a) in &desired.state.assignments {
-        if !declared.resolves(a)
+    for (key, a) in desired.state.assignments.iter() {
+        if !declared.resolves(&a)
             && let Some(origin) = desired.origin(Kind::RoleAssignment, key)
         {
             out.insert(origin);
