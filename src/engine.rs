@@ -100,7 +100,7 @@ pub async fn apply(
     let report = exec::execute(client, &planned.plan, options).await;
     let synced = synced(&report);
     let ok = |op: &plan::Op| synced.contains(&(op.kind, op.key.as_str()));
-    let after = planned.plan.inventory_after(&before, ok);
+    let after = planned.plan.inventory_after(before, ok);
     state_file
         .save(&after)
         .with_context(|| format!("writing inventory {}", state_file.path.display()))?;

@@ -308,11 +308,16 @@ impl Obj {
     }
 
     /// A stable hash of the object, recorded in the inventory as "what we last applied".
-    pub fn spec_hash(&self) -> String {
+    pub fn spec_hash(&self) -> u64 {
         use sha2::{Digest, Sha256};
         // serde_json writes BTreeMaps and struct fields in a fixed order, so equal objects hash equally.
         let json = serde_json::to_vec(self).unwrap_or_default();
-        hex::encode(Sha256::digest(&json))[..16].to_string()
+        let digest = Sha256::digest(&json);
+        u64::from_be_bytes(
+            digest[..8]
+                .try_into()
+                .expect("a SHA-256 digest has 32 bytes"),
+        )
     }
 }
 

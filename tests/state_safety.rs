@@ -227,7 +227,7 @@ fn inventory_replacement_is_atomic_for_readers() {
                 Kind::PermitUser,
                 format!("user-{i}@example.com"),
                 Entry {
-                    hash: format!("{i:064}"),
+                    hash: i as u64,
                     orphan: false,
                 },
             );

@@ -153,7 +153,7 @@ pub fn prepare(mut crs: Vec<Cr>, applied: &HashMap<CrId, Vec<Id>>) -> Prepared {
     for kind in crate::model::SYNCED_KINDS {
         for key in desired.state.keys(kind) {
             let entry = Entry {
-                hash: String::new(),
+                hash: 0,
                 orphan: desired.orphans.contains(&(kind, key.clone())),
             };
             inventory.insert(kind, key, entry);
@@ -197,7 +197,7 @@ pub fn prepare(mut crs: Vec<Cr>, applied: &HashMap<CrId, Vec<Id>>) -> Prepared {
 
 fn delete_entry() -> Entry {
     Entry {
-        hash: String::new(),
+        hash: 0,
         orphan: false,
     }
 }

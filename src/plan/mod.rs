@@ -66,8 +66,8 @@ pub enum PlanError {
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Plan {
     pub ops: Vec<Op>,
-    /// Declared, owned and already as declared.
-    pub unchanged: Vec<(Kind, String)>,
+    /// How many objects are declared, owned and already as declared.
+    pub unchanged: usize,
     /// Every declared object with its spec hash, as the inventory records it.
     #[serde(skip)]
     pub declared: Vec<(Kind, String, Entry)>,
@@ -210,12 +210,8 @@ impl Plan {
 
     /// The inventory after executing: deletions that succeeded (and their cascades) and stale
     /// entries leave it; a failed deletion stays.
-    pub fn inventory_after(
-        &self,
-        before: &Inventory,
-        succeeded: impl Fn(&Op) -> bool,
-    ) -> Inventory {
-        let mut inv = before.clone();
+    pub fn inventory_after(&self, before: Inventory, succeeded: impl Fn(&Op) -> bool) -> Inventory {
+        let mut inv = before;
         for op in self.ops.iter().filter(|o| o.action == Action::Delete) {
             if succeeded(op) {
                 inv.remove(op.kind, &op.key);
@@ -264,7 +260,7 @@ pub fn plan(
                     orphan,
                 },
             ));
-            let origin = desired.origin(kind, &key).map(ToString::to_string);
+            let origin = desired.origin(kind, &key).cloned();
             let have = live.get(kind, &key);
             let (action, diffs) = match &have {
                 None => (Action::Create, Vec::new()),
@@ -272,7 +268,7 @@ pub fn plan(
                     let diffs = diff::diff(&want, have);
                     match (diffs.is_empty(), owned(kind, &key)) {
                         (true, true) => {
-                            plan.unchanged.push((kind, key));
+                            plan.unchanged += 1;
                             continue;
                         }
                         (true, false) => (Action::Adopt, diffs),

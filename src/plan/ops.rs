@@ -56,8 +56,11 @@ pub struct Op {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub diffs: Vec<FieldDiff>,
     /// Where the object is declared (create, update, adopt).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub origin: Option<String>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "origin_text"
+    )]
+    pub origin: Option<crate::kinds::Origin>,
     /// The declared object (create, update, adopt).
     #[serde(skip)]
     pub desired: Option<Obj>,
@@ -79,5 +82,15 @@ impl Op {
     /// Whether executing the op costs an API call (bulk batching aside).
     pub fn calls_api(&self) -> bool {
         self.action.writes() && self.cascaded_by.is_none()
+    }
+}
+
+fn origin_text<S: serde::Serializer>(
+    origin: &Option<crate::kinds::Origin>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match origin {
+        Some(o) => s.collect_str(o),
+        None => s.serialize_none(),
     }
 }

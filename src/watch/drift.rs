@@ -36,7 +36,7 @@ fn op_id(op: &crate::plan::Op) -> OpId {
     (op.kind, op.key.clone(), op.action)
 }
 
-fn spec_hash(desired: &Desired, kind: Kind, key: &str) -> String {
+fn spec_hash(desired: &Desired, kind: Kind, key: &str) -> u64 {
     desired
         .state
         .get(kind, key)
@@ -46,7 +46,7 @@ fn spec_hash(desired: &Desired, kind: Kind, key: &str) -> String {
 
 /// Drift held back in report mode, with the declaration it was found against.
 #[derive(Clone, Debug, Default)]
-pub struct Held(BTreeMap<(Kind, String), String>);
+pub struct Held(BTreeMap<(Kind, String), u64>);
 
 impl Held {
     pub fn hold(&mut self, found: &[OpId], desired: &Desired) {

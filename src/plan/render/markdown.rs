@@ -53,7 +53,7 @@ pub fn render(plan: &Plan, redactor: &Redactor) -> String {
             let _ = write!(line, " (with {by})");
         }
         if let Some(origin) = &op.origin {
-            let _ = write!(line, " · `{}`", cell(origin));
+            let _ = write!(line, " · `{}`", cell(&origin.to_string()));
         }
         let _ = writeln!(out, "{line}\n");
         let rows = fields(op, redactor);

@@ -114,7 +114,7 @@ fn to_json(plan: &Plan, redactor: &Redactor) -> Value {
                 v["cascaded_by"] = json!(c);
             }
             if let Some(o) = &op.origin {
-                v["origin"] = json!(o);
+                v["origin"] = json!(o.to_string());
             }
             let f: Vec<Value> = fields(op, redactor)
                 .into_iter()
@@ -129,7 +129,7 @@ fn to_json(plan: &Plan, redactor: &Redactor) -> Value {
     let [c, u, a, d] = totals(plan);
     json!({
         "changes": plan.has_changes(),
-        "summary": {"create": c, "update": u, "adopt": a, "delete": d, "unchanged": plan.unchanged.len()},
+        "summary": {"create": c, "update": u, "adopt": a, "delete": d, "unchanged": plan.unchanged},
         "operations": ops,
         "warnings": plan.warnings.iter().map(|w| redactor.text(w)).collect::<Vec<_>>(),
     })
