@@ -415,7 +415,7 @@ impl Syncer {
                     // whether Permit is back.
                     self.relist_needed = true;
                     self.record_api(&client);
-                    self.finish_failed(&message, false, &timing);
+                    self.finish_failed(&message, true, &timing);
                     return true;
                 }
             }
