@@ -2,9 +2,11 @@
 //! so the same inputs always give the same plan and every rule is testable without a server.
 
 pub mod diff;
+pub mod keys;
 pub mod ops;
 pub mod render;
 
+pub use keys::plan_keys;
 pub use ops::{Action, FieldDiff, Op};
 
 use crate::desired::Desired;

@@ -615,3 +615,76 @@ fn a_failed_delete_stays_in_the_inventory_and_stale_entries_go() {
     assert!(!done.contains(Kind::RoleAssignment, "jane@example.com/viewer/acme"));
     assert!(done.contains(Kind::PermitUser, "jane@example.com"));
 }
+
+// ---- the plan restricted to some keys ----
+
+fn all_keys(states: &[&State], inv: &Inventory) -> Vec<(Kind, String)> {
+    let mut all: BTreeSet<(Kind, String)> = BTreeSet::new();
+    for s in states {
+        for kind in SYNCED_KINDS {
+            all.extend(s.keys(kind).into_iter().map(|k| (kind, k)));
+        }
+    }
+    all.extend(inv.iter().map(|(k, key, _)| (k, key.clone())));
+    all.insert((Kind::PermitUser, "nobody".into()));
+    all.into_iter().collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn the_plan_restricted_to_some_keys_is_the_full_plan_for_those_keys(
+        (want, live, inv, mirror, pruning, picks, orphans) in (arb_state(), arb_state())
+            .prop_flat_map(|(w, l)| {
+                let inv = arb_inventory(&l);
+                (
+                    Just(w),
+                    Just(l),
+                    inv,
+                    prop::bool::weighted(0.2),
+                    prop::bool::ANY,
+                    proptest::collection::vec(prop::bool::ANY, 64),
+                    proptest::collection::vec(prop::bool::weighted(0.2), 64),
+                )
+            })
+    ) {
+        let options = PlanOptions {
+            prune: pruning,
+            mode: if mirror { Mode::Mirror } else { Mode::Owned },
+            allow_empty: true,
+            max_deletions: None,
+        };
+        let mut d = desired(want.clone());
+        for (i, (kind, key)) in all_keys(&[&want], &Inventory::new(None)).into_iter().enumerate() {
+            if orphans[i % orphans.len()] {
+                d.orphans.insert((kind, key));
+            }
+        }
+        let all = all_keys(&[&want, &live], &inv);
+        let keys: BTreeSet<(Kind, String)> = all
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| picks[i % picks.len()])
+            .map(|(_, k)| k.clone())
+            .collect();
+        let full = plan(&d, &live, own(Some(&inv)), &options).unwrap();
+        let part = plan_keys(&d, &live, own(Some(&inv)), &options, &keys).unwrap();
+        let within = |kind: &Kind, key: &String| keys.contains(&(*kind, key.clone()));
+        let ops: Vec<&Op> = full.ops.iter().filter(|o| within(&o.kind, &o.key)).collect();
+        prop_assert_eq!(part.ops.iter().collect::<Vec<_>>(), ops.clone());
+        let declared: Vec<_> = full.declared.iter().filter(|(k, key, _)| within(k, key)).collect();
+        prop_assert_eq!(part.declared.iter().collect::<Vec<_>>(), declared.clone());
+        // Every declared key either has an op (create, update, adopt) or is unchanged.
+        let unchanged = declared.len() - ops.iter().filter(|o| o.action != Action::Delete).count();
+        prop_assert_eq!(part.unchanged, unchanged);
+        let stale: BTreeSet<_> = full.stale.iter().filter(|(k, key)| within(k, key)).collect();
+        prop_assert_eq!(part.stale.iter().collect::<BTreeSet<_>>(), stale);
+
+        // Every key asked about: the same plan as the full one.
+        let every: BTreeSet<(Kind, String)> = all.into_iter().collect();
+        let whole = plan_keys(&d, &live, own(Some(&inv)), &options, &every).unwrap();
+        prop_assert_eq!(&whole.ops, &full.ops);
+        prop_assert_eq!(&whole.declared, &full.declared);
+    }
+}

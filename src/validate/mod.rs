@@ -157,6 +157,112 @@ pub fn has_external_references(loaded: &LoadedObject) -> bool {
         .is_some_and(|v| v == "true")
 }
 
+/// What references resolve against: the objects declared, by Permit key (the tenant `default`
+/// always resolves).
+pub trait Lookup {
+    fn user(&self, key: &str) -> bool;
+    fn tenant(&self, key: &str) -> bool;
+    fn role(&self, key: &str) -> bool;
+    fn resource(&self, key: &str) -> bool;
+    /// Whether the declared resource `resource` has the action `action`.
+    fn action(&self, resource: &str, action: &str) -> bool;
+}
+
+impl Lookup for Declared {
+    fn user(&self, key: &str) -> bool {
+        self.users.contains(key)
+    }
+    fn tenant(&self, key: &str) -> bool {
+        self.tenants.contains(key)
+    }
+    fn role(&self, key: &str) -> bool {
+        self.roles.contains_key(key)
+    }
+    fn resource(&self, key: &str) -> bool {
+        self.resources.contains_key(key)
+    }
+    fn action(&self, resource: &str, action: &str) -> bool {
+        self.resources
+            .get(resource)
+            .is_some_and(|a| a.contains(action))
+    }
+}
+
+/// The reference checks of one object (the part of [`check`] that looks at one object at a
+/// time), against what `lookup` says is declared.
+pub fn check_references(loaded: &LoadedObject, lookup: &impl Lookup, out: &mut Vec<Diagnostic>) {
+    let mut refs = References {
+        loaded,
+        out,
+        severity: dangling_severity(loaded),
+    };
+    match &loaded.object {
+        Object::Assignment(a) => {
+            let s = &a.spec;
+            refs.expect("spec.user", "user", &s.user, lookup.user(&s.user));
+            let tenant = s.tenant.as_deref().unwrap_or(DEFAULT_TENANT);
+            refs.expect("spec.tenant", "tenant", tenant, lookup.tenant(tenant));
+            match s
+                .resource_instance
+                .as_deref()
+                .and_then(|i| i.split_once(':'))
+            {
+                // Instance roles are resource roles, which these kinds do not declare; only
+                // the resource type can be checked.
+                Some((resource, _)) => {
+                    let found = lookup.resource(resource);
+                    refs.expect("spec.resourceInstance", "resource", resource, found);
+                }
+                None => refs.expect("spec.role", "role", &s.role, lookup.role(&s.role)),
+            }
+        }
+        Object::User(u) => {
+            for (i, inline) in u.spec.roles.iter().flatten().enumerate() {
+                let role = &inline.role;
+                refs.expect(
+                    &format!("spec.roles[{i}].role"),
+                    "role",
+                    role,
+                    lookup.role(role),
+                );
+                let tenant = inline.tenant.as_deref().unwrap_or(DEFAULT_TENANT);
+                let found = lookup.tenant(tenant);
+                refs.expect(&format!("spec.roles[{i}].tenant"), "tenant", tenant, found);
+            }
+        }
+        Object::Role(r) => {
+            for (i, permission) in r.spec.permissions.iter().enumerate() {
+                let field = format!("spec.permissions[{i}]");
+                let Some((resource, action)) = permission.split_once(':') else {
+                    continue;
+                };
+                if !lookup.resource(resource) {
+                    refs.expect(&field, "resource", resource, false);
+                } else if !lookup.action(resource, action) {
+                    let msg = format!("action {action:?} is not declared on resource {resource:?}");
+                    refs.dangling(&field, msg);
+                }
+            }
+            for (i, parent) in r.spec.extends.iter().enumerate() {
+                refs.expect(
+                    &format!("spec.extends[{i}]"),
+                    "role",
+                    parent,
+                    lookup.role(parent),
+                );
+            }
+        }
+        Object::Tenant(_) | Object::Resource(_) | Object::Pdp(_) => {}
+    }
+}
+
+/// The role hierarchy checks of [`check`] (cycles), which look at the roles only.
+pub fn check_roles(objects: &[LoadedObject]) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    check_role_cycles(objects, &Declared::of(objects), &mut out);
+    out
+}
+
 /// Check the references of `objects` (the objects in force after loading).
 pub fn check(objects: &[LoadedObject]) -> Vec<Diagnostic> {
     check_with(objects, &Declared::of(objects))
@@ -167,88 +273,7 @@ pub fn check(objects: &[LoadedObject]) -> Vec<Diagnostic> {
 pub fn check_with(objects: &[LoadedObject], declared: &Declared) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for loaded in objects {
-        let mut refs = References {
-            loaded,
-            out: &mut out,
-            severity: dangling_severity(loaded),
-        };
-        match &loaded.object {
-            Object::Assignment(a) => {
-                let s = &a.spec;
-                refs.expect(
-                    "spec.user",
-                    "user",
-                    &s.user,
-                    declared.users.contains(&s.user),
-                );
-                let tenant = s.tenant.as_deref().unwrap_or(DEFAULT_TENANT);
-                refs.expect(
-                    "spec.tenant",
-                    "tenant",
-                    tenant,
-                    declared.tenants.contains(tenant),
-                );
-                match s
-                    .resource_instance
-                    .as_deref()
-                    .and_then(|i| i.split_once(':'))
-                {
-                    // Instance roles are resource roles, which these kinds do not declare; only
-                    // the resource type can be checked.
-                    Some((resource, _)) => {
-                        let found = declared.resources.contains_key(resource);
-                        refs.expect("spec.resourceInstance", "resource", resource, found);
-                    }
-                    None => refs.expect(
-                        "spec.role",
-                        "role",
-                        &s.role,
-                        declared.roles.contains_key(&s.role),
-                    ),
-                }
-            }
-            Object::User(u) => {
-                for (i, inline) in u.spec.roles.iter().flatten().enumerate() {
-                    let role = &inline.role;
-                    refs.expect(
-                        &format!("spec.roles[{i}].role"),
-                        "role",
-                        role,
-                        declared.roles.contains_key(role),
-                    );
-                    let tenant = inline.tenant.as_deref().unwrap_or(DEFAULT_TENANT);
-                    let found = declared.tenants.contains(tenant);
-                    refs.expect(&format!("spec.roles[{i}].tenant"), "tenant", tenant, found);
-                }
-            }
-            Object::Role(r) => {
-                for (i, permission) in r.spec.permissions.iter().enumerate() {
-                    let field = format!("spec.permissions[{i}]");
-                    let Some((resource, action)) = permission.split_once(':') else {
-                        continue;
-                    };
-                    match declared.resources.get(resource) {
-                        None => refs.expect(&field, "resource", resource, false),
-                        Some(actions) if !actions.contains(action) => {
-                            let msg = format!(
-                                "action {action:?} is not declared on resource {resource:?}"
-                            );
-                            refs.dangling(&field, msg);
-                        }
-                        Some(_) => {}
-                    }
-                }
-                for (i, parent) in r.spec.extends.iter().enumerate() {
-                    refs.expect(
-                        &format!("spec.extends[{i}]"),
-                        "role",
-                        parent,
-                        declared.roles.contains_key(parent),
-                    );
-                }
-            }
-            Object::Tenant(_) | Object::Resource(_) | Object::Pdp(_) => {}
-        }
+        check_references(loaded, declared, &mut out);
     }
     check_role_cycles(objects, declared, &mut out);
     check_inline_duplicates(objects, &mut out);

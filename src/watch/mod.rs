@@ -24,9 +24,11 @@
 //! tried again by the next sync (an edit, the relist). Cancellation interrupts waiting and
 //! reading, never an apply: the batch in flight finishes and the inventory is never half-written.
 
+mod apply;
 pub mod debounce;
 pub mod drift;
 pub mod scan;
+pub mod sources;
 pub mod state;
 
 use crate::desired::Desired;
@@ -34,16 +36,17 @@ use crate::engine::{self, Planned};
 use crate::exec::ExecOptions;
 use crate::inventory::{Loaded, StateFile};
 use crate::kinds::{Object, Origin, PermitPDP};
-use crate::manifest::ManifestSet;
+use crate::manifest::{Diagnostic, LoadedObject};
 use crate::metrics::{KindLabels, PdpMetrics, ResultLabels, SyncMetrics};
 use crate::model::State;
 use crate::permit::{ClientConfig, PermitClient, live};
-use crate::plan::{Action, Mode, PlanOptions};
+use crate::plan::{self, Action, Mode, Ownership, Plan, PlanOptions};
 use anyhow::Context as _;
 use debounce::{Batch, FsWatch, Signal};
 use drift::DriftMode;
+use sources::Key;
 use state::{FileProblem, ObjectState, PdpState, Shared, SyncTiming};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -227,6 +230,12 @@ struct Syncer {
     completed: bool,
     pdps: BTreeMap<String, PdpMonitor>,
     hold_reported: Option<String>,
+    /// The declared objects, updated file by file.
+    sources: sources::Sources,
+    /// The last sync ended with nothing left to do: only what changes needs planning.
+    clean: bool,
+    /// The options the last clean sync planned with.
+    last_options: Option<PlanOptions>,
 }
 
 impl Syncer {
@@ -246,6 +255,9 @@ impl Syncer {
             completed: false,
             pdps: BTreeMap::new(),
             hold_reported: None,
+            sources: Default::default(),
+            clean: false,
+            last_options: None,
         }
     }
 
@@ -256,11 +268,33 @@ impl Syncer {
             batch_wait_ms: trigger.map_or(0, |b| ms(started - b.first)),
             ..SyncTiming::default()
         };
+        // Only a sync that ends with nothing left to do makes the next one's shortcut possible.
+        let clean = std::mem::take(&mut self.clean);
         let changes = self.files.rescan();
-        let set = self.files.manifest();
+        let dirty = self.files.take_dirty();
+        let synced = self.sources.sync(&self.files, &dirty);
+        // The object table follows the declarations at once, whatever happens next.
+        match &synced {
+            Ok(None) => self.objects.declare(
+                self.sources
+                    .desired()
+                    .declared()
+                    .map(|(kind, key, origin)| (kind, key, origin.map(ToString::to_string))),
+            ),
+            Ok(Some(touched)) => {
+                let desired = self.sources.desired();
+                for id in touched {
+                    // Declared (inline role assignments included) or gone.
+                    let origin = desired.origin(id.0, &id.1).map(|o| Some(o.to_string()));
+                    self.objects.redeclare(id.0, &id.1, origin);
+                }
+            }
+            Err(_) => {}
+        }
+        let diagnostics = self.sources.diagnostics(&self.files);
         timing.scan_ms = ms(started.elapsed());
         if changes.any() {
-            log_diagnostics(&set);
+            log_diagnostics(&diagnostics);
             tracing::info!(
                 added = changes.added,
                 changed = changes.changed,
@@ -269,9 +303,15 @@ impl Syncer {
                 "manifests changed"
             );
         }
-        self.report_files(&set);
+        self.report_files(&diagnostics);
         if changes.any() || self.pdps.is_empty() {
-            self.update_pdps(&set);
+            let pdps: Vec<LoadedObject> = self
+                .sources
+                .pdps(&self.files)
+                .into_iter()
+                .cloned()
+                .collect();
+            self.update_pdps(&pdps);
         }
 
         if let Some(why) = self.files.unreadable() {
@@ -282,13 +322,8 @@ impl Syncer {
             return false;
         }
 
-        let objects: Vec<(Origin, Object)> = set
-            .objects
-            .iter()
-            .map(|l| (l.origin.clone(), l.object.clone()))
-            .collect();
-        let desired = match Desired::from_objects(objects.iter().map(|(o, x)| (o, x))) {
-            Ok(d) => d,
+        let touched = match synced {
+            Ok(touched) => touched,
             Err(errors) => {
                 let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
                 let message = format!("manifests not synced: {}", lines.join("; "));
@@ -297,12 +332,36 @@ impl Syncer {
                 return false;
             }
         };
-        self.objects.declare(
-            desired
-                .declared()
-                .map(|(kind, key, origin)| (kind, key, origin.map(ToString::to_string))),
-        );
+        // The declarations are read from here on while `self` changes: set them aside.
+        let sources = std::mem::take(&mut self.sources);
+        let retry = self
+            .plan_and_apply(
+                sources.desired(),
+                touched,
+                clean,
+                trigger,
+                relist,
+                timing,
+                started,
+            )
+            .await;
+        self.sources = sources;
+        retry
+    }
 
+    /// Plans `desired` (only the `touched` keys when the state left by a `clean` sync allows it)
+    /// and applies the plan.
+    #[allow(clippy::too_many_arguments)]
+    async fn plan_and_apply(
+        &mut self,
+        desired: &Desired,
+        touched: Option<BTreeSet<Key>>,
+        clean: bool,
+        trigger: Option<Batch>,
+        relist: bool,
+        mut timing: SyncTiming,
+        started: Instant,
+    ) -> bool {
         let mut options = self.config.options.clone();
         let hold = self.files.prune_hold();
         if options.prunes()
@@ -315,6 +374,7 @@ impl Syncer {
             options.mode = Mode::Owned;
         }
         self.hold_reported = hold;
+        let last_options = self.last_options.take();
 
         // Permit: connect, list when the cache cannot be trusted or drift is due.
         // Reading is safe to abandon on shutdown; writing (below) is not.
@@ -331,7 +391,8 @@ impl Syncer {
             }
         };
         let mut drift_found = Vec::new();
-        if relist || self.relist_needed || self.live.is_none() {
+        let listed = relist || self.relist_needed || self.live.is_none();
+        if listed {
             let listed = tokio::select! {
                 l = live::read(&client) => l,
                 _ = self.cancel.cancelled() => return false,
@@ -343,7 +404,7 @@ impl Syncer {
                         (self.live.take(), self.inventory.clone())
                     {
                         drift_found =
-                            self.find_drift(&desired, &cached, &fresh, &inventory, &options);
+                            self.find_drift(desired, &cached, &fresh, &inventory, &options);
                     }
                     self.live = Some(fresh);
                     self.relist_needed = false;
@@ -359,18 +420,40 @@ impl Syncer {
                 }
             }
         }
-        let inventory = self
-            .inventory
-            .get_or_insert_with(|| {
-                StateFile::new(&self.config.state_file).load(Some(&client.scope().id()))
-            })
-            .clone();
-        let live_state = self.live.clone().expect("listed above");
+        if self.inventory.is_none() {
+            self.inventory =
+                Some(StateFile::new(&self.config.state_file).load(Some(&client.scope().id())));
+        }
+        let inventory = self.inventory.take().expect("loaded above");
+        let mut live_state = self.live.take().expect("listed above");
 
+        // Plan only what changed when nothing else can be pending: the last sync left nothing
+        // to do, Permit was not listed since, nothing is held back and the options are the same.
+        let restricted = touched.filter(|_| {
+            clean
+                && !listed
+                && self.completed
+                && self.held.is_empty()
+                && matches!(inventory, Loaded::Ok(_))
+                && last_options.as_ref() == Some(&options)
+        });
         let plan_started = Instant::now();
-        let mut plan = match engine::plan_against(&desired, &live_state, &inventory, &options) {
+        let planned = match &restricted {
+            Some(keys) => {
+                let untrusted = inventory.prune_disabled_reason();
+                let ownership = Ownership {
+                    inventory: inventory.trusted(),
+                    untrusted: untrusted.as_deref(),
+                };
+                plan::plan_keys(desired, &live_state, ownership, &options, keys)
+            }
+            None => engine::plan_against(desired, &live_state, &inventory, &options),
+        };
+        let mut plan = match planned {
             Ok(p) => p,
             Err(e) => {
+                self.live = Some(live_state);
+                self.inventory = Some(inventory);
                 // Deterministic (an empty source, too many deletions): wait for the files to change.
                 let message = format!("plan refused: {e}");
                 tracing::error!("{message}");
@@ -381,29 +464,46 @@ impl Syncer {
         for w in &plan.warnings {
             tracing::warn!("{w}");
         }
-        let held = self.held.filter(&mut plan, &desired);
+        let held = self.held.filter(&mut plan, desired);
         timing.plan_ms = ms(plan_started.elapsed());
         timing.ops = plan.ops.len();
+        // Something the plan leaves undone (kept for references, prune skipped) may become due
+        // through a change elsewhere: the next sync plans everything.
+        let settled = held.is_empty()
+            && plan
+                .warnings
+                .iter()
+                .all(|w| w.ends_with("run with --prune to delete them"));
 
-        for (kind, key, _) in desired.declared() {
-            self.objects.set(kind, &key, ObjectState::Synced, None);
-        }
-        let kept: std::collections::BTreeSet<&std::path::Path> =
-            self.files.kept_last_good().collect();
-        if !kept.is_empty() {
-            for (kind, key, origin) in desired.declared() {
-                if let Some(Origin::File { path, .. }) = origin
-                    && kept.contains(&**path)
-                {
-                    self.objects.set(
-                        kind,
-                        &key,
-                        ObjectState::Synced,
-                        Some(format!(
-                            "{} has errors; its last valid version is in force",
-                            path.display()
-                        )),
-                    );
+        let kept = |files: &scan::FileSet, origin: &Origin| match origin {
+            Origin::File { path, .. } => files.keeps_last_good(path),
+            Origin::Cluster { .. } => false,
+        };
+        let mark = |objects: &mut state::Objects, id: &Key, origin: &Origin| {
+            let message = kept(&self.files, origin).then(|| match origin {
+                Origin::File { path, .. } => {
+                    format!(
+                        "{} has errors; its last valid version is in force",
+                        path.display()
+                    )
+                }
+                Origin::Cluster { .. } => String::new(),
+            });
+            objects.set(id.0, &id.1, ObjectState::Synced, message);
+        };
+        match &restricted {
+            Some(keys) => {
+                for id in keys {
+                    if let Some(origin) = desired.origin(id.0, &id.1) {
+                        mark(&mut self.objects, id, origin);
+                    }
+                }
+            }
+            None => {
+                for (kind, key, origin) in desired.declared() {
+                    if let Some(origin) = origin {
+                        mark(&mut self.objects, &(kind, key), origin);
+                    }
                 }
             }
         }
@@ -427,15 +527,49 @@ impl Syncer {
         if must_apply {
             self.publish(|_| {});
             let apply_started = Instant::now();
-            let planned = Planned {
-                plan,
-                live: live_state,
-                inventory,
-            };
             let state_file = StateFile::new(&self.config.state_file);
-            match engine::apply(&client, &planned, &state_file, &self.config.exec).await {
-                Ok(applied) => {
-                    for o in &applied.report.objects {
+            let applied = match inventory {
+                Loaded::Ok(mut owned) => {
+                    let done = apply::apply(
+                        &client,
+                        &plan,
+                        &mut live_state,
+                        &mut owned,
+                        &state_file,
+                        &self.config.exec,
+                    )
+                    .await;
+                    self.live = Some(live_state);
+                    // A failed write leaves the file as it was: read it again.
+                    self.inventory = done.is_ok().then_some(Loaded::Ok(owned));
+                    done
+                }
+                inventory => {
+                    let mut planned = Planned {
+                        plan,
+                        live: live_state,
+                        inventory,
+                    };
+                    let done =
+                        engine::apply(&client, &planned, &state_file, &self.config.exec).await;
+                    plan = std::mem::take(&mut planned.plan);
+                    match done {
+                        Ok(applied) => {
+                            self.live = Some(applied.live);
+                            self.inventory = Some(Loaded::Ok(applied.inventory));
+                            Ok(applied.report)
+                        }
+                        Err(e) => {
+                            self.live = Some(planned.live);
+                            self.inventory = Some(planned.inventory);
+                            Err(e)
+                        }
+                    }
+                }
+            };
+            match applied {
+                Ok(report) => {
+                    for o in &report.objects {
                         let (state, message) = if o.synced {
                             (ObjectState::Synced, None)
                         } else {
@@ -443,8 +577,8 @@ impl Syncer {
                         };
                         self.objects.set(o.kind, &o.key, state, message);
                     }
-                    failed = applied.report.failed().count();
-                    if let Some(f) = applied.report.failed().next() {
+                    failed = report.failed().count();
+                    if let Some(f) = report.failed().next() {
                         first_failure = f
                             .message
                             .clone()
@@ -452,9 +586,9 @@ impl Syncer {
                     }
                     // A rejected object (4xx) is its own problem; anything else (no answer, 429,
                     // 5xx) is Permit's, and its outcome may be unknown.
-                    permit_trouble = applied.report.failed().any(|o| !o.rejected());
+                    permit_trouble = report.failed().any(|o| !o.rejected());
                     for (kind, key, _) in &drift_found {
-                        if applied.report.succeeded(*kind, key) {
+                        if report.succeeded(*kind, key) {
                             self.config
                                 .metrics
                                 .drift_corrected
@@ -464,12 +598,10 @@ impl Syncer {
                                 .inc();
                         }
                     }
-                    log_applied(&planned, &applied.report, apply_started.elapsed());
-                    self.live = Some(applied.live);
-                    self.inventory = Some(Loaded::Ok(applied.inventory));
+                    log_applied(&plan, &report, apply_started.elapsed());
                     timing.apply_ms = ms(apply_started.elapsed());
                     if let Some(b) = trigger
-                        && planned.plan.has_changes()
+                        && plan.has_changes()
                     {
                         self.config
                             .metrics
@@ -487,6 +619,9 @@ impl Syncer {
                     return true;
                 }
             }
+        } else {
+            self.live = Some(live_state);
+            self.inventory = Some(inventory);
         }
         let before = self.api_seen.clone();
         self.record_api(&client);
@@ -511,6 +646,8 @@ impl Syncer {
             return false;
         }
         self.completed = true;
+        self.clean = settled;
+        self.last_options = Some(options);
         self.finish(
             None,
             true,
@@ -579,9 +716,8 @@ impl Syncer {
         self.api_seen = now;
     }
 
-    fn report_files(&self, set: &ManifestSet) {
-        let problems: Vec<FileProblem> = set
-            .diagnostics
+    fn report_files(&self, diagnostics: &[Diagnostic]) {
+        let problems: Vec<FileProblem> = diagnostics
             .iter()
             .map(|d| FileProblem {
                 severity: d.severity.to_string(),
@@ -591,7 +727,7 @@ impl Syncer {
                 message: d.to_string(),
             })
             .collect();
-        let errors = set.diagnostics.iter().filter(|d| d.is_error()).count();
+        let errors = diagnostics.iter().filter(|d| d.is_error()).count();
         self.config.metrics.manifest_errors.set(errors as i64);
         self.shared.update(|r| r.files = problems);
     }
@@ -658,21 +794,22 @@ impl Syncer {
     }
 
     /// Publishes the object table (and whatever `f` changes) to the status and the metrics.
-    fn publish(&self, f: impl FnOnce(&mut state::Report)) {
-        let objects = self.objects.list();
+    fn publish(&mut self, f: impl FnOnce(&mut state::Report)) {
+        let counts = self.objects.counts();
+        let objects = &mut self.objects;
         let m = &self.config.metrics;
         self.shared.update(|r| {
-            r.objects = objects;
+            objects.publish_into(&mut r.objects);
             f(r);
-            m.set_objects(&r.counts());
+            m.set_objects(&counts);
             m.ready.set(i64::from(r.ready));
         });
     }
 
     /// Starts, restarts or stops the monitors of `PermitPDP`s with a `url` (or a runtime).
-    fn update_pdps(&mut self, set: &ManifestSet) {
+    fn update_pdps(&mut self, objects: &[LoadedObject]) {
         let mut wanted: BTreeMap<String, PermitPDP> = BTreeMap::new();
-        for l in &set.objects {
+        for l in objects {
             if let Object::Pdp(p) = &l.object
                 && (p.spec.url.is_some() || p.spec.runtime.is_some())
             {
@@ -758,8 +895,8 @@ fn ms(d: Duration) -> u64 {
     d.as_millis() as u64
 }
 
-fn log_diagnostics(set: &ManifestSet) {
-    for d in &set.diagnostics {
+fn log_diagnostics(diagnostics: &[Diagnostic]) {
+    for d in diagnostics {
         if d.is_error() {
             tracing::error!("{d}");
         } else {
@@ -768,8 +905,7 @@ fn log_diagnostics(set: &ManifestSet) {
     }
 }
 
-fn log_applied(planned: &Planned, report: &crate::exec::Report, took: Duration) {
-    let plan = &planned.plan;
+fn log_applied(plan: &Plan, report: &crate::exec::Report, took: Duration) {
     let count = |a: Action| plan.ops.iter().filter(|o| o.action == a).count();
     let (created, updated, deleted, adopted) = (
         count(Action::Create),

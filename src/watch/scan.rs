@@ -45,6 +45,8 @@ pub struct FileSet {
     discovery: Vec<Diagnostic>,
     /// The path itself cannot be read: nothing is known about the source.
     unreadable: Option<String>,
+    /// Files added, changed or removed since [`FileSet::take_dirty`] was last called.
+    dirty: std::collections::BTreeSet<PathBuf>,
 }
 
 impl FileSet {
@@ -55,6 +57,7 @@ impl FileSet {
             files: BTreeMap::new(),
             discovery: Vec::new(),
             unreadable: None,
+            dirty: Default::default(),
         }
     }
 
@@ -96,6 +99,7 @@ impl FileSet {
             } else {
                 changes.added += 1;
             }
+            self.dirty.insert(path.clone());
             self.files.insert(path, track(hash, fresh, previous));
         }
         // A file that discovery could not follow (a dangling symlink mid-swap, no permission) is
@@ -109,6 +113,7 @@ impl FileSet {
                     let fresh = failed(&problem.file, problem.clone());
                     self.files
                         .insert(problem.file.clone(), track(hash, fresh, previous));
+                    self.dirty.insert(problem.file.clone());
                     changes.changed += 1;
                 }
             }
@@ -121,6 +126,7 @@ impl FileSet {
             .collect();
         for p in gone {
             self.files.remove(&p);
+            self.dirty.insert(p);
             changes.removed += 1;
         }
         self.discovery = problems
@@ -136,6 +142,31 @@ impl FileSet {
         set.diagnostics.splice(0..0, self.discovery.iter().cloned());
         set.diagnostics.extend(crate::validate::check(&set.objects));
         set
+    }
+
+    /// The files added, changed or removed since the last call.
+    pub fn take_dirty(&mut self) -> std::collections::BTreeSet<PathBuf> {
+        std::mem::take(&mut self.dirty)
+    }
+
+    /// The load in force of each file, in path order (the order [`FileSet::manifest`] combines).
+    pub fn loads(&self) -> impl Iterator<Item = &FileLoad> {
+        self.files.values().map(|t| &t.effective)
+    }
+
+    /// The load in force of one file.
+    pub fn load(&self, path: &Path) -> Option<&FileLoad> {
+        self.files.get(path).map(|t| &t.effective)
+    }
+
+    /// Problems of discovery, as [`FileSet::manifest`] puts them first.
+    pub fn discovery(&self) -> &[Diagnostic] {
+        &self.discovery
+    }
+
+    /// Whether `path` is a file whose last good version is in force.
+    pub fn keeps_last_good(&self, path: &Path) -> bool {
+        self.files.get(path).is_some_and(|t| t.keeping_last_good)
     }
 
     /// Why prune must wait, if it must: a file with errors and no earlier good version may
