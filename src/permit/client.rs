@@ -458,6 +458,18 @@ impl PermitClient {
         endpoint: &'static str,
         what: &str,
     ) -> Result<Vec<Value>, PermitError> {
+        self.list_map(path, endpoint, what, Some).await
+    }
+
+    /// [`PermitClient::list`], each item passed through `reduce` as its page arrives, so only
+    /// the reduced items are kept (items it answers `None` for are dropped).
+    pub async fn list_map<T>(
+        &self,
+        path: String,
+        endpoint: &'static str,
+        what: &str,
+        reduce: impl Fn(Value) -> Option<T>,
+    ) -> Result<Vec<T>, PermitError> {
         const PER_PAGE: usize = 100;
         let page = |n: usize| {
             self.call(
@@ -473,26 +485,23 @@ impl PermitClient {
             )
         };
         let first = page(1).await?;
-        let (mut items, page_count) = split_page(first);
+        let (first_items, page_count) = split_page(first);
+        let mut last = first_items.len();
+        let mut items: Vec<T> = first_items.into_iter().filter_map(&reduce).collect();
         if let Some(count) = page_count {
             use futures::StreamExt;
-            let rest: Vec<Result<Value, PermitError>> = futures::stream::iter(2..=count)
-                .map(page)
-                .buffered(4)
-                .collect()
-                .await;
-            for r in rest {
-                items.extend(split_page(r?).0);
+            let mut rest = futures::stream::iter(2..=count).map(page).buffered(4);
+            while let Some(answer) = rest.next().await {
+                items.extend(split_page(answer?).0.into_iter().filter_map(&reduce));
             }
             return Ok(items);
         }
         let mut n = 1;
-        let mut last = items.len();
         while last == PER_PAGE {
             n += 1;
             let (more, _) = split_page(page(n).await?);
             last = more.len();
-            items.extend(more);
+            items.extend(more.into_iter().filter_map(&reduce));
         }
         Ok(items)
     }

@@ -115,27 +115,94 @@ pub type Ids = BTreeMap<(Kind, String), String>;
 
 /// Every synced kind, the five listings run concurrently (the limiter paces them).
 pub async fn read(client: &PermitClient) -> Result<State, PermitError> {
-    read_with_ids(client).await.map(|(state, _)| state)
+    read_listed(client, false).await.map(|(state, _)| state)
 }
 
 /// [`read`], keeping the id of every object too.
 pub async fn read_with_ids(client: &PermitClient) -> Result<(State, Ids), PermitError> {
+    read_listed(client, true).await
+}
+
+/// Each page is reduced to the model as it arrives: the raw JSON of a large environment (a
+/// dozen fields per assignment) would otherwise be held whole, many times the model's size.
+async fn read_listed(client: &PermitClient, with_ids: bool) -> Result<(State, Ids), PermitError> {
     let (resources, roles, tenants, users, assignments) = tokio::try_join!(
-        client.list(
+        client.list_map(
             client.schema("resources"),
             "resources.list",
-            "list resources"
+            "list resources",
+            |v| listed(v, resource),
         ),
-        client.list(client.schema("roles"), "roles.list", "list roles"),
-        client.list(client.facts("tenants"), "tenants.list", "list tenants"),
-        client.list(client.facts("users"), "users.list", "list users"),
-        client.list(
+        client.list_map(client.schema("roles"), "roles.list", "list roles", |v| {
+            listed(v, role)
+        }),
+        client.list_map(client.facts("tenants"), "tenants.list", "list tenants", |v| {
+            listed(v, tenant)
+        }),
+        client.list_map(client.facts("users"), "users.list", "list users", |v| {
+            listed(v, user)
+        }),
+        client.list_map(
             client.facts("role_assignments"),
             "role_assignments.list",
-            "list role assignments"
+            "list role assignments",
+            |v| ListedAssignment::of(&v),
         ),
     )?;
-    Ok(assemble(&resources, &roles, &tenants, &users, &assignments))
+    Ok(assemble_listed(
+        Listings {
+            resources,
+            roles,
+            tenants,
+            users,
+            assignments,
+        },
+        with_ids,
+    ))
+}
+
+/// One listed object as the model keeps it, with its Permit id.
+pub struct Listed<T> {
+    pub object: T,
+    pub id: Option<Box<str>>,
+}
+
+fn listed<T>(v: Value, reduce: fn(&Value) -> Option<T>) -> Option<Listed<T>> {
+    Some(Listed {
+        object: reduce(&v)?,
+        id: s(&v, "id").map(Into::into),
+    })
+}
+
+/// A listed role assignment with the ids it points by.
+pub struct ListedAssignment {
+    assignment: Assignment,
+    id: Option<Box<str>>,
+    user_id: Option<Box<str>>,
+    role_id: Option<Box<str>>,
+    tenant_id: Option<Box<str>>,
+}
+
+impl ListedAssignment {
+    fn of(v: &Value) -> Option<ListedAssignment> {
+        let id = |k: &str| s(v, k).map(Into::into);
+        Some(ListedAssignment {
+            assignment: assignment(v)?,
+            id: id("id"),
+            user_id: id("user_id"),
+            role_id: id("role_id"),
+            tenant_id: id("tenant_id"),
+        })
+    }
+}
+
+/// The five listings, reduced.
+pub struct Listings {
+    pub resources: Vec<Listed<Resource>>,
+    pub roles: Vec<Listed<Role>>,
+    pub tenants: Vec<Listed<Tenant>>,
+    pub users: Vec<Listed<User>>,
+    pub assignments: Vec<ListedAssignment>,
 }
 
 /// The normalised state of raw listings, with the id of every object.
@@ -146,61 +213,76 @@ pub fn assemble(
     users: &[Value],
     assignments: &[Value],
 ) -> (State, Ids) {
-    let mut state = State::default();
-    let mut ids = Ids::new();
-    let mut id = |kind: Kind, key: &str, v: &Value| {
-        if let Some(id) = s(v, "id") {
-            ids.insert((kind, key.to_string()), id);
-        }
-    };
-    for v in resources {
-        if let Some(r) = resource(v) {
-            id(Kind::PermitResource, &r.key, v);
-            state.resources.insert(r.key.clone(), r);
-        }
-    }
-    for v in roles {
-        if let Some(r) = role(v) {
-            id(Kind::PermitRole, &r.key, v);
-            state.roles.insert(r.key.clone(), r);
-        }
-    }
-    for v in tenants {
-        if let Some(t) = tenant(v) {
-            id(Kind::PermitTenant, &t.key, v);
-            state.tenants.insert(t.key.clone(), t);
-        }
-    }
-    for v in users {
-        if let Some(u) = user(v) {
-            id(Kind::PermitUser, &u.key, v);
-            state.users.insert(u.key.clone(), u);
-        }
-    }
-    // Permit has been seen to put the e-mail in an assignment's `user` (permit-api.md §9): the
-    // ids are authoritative, so keys are taken from the listings they point into.
-    let keys = |items: &[Value]| -> BTreeMap<String, String> {
+    fn each<T>(items: &[Value], reduce: fn(&Value) -> Option<T>) -> Vec<Listed<T>> {
         items
             .iter()
-            .filter_map(|v| Some((s(v, "id")?, s(v, "key")?)))
+            .filter_map(|v| listed(v.clone(), reduce))
             .collect()
+    }
+    let listings = Listings {
+        resources: each(resources, resource),
+        roles: each(roles, role),
+        tenants: each(tenants, tenant),
+        users: each(users, user),
+        assignments: assignments
+            .iter()
+            .filter_map(ListedAssignment::of)
+            .collect(),
     };
-    let (user_keys, role_keys, tenant_keys) = (keys(users), keys(roles), keys(tenants));
-    for v in assignments {
-        let Some(mut a) = assignment(v) else { continue };
-        let by_id = |field: &str, map: &BTreeMap<String, String>| {
-            s(v, field).and_then(|id| map.get(&id).cloned())
+    assemble_listed(listings, true)
+}
+
+/// The state of reduced listings (and the ids, when asked for).
+pub fn assemble_listed(listings: Listings, with_ids: bool) -> (State, Ids) {
+    let mut state = State::default();
+    let mut ids = Ids::new();
+    let mut id = |kind: Kind, key: &str, id: &Option<Box<str>>| {
+        if let (true, Some(id)) = (with_ids, id) {
+            ids.insert((kind, key.to_string()), id.to_string());
+        }
+    };
+    // Permit has been seen to put the e-mail in an assignment's `user` (permit-api.md §9): the
+    // ids are authoritative, so keys are taken from the listings they point into.
+    fn keys<T>(items: &[Listed<T>], key: fn(&T) -> &str) -> BTreeMap<Box<str>, Box<str>> {
+        items
+            .iter()
+            .filter_map(|l| Some((l.id.clone()?, key(&l.object).into())))
+            .collect()
+    }
+    let user_keys = keys(&listings.users, |u| &u.key);
+    let role_keys = keys(&listings.roles, |r| &r.key);
+    let tenant_keys = keys(&listings.tenants, |t| &t.key);
+    for l in listings.resources {
+        id(Kind::PermitResource, &l.object.key, &l.id);
+        state.resources.insert(l.object.key.clone(), l.object);
+    }
+    for l in listings.roles {
+        id(Kind::PermitRole, &l.object.key, &l.id);
+        state.roles.insert(l.object.key.clone(), l.object);
+    }
+    for l in listings.tenants {
+        id(Kind::PermitTenant, &l.object.key, &l.id);
+        state.tenants.insert(l.object.key.clone(), l.object);
+    }
+    for l in listings.users {
+        id(Kind::PermitUser, &l.object.key, &l.id);
+        state.users.insert(l.object.key.clone(), l.object);
+    }
+    for l in listings.assignments {
+        let mut a = l.assignment;
+        let by_id = |id: &Option<Box<str>>, map: &BTreeMap<Box<str>, Box<str>>| {
+            id.as_ref().and_then(|id| map.get(id)).map(|k| k.to_string())
         };
-        if let Some(k) = by_id("user_id", &user_keys) {
+        if let Some(k) = by_id(&l.user_id, &user_keys) {
             a.user = k;
         }
-        if let Some(k) = by_id("role_id", &role_keys) {
+        if let Some(k) = by_id(&l.role_id, &role_keys) {
             a.role = k;
         }
-        if let Some(k) = by_id("tenant_id", &tenant_keys) {
+        if let Some(k) = by_id(&l.tenant_id, &tenant_keys) {
             a.tenant = k;
         }
-        id(Kind::RoleAssignment, &a.key(), v);
+        id(Kind::RoleAssignment, &a.key(), &l.id);
         state.assignments.insert(&a);
     }
     (state, ids)
