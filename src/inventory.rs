@@ -88,10 +88,10 @@ mod hex_hash {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-        let text = <&str>::deserialize(d).or_else(|_| Err(D::Error::custom("expected a hash")))?;
+        let text = String::deserialize(d).map_err(|_| D::Error::custom("expected a hash"))?;
         // Any other text (an older or hand-edited file): the hash is informational, never a reason
         // to distrust the inventory.
-        Ok(u64::from_str_radix(text, 16).unwrap_or(0))
+        Ok(u64::from_str_radix(&text, 16).unwrap_or(0))
     }
 }
 

@@ -136,9 +136,12 @@ async fn read_listed(client: &PermitClient, with_ids: bool) -> Result<(State, Id
         client.list_map(client.schema("roles"), "roles.list", "list roles", |v| {
             listed(v, role)
         }),
-        client.list_map(client.facts("tenants"), "tenants.list", "list tenants", |v| {
-            listed(v, tenant)
-        }),
+        client.list_map(
+            client.facts("tenants"),
+            "tenants.list",
+            "list tenants",
+            |v| { listed(v, tenant) }
+        ),
         client.list_map(client.facts("users"), "users.list", "list users", |v| {
             listed(v, user)
         }),
@@ -271,7 +274,9 @@ pub fn assemble_listed(listings: Listings, with_ids: bool) -> (State, Ids) {
     for l in listings.assignments {
         let mut a = l.assignment;
         let by_id = |id: &Option<Box<str>>, map: &BTreeMap<Box<str>, Box<str>>| {
-            id.as_ref().and_then(|id| map.get(id)).map(|k| k.to_string())
+            id.as_ref()
+                .and_then(|id| map.get(id))
+                .map(|k| k.to_string())
         };
         if let Some(k) = by_id(&l.user_id, &user_keys) {
             a.user = k;
