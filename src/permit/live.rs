@@ -140,7 +140,7 @@ async fn read_listed(client: &PermitClient, with_ids: bool) -> Result<(State, Id
             client.facts("tenants"),
             "tenants.list",
             "list tenants",
-            |v| { listed(v, tenant) }
+            |v| listed(v, tenant),
         ),
         client.list_map(client.facts("users"), "users.list", "list users", |v| {
             listed(v, user)
