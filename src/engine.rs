@@ -75,6 +75,26 @@ pub async fn apply(
     state_file: &StateFile,
     options: &ExecOptions,
 ) -> anyhow::Result<Applied> {
+    let (report, inventory) = apply_once(client, planned, state_file, options).await?;
+    let synced = synced(&report);
+    let live = planned.plan.project(&planned.live, |op| {
+        synced.contains(&(op.kind, op.key.as_str()))
+    });
+    Ok(Applied {
+        report,
+        inventory,
+        live,
+    })
+}
+
+/// [`apply`] for a one-shot run, which has no use for the projected live state (a second copy
+/// of the whole environment): the report and the inventory written.
+pub async fn apply_once(
+    client: &PermitClient,
+    planned: &Planned,
+    state_file: &StateFile,
+    options: &ExecOptions,
+) -> anyhow::Result<(Report, Inventory)> {
     let environment = Some(client.scope().id());
     if let Loaded::Unusable(why) = &planned.inventory
         && state_file.path.exists()
@@ -104,12 +124,7 @@ pub async fn apply(
     state_file
         .save(&after)
         .with_context(|| format!("writing inventory {}", state_file.path.display()))?;
-    let live = planned.plan.project(&planned.live, ok);
-    Ok(Applied {
-        report,
-        inventory: after,
-        live,
-    })
+    Ok((report, after))
 }
 
 /// Executes a plan whose ownership the source keeps itself (the Kubernetes controller: the custom

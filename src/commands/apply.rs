@@ -52,7 +52,7 @@ pub async fn run(
     };
     let planned = engine::plan(&client, desired, &state_file, &args.sync.plan_options()).await?;
     let redactor = Redactor::new([client.api_key().expose().to_string()]);
-    out.write_all(render::render(&planned.plan, args.output, &redactor).as_bytes())?;
+    render::write(&planned.plan, args.output, &redactor, out)?;
     if args.dry_run {
         writeln!(out, "Dry run: nothing applied.")?;
         return Ok(0);
@@ -78,14 +78,14 @@ pub async fn run(
         progress: std::io::stderr().is_terminal(),
         ..ExecOptions::default()
     };
-    let applied = engine::apply(&client, &planned, &state_file, &options).await?;
-    out.write_all(redactor.text(&summary::render(&applied.report)).as_bytes())?;
+    let (report, _) = engine::apply_once(&client, &planned, &state_file, &options).await?;
+    out.write_all(redactor.text(&summary::render(&report)).as_bytes())?;
     if let Some(path) = &args.report {
-        let json = serde_json::to_string_pretty(&applied.report)?;
+        let json = serde_json::to_string_pretty(&report)?;
         std::fs::write(path, redactor.text(&json))
             .with_context(|| format!("writing the report {}", path.display()))?;
     }
-    Ok(if applied.report.failed().next().is_some() {
+    Ok(if report.failed().next().is_some() {
         1
     } else {
         0

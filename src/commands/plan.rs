@@ -30,7 +30,7 @@ pub async fn run(
     let state_file = StateFile::new(&args.sync.ownership.state_file);
     let planned = engine::plan(&client, desired, &state_file, &args.sync.plan_options()).await?;
     let redactor = Redactor::new([client.api_key().expose().to_string()]);
-    out.write_all(render::render(&planned.plan, args.output, &redactor).as_bytes())?;
+    render::write(&planned.plan, args.output, &redactor, out)?;
     tracing::debug!(calls = client.metrics().total(), "plan done");
     Ok(if args.detailed_exitcode && planned.plan.has_changes() {
         2

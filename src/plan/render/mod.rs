@@ -24,14 +24,29 @@ pub enum Format {
 pub const NO_CHANGES: &str = "No changes. Permit matches the manifests.";
 
 pub fn render(plan: &Plan, format: Format, redactor: &Redactor) -> String {
+    let mut out = Vec::new();
+    write(plan, format, redactor, &mut out).expect("writing to memory does not fail");
+    String::from_utf8(out).expect("plans render as UTF-8")
+}
+
+/// [`render`] straight to `out`. JSON is written one operation at a time: a plan of 400,000
+/// operations never exists as one JSON tree or one string.
+pub fn write(
+    plan: &Plan,
+    format: Format,
+    redactor: &Redactor,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
     match format {
-        Format::Table => table::render(plan, redactor),
+        Format::Table => out.write_all(table::render(plan, redactor).as_bytes()),
         Format::Json => {
-            let mut s = serde_json::to_string_pretty(&to_json(plan, redactor)).unwrap_or_default();
-            s.push('\n');
-            s
+            use std::io::Write as _;
+            let mut out = std::io::BufWriter::new(out);
+            serde_json::to_writer_pretty(&mut out, &JsonPlan::of(plan, redactor))?;
+            out.write_all(b"\n")?;
+            out.flush()
         }
-        Format::Markdown => markdown::render(plan, redactor),
+        Format::Markdown => out.write_all(markdown::render(plan, redactor).as_bytes()),
     }
 }
 
@@ -97,42 +112,62 @@ fn fields(op: &Op, redactor: &Redactor) -> Vec<(String, Value, Value)> {
         .collect()
 }
 
-fn to_json(plan: &Plan, redactor: &Redactor) -> Value {
-    let ops: Vec<Value> = plan
-        .ops
-        .iter()
-        .map(|op| {
-            let mut v = json!({
-                "kind": op.kind.as_str(),
-                "key": redactor.text(&op.key),
-                "action": op.action.as_str(),
-            });
-            if op.adopted {
-                v["adopted"] = json!(true);
-            }
-            if let Some(c) = &op.cascaded_by {
-                v["cascaded_by"] = json!(c);
-            }
-            if let Some(o) = &op.origin {
-                v["origin"] = json!(o.to_string());
-            }
-            let f: Vec<Value> = fields(op, redactor)
-                .into_iter()
-                .map(|(field, before, after)| json!({"field": field, "before": before, "after": after}))
-                .collect();
-            if !f.is_empty() {
-                v["fields"] = Value::Array(f);
-            }
-            v
-        })
+/// The JSON plan; fields in alphabetical order, as a JSON object map writes them.
+#[derive(serde::Serialize)]
+struct JsonPlan<'a> {
+    changes: bool,
+    operations: JsonOps<'a>,
+    summary: Value,
+    warnings: Vec<String>,
+}
+
+impl<'a> JsonPlan<'a> {
+    fn of(plan: &'a Plan, redactor: &'a Redactor) -> Self {
+        let [c, u, a, d] = totals(plan);
+        JsonPlan {
+            changes: plan.has_changes(),
+            operations: JsonOps { plan, redactor },
+            summary: json!({"create": c, "update": u, "adopt": a, "delete": d, "unchanged": plan.unchanged}),
+            warnings: plan.warnings.iter().map(|w| redactor.text(w)).collect(),
+        }
+    }
+}
+
+/// The operations, each turned into JSON only as it is written.
+struct JsonOps<'a> {
+    plan: &'a Plan,
+    redactor: &'a Redactor,
+}
+
+impl serde::Serialize for JsonOps<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.plan.ops.iter().map(|op| op_json(op, self.redactor)))
+    }
+}
+
+fn op_json(op: &Op, redactor: &Redactor) -> Value {
+    let mut v = json!({
+        "kind": op.kind.as_str(),
+        "key": redactor.text(&op.key),
+        "action": op.action.as_str(),
+    });
+    if op.adopted {
+        v["adopted"] = json!(true);
+    }
+    if let Some(c) = &op.cascaded_by {
+        v["cascaded_by"] = json!(c);
+    }
+    if let Some(o) = &op.origin {
+        v["origin"] = json!(o.to_string());
+    }
+    let f: Vec<Value> = fields(op, redactor)
+        .into_iter()
+        .map(|(field, before, after)| json!({"field": field, "before": before, "after": after}))
         .collect();
-    let [c, u, a, d] = totals(plan);
-    json!({
-        "changes": plan.has_changes(),
-        "summary": {"create": c, "update": u, "adopt": a, "delete": d, "unchanged": plan.unchanged},
-        "operations": ops,
-        "warnings": plan.warnings.iter().map(|w| redactor.text(w)).collect::<Vec<_>>(),
-    })
+    if !f.is_empty() {
+        v["fields"] = Value::Array(f);
+    }
+    v
 }
 
 fn is_empty(v: &Value) -> bool {
