@@ -30,6 +30,7 @@ pub async fn plan(
     let live = live::read(client)
         .await
         .context("reading the Permit environment")?;
+    crate::memtrace("live read");
     let plan = plan_against(desired, &live, &inventory, options)?;
     Ok(Planned {
         plan,
@@ -117,7 +118,9 @@ pub async fn apply_once(
     state_file
         .save(&before)
         .with_context(|| format!("writing inventory {}", state_file.path.display()))?;
+    crate::memtrace("inventory before saved");
     let report = exec::execute(client, &planned.plan, options).await;
+    crate::memtrace("executed");
     let synced = synced(&report);
     let ok = |op: &plan::Op| synced.contains(&(op.kind, op.key.as_str()));
     let after = planned.plan.inventory_after(before, ok);

@@ -71,6 +71,7 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Source {
             }
         }
     }
+    crate::memtrace("source files folded");
     drop(clashes);
     source.desired = match builder.finish() {
         Ok(desired) => desired,

@@ -726,16 +726,14 @@ impl Exec<'_> {
     }
 
     async fn assign_single(&self, op: &Op) -> Outcome {
-        let Obj::Assignment(a) = desired(op) else {
-            unreachable!("assignment op")
-        };
+        let a = op.assignment().expect("assignment op");
         let call = Call::new(
             Method::POST,
             self.client.facts("role_assignments"),
             "role_assignments.assign",
             op.subject(),
         )
-        .body(body::assignment(a));
+        .body(body::assignment(&a));
         // Already assigned is as good as assigned.
         self.create(call).await.map(drop)
     }
@@ -744,10 +742,7 @@ impl Exec<'_> {
         let bulk = |chunk: &[&Op]| {
             let bodies: Vec<_> = chunk
                 .iter()
-                .map(|op| match desired(op) {
-                    Obj::Assignment(a) => body::assignment(a),
-                    _ => unreachable!("assignment op"),
-                })
+                .map(|op| body::assignment(&op.assignment().expect("assignment op")))
                 .collect();
             Call::new(
                 Method::POST,
@@ -777,10 +772,7 @@ impl Exec<'_> {
         let size = self.opts.batch.assignments.max(1);
         let chunks: Vec<Vec<&Op>> = ops.chunks(size).map(<[_]>::to_vec).collect();
         let single = |op: &Op| {
-            let body = match op.live.as_ref() {
-                Some(Obj::Assignment(a)) => body::assignment(a),
-                _ => unreachable!("assignment deletes carry the live assignment"),
-            };
+            let body = body::assignment(&op.assignment().expect("assignment op"));
             let call = Call::new(
                 Method::DELETE,
                 self.client.facts("role_assignments"),
@@ -802,10 +794,7 @@ impl Exec<'_> {
                 if chunk.len() > 1 {
                     let bodies: Vec<_> = chunk
                         .iter()
-                        .filter_map(|op| match op.live.as_ref() {
-                            Some(Obj::Assignment(a)) => Some(body::assignment(a)),
-                            _ => None,
-                        })
+                        .filter_map(|op| op.assignment().map(|a| body::assignment(&a)))
                         .collect();
                     let call = Call::new(
                         Method::DELETE,

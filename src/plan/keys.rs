@@ -71,8 +71,8 @@ pub fn plan_keys(
                 cascaded_by: None,
                 diffs,
                 origin,
-                desired: Some(want),
-                live: have,
+                desired: Op::carried(Some(want)),
+                live: Op::carried(have),
             });
         }
     }
@@ -170,7 +170,7 @@ pub fn plan_keys(
             diffs: Vec::new(),
             origin: None,
             desired: None,
-            live: have,
+            live: Op::carried(have),
         });
     }
 

@@ -108,6 +108,7 @@ impl Plan {
                 Action::Create => s.insert(
                     op.desired
                         .clone()
+                        .or_else(|| op.assignment().map(Obj::Assignment))
                         .expect("ops that write carry the desired object"),
                 ),
                 Action::Adopt => {}
@@ -286,8 +287,8 @@ pub fn plan(
                 cascaded_by: None,
                 diffs,
                 origin,
-                desired: Some(want),
-                live: have,
+                desired: Op::carried(Some(want)),
+                live: Op::carried(have),
             });
         }
     }
@@ -369,7 +370,7 @@ pub fn plan(
             diffs: Vec::new(),
             origin: None,
             desired: None,
-            live: have,
+            live: Op::carried(have),
         });
     }
 

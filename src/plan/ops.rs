@@ -1,7 +1,7 @@
 //! The operations a plan is made of.
 
 use crate::kinds::Kind;
-use crate::model::Obj;
+use crate::model::{Assignment, Obj};
 use serde::Serialize;
 
 /// What happens to one object.
@@ -61,15 +61,28 @@ pub struct Op {
         serialize_with = "origin_text"
     )]
     pub origin: Option<crate::kinds::Origin>,
-    /// The declared object (create, update, adopt).
+    /// The declared object (create, update, adopt). `None` for role assignments, whose key is
+    /// the whole object ([`Op::assignment`]): a plan of 300,000 assignments then holds no copies.
     #[serde(skip)]
     pub desired: Option<Obj>,
-    /// The object as Permit holds it (update, adopt, delete).
+    /// The object as Permit holds it (update, adopt, delete); `None` for role assignments.
     #[serde(skip)]
     pub live: Option<Obj>,
 }
 
 impl Op {
+    /// The role assignment an op on one names (its key holds all of it).
+    pub fn assignment(&self) -> Option<Assignment> {
+        (self.kind == Kind::RoleAssignment)
+            .then(|| Assignment::parse(&self.key))
+            .flatten()
+    }
+
+    /// The object an op keeps as `desired` or `live`: everything but role assignments.
+    pub fn carried(obj: Option<Obj>) -> Option<Obj> {
+        obj.filter(|o| !matches!(o, Obj::Assignment(_)))
+    }
+
     /// `PermitUser jane@example.com`: how messages name the object.
     pub fn subject(&self) -> String {
         format!("{} {}", self.kind, self.key)
