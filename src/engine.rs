@@ -30,7 +30,6 @@ pub async fn plan(
     let live = live::read(client)
         .await
         .context("reading the Permit environment")?;
-    crate::memtrace("live read");
     let plan = plan_against(desired, &live, &inventory, options)?;
     Ok(Planned {
         plan,
@@ -76,7 +75,14 @@ pub async fn apply(
     state_file: &StateFile,
     options: &ExecOptions,
 ) -> anyhow::Result<Applied> {
-    let (report, inventory) = apply_once(client, planned, state_file, options).await?;
+    let (report, inventory) = execute_recorded(
+        client,
+        &planned.plan,
+        planned.inventory.clone(),
+        state_file,
+        options,
+    )
+    .await?;
     let synced = synced(&report);
     let live = planned.plan.project(&planned.live, |op| {
         synced.contains(&(op.kind, op.key.as_str()))
@@ -88,16 +94,34 @@ pub async fn apply(
     })
 }
 
-/// [`apply`] for a one-shot run, which has no use for the projected live state (a second copy
-/// of the whole environment): the report and the inventory written.
+/// [`apply`] for a one-shot run: the report and the inventory written. It has no use for the
+/// live state once planned (nor for a projection of it), so that is dropped before executing:
+/// at scale, a whole copy of the environment.
 pub async fn apply_once(
     client: &PermitClient,
-    planned: &Planned,
+    planned: Planned,
+    state_file: &StateFile,
+    options: &ExecOptions,
+) -> anyhow::Result<(Report, Inventory)> {
+    let Planned {
+        plan,
+        live,
+        inventory,
+    } = planned;
+    drop(live);
+    execute_recorded(client, &plan, inventory, state_file, options).await
+}
+
+/// Executes `plan` with ownership recorded in `state_file` before and after.
+async fn execute_recorded(
+    client: &PermitClient,
+    plan: &Plan,
+    inventory: Loaded,
     state_file: &StateFile,
     options: &ExecOptions,
 ) -> anyhow::Result<(Report, Inventory)> {
     let environment = Some(client.scope().id());
-    if let Loaded::Unusable(why) = &planned.inventory
+    if let Loaded::Unusable(why) = &inventory
         && state_file.path.exists()
     {
         // Keep the untrusted file for a person to look at; start a fresh inventory.
@@ -112,18 +136,19 @@ pub async fn apply_once(
             aside.display()
         );
     }
-    let before = planned
-        .plan
-        .inventory_before(planned.inventory.trusted(), environment);
+    let trusted = match inventory {
+        Loaded::Ok(inventory) => Some(inventory),
+        _ => None,
+    };
+    let before = plan.inventory_before_owned(trusted, environment);
     state_file
         .save(&before)
         .with_context(|| format!("writing inventory {}", state_file.path.display()))?;
-    crate::memtrace("inventory before saved");
-    let report = exec::execute(client, &planned.plan, options).await;
-    crate::memtrace("executed");
+    let report = exec::execute(client, plan, options).await;
+    crate::memory::release_free_memory();
     let synced = synced(&report);
     let ok = |op: &plan::Op| synced.contains(&(op.kind, op.key.as_str()));
-    let after = planned.plan.inventory_after(before, ok);
+    let after = plan.inventory_after(before, ok);
     state_file
         .save(&after)
         .with_context(|| format!("writing inventory {}", state_file.path.display()))?;
@@ -140,6 +165,7 @@ pub async fn execute(
     options: &ExecOptions,
 ) -> (Report, State) {
     let report = exec::execute(client, plan, options).await;
+    crate::memory::release_free_memory();
     let synced = synced(&report);
     let live = plan.project(live, |op| synced.contains(&(op.kind, op.key.as_str())));
     (report, live)

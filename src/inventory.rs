@@ -179,6 +179,11 @@ impl StateFile {
                 self.path.display()
             ));
         }
+        let mut inv = inv;
+        // Read one entry at a time, the maps' nodes are half empty: rebuild them full.
+        for map in inv.objects.values_mut() {
+            crate::model::compact(map);
+        }
         Loaded::Ok(inv)
     }
 

@@ -70,8 +70,10 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Source {
                 source.pdps.push(loaded);
             }
         }
+        // Each file is parsed on a thread of its own, whose allocator arena keeps the parse's
+        // garbage: hand it back before the next file, or the peak is every file's at once.
+        crate::memory::release_free_memory();
     }
-    crate::memtrace("source files folded");
     drop(clashes);
     source.desired = match builder.finish() {
         Ok(desired) => desired,
@@ -87,6 +89,8 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Source {
             Desired::default()
         }
     };
+    source.desired.state.compact();
+    crate::model::compact(&mut source.desired.origins);
     let declared = Declared::of_desired(&source.desired, &extends);
     recheck.extend(
         validate::suspects(&source.desired, &declared)
@@ -106,6 +110,8 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Source {
     source
         .diagnostics
         .extend(validate::check_with(&in_force, &declared));
+    drop(in_force);
+    crate::memory::release_free_memory();
     source
 }
 

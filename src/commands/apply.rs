@@ -50,12 +50,9 @@ pub async fn run(
                 .with_context(|| format!("locking inventory {}", state_file.path.display()))?,
         )
     };
-    crate::memtrace("loaded");
     let planned = engine::plan(&client, desired, &state_file, &args.sync.plan_options()).await?;
     let redactor = Redactor::new([client.api_key().expose().to_string()]);
-    crate::memtrace("planned");
     render::write(&planned.plan, args.output, &redactor, out)?;
-    crate::memtrace("rendered");
     if args.dry_run {
         writeln!(out, "Dry run: nothing applied.")?;
         return Ok(0);
@@ -81,8 +78,7 @@ pub async fn run(
         progress: std::io::stderr().is_terminal(),
         ..ExecOptions::default()
     };
-    let (report, _) = engine::apply_once(&client, &planned, &state_file, &options).await?;
-    crate::memtrace("applied");
+    let (report, _) = engine::apply_once(&client, planned, &state_file, &options).await?;
     out.write_all(redactor.text(&summary::render(&report)).as_bytes())?;
     if let Some(path) = &args.report {
         let json = serde_json::to_string_pretty(&report)?;

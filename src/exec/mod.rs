@@ -241,7 +241,7 @@ pub async fn execute(client: &PermitClient, plan: &Plan, opts: &ExecOptions) -> 
 
 fn desired(op: &Op) -> &Obj {
     op.desired
-        .as_ref()
+        .as_deref()
         .expect("create and update ops carry the desired object")
 }
 
@@ -426,7 +426,7 @@ impl Exec<'_> {
                 return 0; // a cycle: Permit will refuse it, and say so
             }
             let mut d = 0;
-            if let Some(Obj::Role(r)) = in_plan.get(key).and_then(|o| o.desired.as_ref()) {
+            if let Some(Obj::Role(r)) = in_plan.get(key).and_then(|o| o.desired.as_deref()) {
                 for parent in &r.extends {
                     if let Some((p, _)) = in_plan.get_key_value(parent.as_str()) {
                         d = d.max(1 + depth_of(p, in_plan, memo, seen));
@@ -526,7 +526,7 @@ impl Exec<'_> {
                 self.role_update(op, want, &have, &fields).await
             }
             _ => {
-                let Some(Obj::Role(have)) = op.live.as_ref() else {
+                let Some(Obj::Role(have)) = op.live.as_deref() else {
                     unreachable!("updates carry the live object")
                 };
                 self.role_update(op, want, have, &body::fields(op)).await
@@ -869,7 +869,7 @@ fn user_body(op: &Op) -> serde_json::Value {
     let Obj::User(want) = desired(op) else {
         unreachable!("user op")
     };
-    let have: Option<&User> = match op.live.as_ref() {
+    let have: Option<&User> = match op.live.as_deref() {
         Some(Obj::User(u)) => Some(u),
         _ => None,
     };

@@ -152,7 +152,7 @@ async fn read_listed(client: &PermitClient, with_ids: bool) -> Result<(State, Id
             |v| ListedAssignment::of(&v),
         ),
     )?;
-    Ok(assemble_listed(
+    let listed = assemble_listed(
         Listings {
             resources,
             roles,
@@ -161,7 +161,9 @@ async fn read_listed(client: &PermitClient, with_ids: bool) -> Result<(State, Id
             assignments,
         },
         with_ids,
-    ))
+    );
+    crate::memory::release_free_memory();
+    Ok(listed)
 }
 
 /// One listed object as the model keeps it, with its Permit id.
@@ -177,25 +179,66 @@ fn listed<T>(v: Value, reduce: fn(&Value) -> Option<T>) -> Option<Listed<T>> {
     })
 }
 
-/// A listed role assignment with the ids it points by.
+/// A listed role assignment with the ids it points by, kept small: there may be hundreds of
+/// thousands until the listings of users, roles and tenants resolve them.
 pub struct ListedAssignment {
-    assignment: Assignment,
-    id: Option<Box<str>>,
-    user_id: Option<Box<str>>,
-    role_id: Option<Box<str>>,
-    tenant_id: Option<Box<str>>,
+    /// The key as listed (`user/role/tenant[/instance]`).
+    key: Box<str>,
+    id: Option<Id>,
+    user_id: Option<Id>,
+    role_id: Option<Id>,
+    tenant_id: Option<Id>,
 }
 
 impl ListedAssignment {
     fn of(v: &Value) -> Option<ListedAssignment> {
-        let id = |k: &str| s(v, k).map(Into::into);
+        let id = |k: &str| s(v, k).map(|s| Id::new(&s));
         Some(ListedAssignment {
-            assignment: assignment(v)?,
+            key: assignment(v)?.key().into(),
             id: id("id"),
             user_id: id("user_id"),
             role_id: id("role_id"),
             tenant_id: id("tenant_id"),
         })
+    }
+}
+
+/// A Permit id: a UUID held as a number (16 bytes, no allocation), or any other text as is.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Id {
+    Uuid(u128),
+    Text(Box<str>),
+}
+
+impl Id {
+    fn new(text: &str) -> Id {
+        let hex: String = text.chars().filter(|c| *c != '-').collect();
+        match (text.len(), u128::from_str_radix(&hex, 16)) {
+            // Only the canonical form, so that the text can be written back exactly.
+            (36, Ok(n)) if Id::uuid_text(n) == text => Id::Uuid(n),
+            _ => Id::Text(text.into()),
+        }
+    }
+
+    fn uuid_text(n: u128) -> String {
+        let h = format!("{n:032x}");
+        format!(
+            "{}-{}-{}-{}-{}",
+            &h[..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..]
+        )
+    }
+}
+
+impl std::fmt::Display for Id {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Id::Uuid(n) => f.write_str(&Id::uuid_text(*n)),
+            Id::Text(t) => f.write_str(t),
+        }
     }
 }
 
@@ -246,10 +289,10 @@ pub fn assemble_listed(listings: Listings, with_ids: bool) -> (State, Ids) {
     };
     // Permit has been seen to put the e-mail in an assignment's `user` (permit-api.md §9): the
     // ids are authoritative, so keys are taken from the listings they point into.
-    fn keys<T>(items: &[Listed<T>], key: fn(&T) -> &str) -> BTreeMap<Box<str>, Box<str>> {
+    fn keys<T>(items: &[Listed<T>], key: fn(&T) -> &str) -> BTreeMap<Id, Box<str>> {
         items
             .iter()
-            .filter_map(|l| Some((l.id.clone()?, key(&l.object).into())))
+            .filter_map(|l| Some((Id::new(l.id.as_deref()?), key(&l.object).into())))
             .collect()
     }
     let user_keys = keys(&listings.users, |u| &u.key);
@@ -272,8 +315,10 @@ pub fn assemble_listed(listings: Listings, with_ids: bool) -> (State, Ids) {
         state.users.insert(l.object.key.clone(), l.object);
     }
     for l in listings.assignments {
-        let mut a = l.assignment;
-        let by_id = |id: &Option<Box<str>>, map: &BTreeMap<Box<str>, Box<str>>| {
+        let Some(mut a) = Assignment::parse(&l.key) else {
+            continue;
+        };
+        let by_id = |id: &Option<Id>, map: &BTreeMap<Id, Box<str>>| {
             id.as_ref()
                 .and_then(|id| map.get(id))
                 .map(|k| k.to_string())
@@ -287,9 +332,14 @@ pub fn assemble_listed(listings: Listings, with_ids: bool) -> (State, Ids) {
         if let Some(k) = by_id(&l.tenant_id, &tenant_keys) {
             a.tenant = k;
         }
-        id(Kind::RoleAssignment, &a.key(), &l.id);
+        id(
+            Kind::RoleAssignment,
+            &a.key(),
+            &l.id.map(|i| i.to_string().into()),
+        );
         state.assignments.insert(&a);
     }
+    state.compact();
     (state, ids)
 }
 
@@ -329,6 +379,27 @@ pub async fn read_tenants(client: &PermitClient) -> Result<BTreeMap<String, Tena
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn ids_are_kept_exactly_whatever_their_form() {
+        for text in [
+            "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+            "3FA85F64-5717-4562-B3FC-2C963F66AFA6",
+            "3fa85f6457174562b3fc2c963f66afa6",
+            "not-a-uuid",
+            "",
+        ] {
+            assert_eq!(Id::new(text).to_string(), text);
+        }
+        assert!(matches!(
+            Id::new("3fa85f64-5717-4562-b3fc-2c963f66afa6"),
+            Id::Uuid(_)
+        ));
+        assert_ne!(
+            Id::new("3fa85f64-5717-4562-b3fc-2c963f66afa6"),
+            Id::new("3fa85f64-5717-4562-b3fc-2c963f66afa7")
+        );
+    }
 
     #[test]
     fn listings_normalise_and_assignments_trust_ids_over_keys() {

@@ -39,14 +39,14 @@ pub fn plan_keys(
                 continue;
             };
             let orphan = desired.orphans.contains(&(kind, key.clone()));
-            plan.declared.push((
-                kind,
-                key.clone(),
-                Entry {
-                    hash: want.spec_hash(),
-                    orphan,
-                },
-            ));
+            let entry = Entry {
+                hash: want.spec_hash(),
+                orphan,
+            };
+            // The inventory holds it as it is: nothing to record (at scale, a copy of every key).
+            if inventory.and_then(|i| i.get(kind, key)) != Some(&entry) {
+                plan.declared.push((kind, key.clone(), entry));
+            }
             let origin = desired.origin(kind, key).cloned();
             let have = live.get(kind, key);
             let (action, diffs) = match &have {

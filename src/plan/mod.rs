@@ -70,7 +70,8 @@ pub struct Plan {
     pub ops: Vec<Op>,
     /// How many objects are declared, owned and already as declared.
     pub unchanged: usize,
-    /// Every declared object with its spec hash, as the inventory records it.
+    /// Every declared object with its spec hash, as the inventory must record it: those it does
+    /// not hold already, exactly so.
     #[serde(skip)]
     pub declared: Vec<(Kind, String, Entry)>,
     /// Inventory entries neither declared nor in Permit any more: dropped from the inventory.
@@ -107,7 +108,8 @@ impl Plan {
             match op.action {
                 Action::Create => s.insert(
                     op.desired
-                        .clone()
+                        .as_deref()
+                        .cloned()
                         .or_else(|| op.assignment().map(Obj::Assignment))
                         .expect("ops that write carry the desired object"),
                 ),
@@ -115,7 +117,8 @@ impl Plan {
                 Action::Update => {
                     let want = op
                         .desired
-                        .clone()
+                        .as_deref()
+                        .cloned()
                         .expect("ops that write carry the desired object");
                     let Some(current) = s.get(op.kind, &op.key) else {
                         s.insert(want);
@@ -199,9 +202,16 @@ impl Plan {
         old: Option<&Inventory>,
         environment: Option<String>,
     ) -> Inventory {
-        let mut inv = old
-            .cloned()
-            .unwrap_or_else(|| Inventory::new(environment.clone()));
+        self.inventory_before_owned(old.cloned(), environment)
+    }
+
+    /// [`Plan::inventory_before`], updating `old` in place rather than a copy of it.
+    pub fn inventory_before_owned(
+        &self,
+        old: Option<Inventory>,
+        environment: Option<String>,
+    ) -> Inventory {
+        let mut inv = old.unwrap_or_else(|| Inventory::new(environment.clone()));
         if inv.environment.is_none() {
             inv.environment = environment;
         }
@@ -255,14 +265,14 @@ pub fn plan(
         for key in desired.state.keys(kind) {
             let want = desired.state.get(kind, &key).expect("key listed");
             let orphan = desired.orphans.contains(&(kind, key.clone()));
-            plan.declared.push((
-                kind,
-                key.clone(),
-                Entry {
-                    hash: want.spec_hash(),
-                    orphan,
-                },
-            ));
+            let entry = Entry {
+                hash: want.spec_hash(),
+                orphan,
+            };
+            // The inventory holds it as it is: nothing to record (at scale, a copy of every key).
+            if inventory.and_then(|i| i.get(kind, &key)) != Some(&entry) {
+                plan.declared.push((kind, key.clone(), entry));
+            }
             let origin = desired.origin(kind, &key).cloned();
             let have = live.get(kind, &key);
             let (action, diffs) = match &have {

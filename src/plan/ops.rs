@@ -64,10 +64,10 @@ pub struct Op {
     /// The declared object (create, update, adopt). `None` for role assignments, whose key is
     /// the whole object ([`Op::assignment`]): a plan of 300,000 assignments then holds no copies.
     #[serde(skip)]
-    pub desired: Option<Obj>,
+    pub desired: Option<Box<Obj>>,
     /// The object as Permit holds it (update, adopt, delete); `None` for role assignments.
     #[serde(skip)]
-    pub live: Option<Obj>,
+    pub live: Option<Box<Obj>>,
 }
 
 impl Op {
@@ -78,9 +78,11 @@ impl Op {
             .flatten()
     }
 
-    /// The object an op keeps as `desired` or `live`: everything but role assignments.
-    pub fn carried(obj: Option<Obj>) -> Option<Obj> {
+    /// The object an op keeps as `desired` or `live`: everything but role assignments. Boxed,
+    /// so an op that carries none (most, at scale) is small.
+    pub fn carried(obj: Option<Obj>) -> Option<Box<Obj>> {
         obj.filter(|o| !matches!(o, Obj::Assignment(_)))
+            .map(Box::new)
     }
 
     /// `PermitUser jane@example.com`: how messages name the object.
