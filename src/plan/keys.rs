@@ -9,11 +9,13 @@
 //! keys asked about, plus one pass over the declared assignments and roles when one of them is
 //! a deletion candidate (whether declared objects still refer to it).
 
-use super::{Action, Op, Ownership, Plan, PlanError, PlanOptions, check_source, diff, references};
+use super::{
+    Ownership, Plan, PlanError, PlanOptions, cascade, check_source, delete_op, deletion_wanted,
+    ownership_warnings, plan_declared, references,
+};
 use crate::desired::Desired;
-use crate::inventory::Entry;
 use crate::kinds::{DEFAULT_TENANT, Kind};
-use crate::model::{Obj, SYNCED_KINDS, State};
+use crate::model::{SYNCED_KINDS, State};
 use std::collections::BTreeSet;
 
 /// The plan for the objects `keys` names (declared, live or in the inventory).
@@ -26,7 +28,6 @@ pub fn plan_keys(
 ) -> Result<Plan, PlanError> {
     let mut plan = Plan::default();
     let inventory = ownership.inventory;
-    let owned = |kind: Kind, key: &str| inventory.is_some_and(|i| i.contains(kind, key));
     let of_kind = |kind: Kind| {
         keys.range((kind, String::new())..)
             .take_while(move |(k, _)| *k == kind)
@@ -35,45 +36,9 @@ pub fn plan_keys(
 
     for kind in SYNCED_KINDS {
         for key in of_kind(kind) {
-            let Some(want) = desired.state.get(kind, key) else {
-                continue;
-            };
-            let orphan = desired.orphans.contains(&(kind, key.clone()));
-            let entry = Entry {
-                hash: want.spec_hash(),
-                orphan,
-            };
-            // The inventory holds it as it is: nothing to record (at scale, a copy of every key).
-            if inventory.and_then(|i| i.get(kind, key)) != Some(&entry) {
-                plan.declared.push((kind, key.clone(), entry));
+            if let Some(want) = desired.state.get(kind, key) {
+                plan_declared(&mut plan, desired, live, inventory, want, key.clone());
             }
-            let origin = desired.origin(kind, key).cloned();
-            let have = live.get(kind, key);
-            let (action, diffs) = match &have {
-                None => (Action::Create, Vec::new()),
-                Some(have) => {
-                    let diffs = diff::diff(&want, have);
-                    match (diffs.is_empty(), owned(kind, key)) {
-                        (true, true) => {
-                            plan.unchanged += 1;
-                            continue;
-                        }
-                        (true, false) => (Action::Adopt, diffs),
-                        (false, _) => (Action::Update, diffs),
-                    }
-                }
-            };
-            plan.ops.push(Op {
-                kind,
-                adopted: action != Action::Create && !owned(kind, key),
-                key: key.clone(),
-                action,
-                cascaded_by: None,
-                diffs,
-                origin,
-                desired: Op::carried(Some(want)),
-                live: Op::carried(have),
-            });
         }
     }
 
@@ -88,16 +53,7 @@ pub fn plan_keys(
     let undeclared = |kind: Kind, key: &str| {
         live.get(kind, key).is_some() && desired.state.get(kind, key).is_none()
     };
-    let wanted = |kind: Kind, key: &str| {
-        let entry = inventory.and_then(|i| i.get(kind, key));
-        let ours = entry.is_some_and(|e| !e.orphan);
-        let orphan = entry.is_some_and(|e| e.orphan);
-        let delete = match options.mode {
-            super::Mode::Mirror => !orphan,
-            super::Mode::Owned => options.prune && ours,
-        };
-        (delete, ours)
-    };
+    let wanted = |kind: Kind, key: &str| deletion_wanted(inventory, options, kind, key);
     let mut owned_undeclared = 0usize;
     let mut deletions: Vec<(Kind, String)> = Vec::new();
     for kind in SYNCED_KINDS.into_iter().rev() {
@@ -149,42 +105,9 @@ pub fn plan_keys(
     };
     for (kind, key) in deletions {
         let have = live.get(kind, &key);
-        let cascaded_by = match &have {
-            Some(Obj::Assignment(a)) => {
-                if deleted(Kind::PermitUser, &a.user) {
-                    Some(format!("{} {}", Kind::PermitUser, a.user))
-                } else if deleted(Kind::PermitTenant, &a.tenant) {
-                    Some(format!("{} {}", Kind::PermitTenant, a.tenant))
-                } else {
-                    None
-                }
-            }
-            _ => None,
-        };
-        plan.ops.push(Op {
-            kind,
-            key,
-            action: Action::Delete,
-            adopted: false,
-            cascaded_by,
-            diffs: Vec::new(),
-            origin: None,
-            desired: None,
-            live: Op::carried(have),
-        });
+        let cascaded_by = cascade(&have, &mut deleted);
+        plan.ops.push(delete_op(kind, key, have, cascaded_by));
     }
-
-    if options.prunes()
-        && options.mode == super::Mode::Owned
-        && let Some(why) = ownership.untrusted
-    {
-        plan.warnings.push(format!("prune skipped: {why}"));
-    }
-    if !options.prunes() && owned_undeclared > 0 {
-        plan.warnings.push(format!(
-            "{owned_undeclared} object(s) managed by permit-sync are no longer declared; \
-             run with --prune to delete them"
-        ));
-    }
+    ownership_warnings(&mut plan, ownership, options, owned_undeclared);
     Ok(plan)
 }

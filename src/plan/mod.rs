@@ -259,47 +259,11 @@ pub fn plan(
 ) -> Result<Plan, PlanError> {
     let mut plan = Plan::default();
     let inventory = ownership.inventory;
-    let owned = |kind: Kind, key: &str| inventory.is_some_and(|i| i.contains(kind, key));
 
     for kind in ordered_kinds() {
         for key in desired.state.keys(kind) {
             let want = desired.state.get(kind, &key).expect("key listed");
-            let orphan = desired.orphans.contains(&(kind, key.clone()));
-            let entry = Entry {
-                hash: want.spec_hash(),
-                orphan,
-            };
-            // The inventory holds it as it is: nothing to record (at scale, a copy of every key).
-            if inventory.and_then(|i| i.get(kind, &key)) != Some(&entry) {
-                plan.declared.push((kind, key.clone(), entry));
-            }
-            let origin = desired.origin(kind, &key).cloned();
-            let have = live.get(kind, &key);
-            let (action, diffs) = match &have {
-                None => (Action::Create, Vec::new()),
-                Some(have) => {
-                    let diffs = diff::diff(&want, have);
-                    match (diffs.is_empty(), owned(kind, &key)) {
-                        (true, true) => {
-                            plan.unchanged += 1;
-                            continue;
-                        }
-                        (true, false) => (Action::Adopt, diffs),
-                        (false, _) => (Action::Update, diffs),
-                    }
-                }
-            };
-            plan.ops.push(Op {
-                kind,
-                adopted: action != Action::Create && !owned(kind, &key),
-                key,
-                action,
-                cascaded_by: None,
-                diffs,
-                origin,
-                desired: Op::carried(Some(want)),
-                live: Op::carried(have),
-            });
+            plan_declared(&mut plan, desired, live, inventory, want, key);
         }
     }
 
@@ -316,14 +280,7 @@ pub fn plan(
     let mut deletions: Vec<(Kind, String)> = Vec::new();
     for kind in ordered_kinds().rev() {
         for key in undeclared(kind) {
-            let entry = inventory.and_then(|i| i.get(kind, &key));
-            let ours = entry.is_some_and(|e| !e.orphan);
-            // `deletionPolicy: Orphan` holds in mirror mode too: it was declared to outlive its manifest.
-            let orphan = entry.is_some_and(|e| e.orphan);
-            let delete = match options.mode {
-                Mode::Mirror => !orphan,
-                Mode::Owned => options.prune && ours,
-            };
+            let (delete, ours) = deletion_wanted(inventory, options, kind, &key);
             if delete && referenced.contains(&(kind, key.clone())) {
                 // Deleting it would take declared objects with it (Permit cascades), or break them.
                 plan.warnings.push(format!(
@@ -359,31 +316,119 @@ pub fn plan(
     let deleted: BTreeSet<(Kind, String)> = deletions.iter().cloned().collect();
     for (kind, key) in deletions {
         let have = live.get(kind, &key);
-        let cascaded_by = match &have {
-            Some(Obj::Assignment(a)) => {
-                if deleted.contains(&(Kind::PermitUser, a.user.clone())) {
-                    Some(format!("{} {}", Kind::PermitUser, a.user))
-                } else if deleted.contains(&(Kind::PermitTenant, a.tenant.clone())) {
-                    Some(format!("{} {}", Kind::PermitTenant, a.tenant))
-                } else {
-                    None
-                }
-            }
-            _ => None,
-        };
-        plan.ops.push(Op {
-            kind,
-            key,
-            action: Action::Delete,
-            adopted: false,
-            cascaded_by,
-            diffs: Vec::new(),
-            origin: None,
-            desired: None,
-            live: Op::carried(have),
+        let cascaded_by = cascade(&have, |kind, key| {
+            deleted.contains(&(kind, key.to_string()))
         });
+        plan.ops.push(delete_op(kind, key, have, cascaded_by));
     }
+    ownership_warnings(&mut plan, ownership, options, owned_undeclared);
+    Ok(plan)
+}
 
+/// One declared object: the inventory entry to record, and the op that makes Permit hold it
+/// (none when it already does and is ours). Shared by [`plan`] and [`keys::plan_keys`].
+fn plan_declared(
+    plan: &mut Plan,
+    desired: &Desired,
+    live: &State,
+    inventory: Option<&Inventory>,
+    want: Obj,
+    key: String,
+) {
+    let kind = want.kind();
+    let owned = inventory.is_some_and(|i| i.contains(kind, &key));
+    let entry = Entry {
+        hash: want.spec_hash(),
+        orphan: desired.orphans.contains(&(kind, key.clone())),
+    };
+    // The inventory holds it as it is: nothing to record (at scale, a copy of every key).
+    if inventory.and_then(|i| i.get(kind, &key)) != Some(&entry) {
+        plan.declared.push((kind, key.clone(), entry));
+    }
+    let origin = desired.origin(kind, &key).cloned();
+    let have = live.get(kind, &key);
+    let (action, diffs) = match &have {
+        None => (Action::Create, Vec::new()),
+        Some(have) => {
+            let diffs = diff::diff(&want, have);
+            match (diffs.is_empty(), owned) {
+                (true, true) => {
+                    plan.unchanged += 1;
+                    return;
+                }
+                (true, false) => (Action::Adopt, diffs),
+                (false, _) => (Action::Update, diffs),
+            }
+        }
+    };
+    plan.ops.push(Op {
+        kind,
+        adopted: action != Action::Create && !owned,
+        key,
+        action,
+        cascaded_by: None,
+        diffs,
+        origin,
+        desired: Op::carried(Some(want)),
+        live: Op::carried(have),
+    });
+}
+
+/// Whether an undeclared live object is to be deleted, and whether it is ours.
+fn deletion_wanted(
+    inventory: Option<&Inventory>,
+    options: &PlanOptions,
+    kind: Kind,
+    key: &str,
+) -> (bool, bool) {
+    let entry = inventory.and_then(|i| i.get(kind, key));
+    let ours = entry.is_some_and(|e| !e.orphan);
+    // `deletionPolicy: Orphan` holds in mirror mode too: it was declared to outlive its manifest.
+    let orphan = entry.is_some_and(|e| e.orphan);
+    let delete = match options.mode {
+        Mode::Mirror => !orphan,
+        Mode::Owned => options.prune && ours,
+    };
+    (delete, ours)
+}
+
+fn delete_op(kind: Kind, key: String, have: Option<Obj>, cascaded_by: Option<String>) -> Op {
+    Op {
+        kind,
+        key,
+        action: Action::Delete,
+        adopted: false,
+        cascaded_by,
+        diffs: Vec::new(),
+        origin: None,
+        desired: None,
+        live: Op::carried(have),
+    }
+}
+
+/// The deletion a role assignment goes with (Permit deletes a user's or tenant's assignments
+/// with it), if `deleted` says its user or tenant is deleted.
+fn cascade(have: &Option<Obj>, mut deleted: impl FnMut(Kind, &str) -> bool) -> Option<String> {
+    let Some(Obj::Assignment(a)) = have else {
+        return None;
+    };
+    if deleted(Kind::PermitUser, &a.user) {
+        Some(format!("{} {}", Kind::PermitUser, a.user))
+    } else if deleted(Kind::PermitTenant, &a.tenant) {
+        Some(format!("{} {}", Kind::PermitTenant, a.tenant))
+    } else {
+        None
+    }
+}
+
+/// What the plan says about ownership: prune skipped for want of a trusted inventory, or owned
+/// objects left behind without `--prune`.
+fn ownership_warnings(
+    plan: &mut Plan,
+    ownership: Ownership<'_>,
+    options: &PlanOptions,
+    owned_undeclared: usize,
+) {
     if options.prunes()
         && options.mode == Mode::Owned
         && let Some(why) = ownership.untrusted
@@ -396,7 +441,6 @@ pub fn plan(
              run with --prune to delete them"
         ));
     }
-    Ok(plan)
 }
 
 /// Objects the declared ones depend on: assignment users, tenants and roles; extended roles;
