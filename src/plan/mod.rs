@@ -336,31 +336,41 @@ fn plan_declared(
     key: String,
 ) {
     let kind = want.kind();
-    let owned = inventory.is_some_and(|i| i.contains(kind, &key));
-    let entry = Entry {
-        hash: want.spec_hash(),
-        orphan: desired.orphans.contains(&(kind, key.clone())),
+    let recorded = inventory.and_then(|i| i.get(kind, &key));
+    let owned = recorded.is_some();
+    let orphan = !desired.orphans.is_empty() && desired.orphans.contains(&(kind, key.clone()));
+    // The inventory records the spec last applied: recorded anew for what this plan writes or
+    // adopts, or when the deletion policy changes. Hashing every unchanged object (a JSON dump
+    // and a digest each) was half of a re-plan at 400,000 objects.
+    let record = |plan: &mut Plan, want: &Obj, key: &str| {
+        let entry = Entry {
+            hash: want.spec_hash(),
+            orphan,
+        };
+        if recorded != Some(&entry) {
+            plan.declared.push((kind, key.to_string(), entry));
+        }
     };
-    // The inventory holds it as it is: nothing to record (at scale, a copy of every key).
-    if inventory.and_then(|i| i.get(kind, &key)) != Some(&entry) {
-        plan.declared.push((kind, key.clone(), entry));
-    }
-    let origin = desired.origin(kind, &key).cloned();
     let have = live.get(kind, &key);
     let (action, diffs) = match &have {
         None => (Action::Create, Vec::new()),
         Some(have) => {
             let diffs = diff::diff(&want, have);
-            match (diffs.is_empty(), owned) {
-                (true, true) => {
+            match (diffs.is_empty(), recorded) {
+                (true, Some(entry)) => {
+                    if entry.orphan != orphan {
+                        record(plan, &want, &key);
+                    }
                     plan.unchanged += 1;
                     return;
                 }
-                (true, false) => (Action::Adopt, diffs),
+                (true, None) => (Action::Adopt, diffs),
                 (false, _) => (Action::Update, diffs),
             }
         }
     };
+    record(plan, &want, &key);
+    let origin = desired.origin(kind, &key).cloned();
     plan.ops.push(Op {
         kind,
         adopted: action != Action::Create && !owned,

@@ -676,7 +676,11 @@ proptest! {
         let declared: Vec<_> = full.declared.iter().filter(|(k, key, _)| within(k, key)).collect();
         prop_assert_eq!(part.declared.iter().collect::<Vec<_>>(), declared.clone());
         // Every declared key either has an op (create, update, adopt) or is unchanged.
-        let unchanged = declared.len() - ops.iter().filter(|o| o.action != Action::Delete).count();
+        let declared_keys = keys
+            .iter()
+            .filter(|(k, key)| d.state.get(*k, key).is_some())
+            .count();
+        let unchanged = declared_keys - ops.iter().filter(|o| o.action != Action::Delete).count();
         prop_assert_eq!(part.unchanged, unchanged);
         let stale: BTreeSet<_> = full.stale.iter().filter(|(k, key)| within(k, key)).collect();
         prop_assert_eq!(part.stale.iter().collect::<BTreeSet<_>>(), stale);
