@@ -87,7 +87,7 @@ impl Builder {
     pub fn add(&mut self, origin: &Origin, object: &Object) -> Vec<RepeatedAssignment> {
         let d = &mut self.desired;
         let mut repeated = Vec::new();
-        let orphan = deletion_policy(object) == Some(DeletionPolicy::Orphan);
+        let orphan = object.deletion_policy() == Some(DeletionPolicy::Orphan);
         let mut objs = Vec::new();
         match object {
             Object::Pdp(_) => return repeated,
@@ -142,17 +142,6 @@ impl Builder {
         } else {
             Err(self.errors)
         }
-    }
-}
-
-fn deletion_policy(object: &Object) -> Option<DeletionPolicy> {
-    match object {
-        Object::Resource(o) => o.spec.deletion_policy,
-        Object::Role(o) => o.spec.deletion_policy,
-        Object::Tenant(o) => o.spec.deletion_policy,
-        Object::User(o) => o.spec.deletion_policy,
-        Object::Assignment(o) => o.spec.deletion_policy,
-        Object::Pdp(_) => None,
     }
 }
 

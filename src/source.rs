@@ -78,8 +78,8 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Source {
     source.desired = match builder.finish() {
         Ok(desired) => desired,
         Err(errors) => {
-            // Clashes were refused above, so this is an inline assignment against an object of
-            // another kind: report it rather than lose it.
+            // The clash check above refuses every duplicate first, so this does not happen;
+            // if it ever did, it is reported rather than lost.
             for e in errors {
                 let (file, line, column) = place(&e.second);
                 source.diagnostics.push(

@@ -296,9 +296,7 @@ impl Stage {
         let knobs = self.permit.knobs();
         self.permit.set_knobs(Knobs::default())?;
         let result = self.rt.block_on(async {
-            let objects = commands::load(dir)?;
-            let desired = commands::desired(&objects)?;
-            drop(objects);
+            let desired = commands::load_desired(dir)?;
             let client = self.client(Limits::unlimited()).await?;
             let state = StateFile::new(state_file);
             let planned = engine::plan(&client, &desired, &state, options).await?;
@@ -737,9 +735,7 @@ pub fn baseline_run(
     dir: &Path,
     bound: (u64, BTreeMap<String, u64>),
 ) -> anyhow::Result<Run> {
-    let objects = commands::load(dir)?;
-    let desired = commands::desired(&objects)?.state;
-    drop(objects);
+    let desired = commands::load_desired(dir)?.state;
     let sampled = sample(&desired, stage.settings.baseline_sample);
     stage.reset()?;
     stage.permit.reset_counters();

@@ -56,15 +56,7 @@ fn paused(cr: &Cr) -> bool {
 }
 
 fn orphan(object: &Object) -> bool {
-    let policy = match object {
-        Object::Resource(o) => o.spec.deletion_policy,
-        Object::Role(o) => o.spec.deletion_policy,
-        Object::Tenant(o) => o.spec.deletion_policy,
-        Object::User(o) => o.spec.deletion_policy,
-        Object::Assignment(o) => o.spec.deletion_policy,
-        Object::Pdp(_) => None,
-    };
-    policy == Some(DeletionPolicy::Orphan)
+    object.deletion_policy() == Some(DeletionPolicy::Orphan)
 }
 
 fn origin(cr: &Cr) -> Origin {

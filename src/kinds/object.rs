@@ -64,6 +64,18 @@ impl Object {
         }
     }
 
+    /// `spec.deletionPolicy` of the kinds that have one.
+    pub fn deletion_policy(&self) -> Option<super::DeletionPolicy> {
+        match self {
+            Object::Resource(o) => o.spec.deletion_policy,
+            Object::Role(o) => o.spec.deletion_policy,
+            Object::Tenant(o) => o.spec.deletion_policy,
+            Object::User(o) => o.spec.deletion_policy,
+            Object::Assignment(o) => o.spec.deletion_policy,
+            Object::Pdp(_) => None,
+        }
+    }
+
     /// `metadata.name` (empty when missing; the loader refuses such documents).
     pub fn name(&self) -> &str {
         self.meta().name.as_deref().unwrap_or("")

@@ -131,19 +131,19 @@ async fn read_listed(client: &PermitClient, with_ids: bool) -> Result<(State, Id
             client.schema("resources"),
             "resources.list",
             "list resources",
-            |v| listed(v, resource),
+            |v| listed(&v, resource),
         ),
         client.list_map(client.schema("roles"), "roles.list", "list roles", |v| {
-            listed(v, role)
+            listed(&v, role)
         }),
         client.list_map(
             client.facts("tenants"),
             "tenants.list",
             "list tenants",
-            |v| listed(v, tenant),
+            |v| listed(&v, tenant),
         ),
         client.list_map(client.facts("users"), "users.list", "list users", |v| {
-            listed(v, user)
+            listed(&v, user)
         }),
         client.list_map(
             client.facts("role_assignments"),
@@ -172,10 +172,10 @@ pub struct Listed<T> {
     pub id: Option<Box<str>>,
 }
 
-fn listed<T>(v: Value, reduce: fn(&Value) -> Option<T>) -> Option<Listed<T>> {
+fn listed<T>(v: &Value, reduce: fn(&Value) -> Option<T>) -> Option<Listed<T>> {
     Some(Listed {
-        object: reduce(&v)?,
-        id: s(&v, "id").map(Into::into),
+        object: reduce(v)?,
+        id: s(v, "id").map(Into::into),
     })
 }
 
@@ -260,10 +260,7 @@ pub fn assemble(
     assignments: &[Value],
 ) -> (State, Ids) {
     fn each<T>(items: &[Value], reduce: fn(&Value) -> Option<T>) -> Vec<Listed<T>> {
-        items
-            .iter()
-            .filter_map(|v| listed(v.clone(), reduce))
-            .collect()
+        items.iter().filter_map(|v| listed(v, reduce)).collect()
     }
     let listings = Listings {
         resources: each(resources, resource),

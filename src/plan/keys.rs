@@ -10,7 +10,7 @@
 //! a deletion candidate (whether declared objects still refer to it).
 
 use super::{
-    Ownership, Plan, PlanError, PlanOptions, cascade, check_source, delete_op, deletion_wanted,
+    Ownership, Plan, PlanError, PlanOptions, cascade, check_guards, delete_op, deletion_wanted,
     ownership_warnings, plan_declared, references,
 };
 use crate::desired::Desired;
@@ -85,15 +85,7 @@ pub fn plan_keys(
         }
     }
 
-    check_source(desired, options)?;
-    if let Some(max) = options.max_deletions
-        && deletions.len() > max
-    {
-        return Err(PlanError::TooManyDeletions {
-            count: deletions.len(),
-            max,
-        });
-    }
+    check_guards(desired, options, deletions.len())?;
 
     // Permit deletes a user's or tenant's role assignments with it: whether that user or tenant
     // is deleted is asked of it directly, whether or not it is among `keys`.

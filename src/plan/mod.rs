@@ -249,6 +249,22 @@ pub fn check_source(desired: &Desired, options: &PlanOptions) -> Result<(), Plan
     Ok(())
 }
 
+/// The guards every plan passes: the empty source, and `--max-deletions`.
+fn check_guards(
+    desired: &Desired,
+    options: &PlanOptions,
+    deletions: usize,
+) -> Result<(), PlanError> {
+    check_source(desired, options)?;
+    match options.max_deletions {
+        Some(max) if deletions > max => Err(PlanError::TooManyDeletions {
+            count: deletions,
+            max,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Computes the plan. Order: creates/updates/adoptions by kind (resources → roles → tenants → users →
 /// assignments), then deletions in the reverse kind order; within a kind, by key.
 pub fn plan(
@@ -302,15 +318,7 @@ pub fn plan(
         }
     }
 
-    check_source(desired, options)?;
-    if let Some(max) = options.max_deletions
-        && deletions.len() > max
-    {
-        return Err(PlanError::TooManyDeletions {
-            count: deletions.len(),
-            max,
-        });
-    }
+    check_guards(desired, options, deletions.len())?;
 
     // Permit deletes a user's or tenant's role assignments with it.
     let deleted: BTreeSet<(Kind, String)> = deletions.iter().cloned().collect();

@@ -32,7 +32,7 @@ pub struct Declared {
 
 impl Declared {
     /// What `objects` declare.
-    pub fn of(objects: &[LoadedObject]) -> Self {
+    pub fn of<'a>(objects: impl IntoIterator<Item = &'a LoadedObject>) -> Self {
         let mut d = Declared::default();
         for loaded in objects {
             d.add(&loaded.object);
@@ -157,18 +157,8 @@ pub fn has_external_references(loaded: &LoadedObject) -> bool {
         .is_some_and(|v| v == "true")
 }
 
-/// What references resolve against: the objects declared, by Permit key (the tenant `default`
-/// always resolves).
-pub trait Lookup {
-    fn user(&self, key: &str) -> bool;
-    fn tenant(&self, key: &str) -> bool;
-    fn role(&self, key: &str) -> bool;
-    fn resource(&self, key: &str) -> bool;
-    /// Whether the declared resource `resource` has the action `action`.
-    fn action(&self, resource: &str, action: &str) -> bool;
-}
-
-impl Lookup for Declared {
+/// What references resolve against (the tenant `default` always resolves).
+impl Declared {
     fn user(&self, key: &str) -> bool {
         self.users.contains(key)
     }
@@ -181,6 +171,7 @@ impl Lookup for Declared {
     fn resource(&self, key: &str) -> bool {
         self.resources.contains_key(key)
     }
+    /// Whether the declared resource `resource` has the action `action`.
     fn action(&self, resource: &str, action: &str) -> bool {
         self.resources
             .get(resource)
@@ -190,7 +181,7 @@ impl Lookup for Declared {
 
 /// The reference checks of one object (the part of [`check`] that looks at one object at a
 /// time), against what `lookup` says is declared.
-pub fn check_references(loaded: &LoadedObject, lookup: &impl Lookup, out: &mut Vec<Diagnostic>) {
+pub fn check_references(loaded: &LoadedObject, lookup: &Declared, out: &mut Vec<Diagnostic>) {
     let mut refs = References {
         loaded,
         out,

@@ -14,7 +14,7 @@ use crate::desired::{Desired, DuplicateError};
 use crate::kinds::{DEFAULT_TENANT, Kind, Object, assignment_key};
 use crate::manifest::{Diagnostic, FileLoad, LoadedObject};
 use crate::validate;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::Hash;
 use std::path::PathBuf;
 
@@ -85,35 +85,6 @@ impl PerFile {
     }
 }
 
-/// What the declared objects name, for the reference checks.
-#[derive(Default)]
-struct Declared {
-    users: HashSet<String>,
-    tenants: HashSet<String>,
-    roles: HashSet<String>,
-    resources: HashMap<String, BTreeSet<String>>,
-}
-
-impl validate::Lookup for Declared {
-    fn user(&self, key: &str) -> bool {
-        self.users.contains(key)
-    }
-    fn tenant(&self, key: &str) -> bool {
-        self.tenants.contains(key)
-    }
-    fn role(&self, key: &str) -> bool {
-        self.roles.contains(key)
-    }
-    fn resource(&self, key: &str) -> bool {
-        self.resources.contains_key(key)
-    }
-    fn action(&self, resource: &str, action: &str) -> bool {
-        self.resources
-            .get(resource)
-            .is_some_and(|a| a.contains(action))
-    }
-}
-
 /// How many declarations each identity has; `over` counts the identities declared more than once.
 struct Counts<T>(HashMap<T, u32>);
 
@@ -155,7 +126,7 @@ pub struct Sources {
     keys: Counts<Key>,
     /// Identities declared more than once: the shortcut does not apply.
     over: usize,
-    declared: Declared,
+    declared: validate::Declared,
     /// The role hierarchy checks.
     roles: Vec<Diagnostic>,
     desired: Desired,
@@ -279,31 +250,13 @@ impl Sources {
             self.built = true;
             return Ok(());
         }
-        let d = &mut self.declared;
-        d.tenants.insert(DEFAULT_TENANT.to_string());
-        let mut roles = Vec::new();
-        for load in files.loads() {
-            for loaded in &load.objects {
-                let key = loaded.object.permit_key();
-                match &loaded.object {
-                    Object::User(_) => {
-                        d.users.insert(key);
-                    }
-                    Object::Tenant(_) => {
-                        d.tenants.insert(key);
-                    }
-                    Object::Role(_) => {
-                        d.roles.insert(key);
-                        roles.push(loaded.clone());
-                    }
-                    Object::Resource(r) => {
-                        d.resources
-                            .insert(key, r.spec.actions.keys().cloned().collect());
-                    }
-                    Object::Assignment(_) | Object::Pdp(_) => {}
-                }
-            }
-        }
+        self.declared = validate::Declared::of(files.loads().flat_map(|l| &l.objects));
+        let roles: Vec<_> = files
+            .loads()
+            .flat_map(|l| &l.objects)
+            .filter(|l| matches!(l.object, Object::Role(_)))
+            .cloned()
+            .collect();
         self.roles = validate::check_roles(&roles);
         for load in files.loads() {
             let part = Desired::from_objects(load.objects.iter().map(|l| (&l.origin, &l.object)))?;
