@@ -144,8 +144,9 @@ impl StateFile {
 
     /// Reads the inventory for `environment`. Never fails: every problem becomes `Unusable`.
     pub fn load(&self, environment: Option<&str>) -> Loaded {
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(t) => t,
+        // Parsed as it is read: the text of a large inventory is tens of megabytes.
+        let file = match std::fs::File::open(&self.path) {
+            Ok(f) => std::io::BufReader::new(f),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Loaded::Missing,
             Err(e) => {
                 return Loaded::Unusable(format!(
@@ -154,7 +155,7 @@ impl StateFile {
                 ));
             }
         };
-        let inv: Inventory = match serde_json::from_str(&text) {
+        let inv: Inventory = match serde_json::from_reader(file) {
             Ok(inv) => inv,
             Err(e) => {
                 return Loaded::Unusable(format!(
@@ -225,13 +226,15 @@ impl StateFile {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)?;
-        let mut tmp = tempfile_in(dir, &self.path)?;
-        let json = serde_json::to_vec_pretty(inv).map_err(std::io::Error::other)?;
-        tmp.1.write_all(&json)?;
-        tmp.1.write_all(b"\n")?;
-        tmp.1.sync_all()?;
-        drop(tmp.1);
-        std::fs::rename(&tmp.0, &self.path)
+        let (tmp, file) = tempfile_in(dir, &self.path)?;
+        // Written as it is serialised: at 400,000 entries the text is tens of megabytes.
+        let mut out = std::io::BufWriter::new(file);
+        serde_json::to_writer_pretty(&mut out, inv).map_err(std::io::Error::other)?;
+        out.write_all(b"\n")?;
+        let file = out.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&tmp, &self.path)
     }
 }
 

@@ -72,7 +72,7 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Source {
         }
         // Each file is parsed on a thread of its own, whose allocator arena keeps the parse's
         // garbage: hand it back before the next file, or the peak is every file's at once.
-        crate::memory::release_free_memory();
+        crate::memory::release_free_memory(&format!("reading {}", file.display()));
     }
     drop(clashes);
     source.desired = match builder.finish() {
@@ -111,7 +111,7 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Source {
         .diagnostics
         .extend(validate::check_with(&in_force, &declared));
     drop(in_force);
-    crate::memory::release_free_memory();
+    crate::memory::release_free_memory("loading the manifests");
     source
 }
 

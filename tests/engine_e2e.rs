@@ -334,7 +334,7 @@ mod local {
             let mut out = Vec::new();
             let code = apply::run(
                 args,
-                &permit_sync::commands::desired(objects).unwrap(),
+                permit_sync::commands::desired(objects).unwrap(),
                 &mut out,
             )
             .await
@@ -738,7 +738,7 @@ mod local {
         // Everything declared goes away but the guard holds.
         let c0 = env.permit.counters();
         let mut out = Vec::new();
-        let err = apply::run(&env.apply_args(true), &Default::default(), &mut out)
+        let err = apply::run(&env.apply_args(true), Default::default(), &mut out)
             .await
             .unwrap_err();
         assert!(err.to_string().contains("--allow-empty"), "{err}");
@@ -1093,7 +1093,7 @@ mod local {
         let mut sink = Vec::new();
         let err = apply::run(
             &no_yes,
-            &permit_sync::commands::desired(&fewer).unwrap(),
+            permit_sync::commands::desired(&fewer).unwrap(),
             &mut sink,
         )
         .await
@@ -1344,7 +1344,7 @@ mod local {
             let mut out = Vec::new();
             let r = apply::run(
                 &args,
-                &permit_sync::commands::desired(&objects).unwrap(),
+                permit_sync::commands::desired(&objects).unwrap(),
                 &mut out,
             )
             .await;

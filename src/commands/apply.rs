@@ -31,10 +31,12 @@ pub struct ApplyArgs {
     pub concurrency: usize,
 }
 
-/// Applies `objects`; returns the exit code (1 when any object failed).
+/// Applies `desired`; returns the exit code (1 when any object failed). The model is taken, not
+/// borrowed: once planned, the ops carry what they write, and at scale the model is the largest
+/// thing left to free before executing.
 pub async fn run(
     args: &ApplyArgs,
-    desired: &Desired,
+    desired: Desired,
     out: &mut (dyn Write + Send),
 ) -> anyhow::Result<u8> {
     super::init_logging();
@@ -50,7 +52,8 @@ pub async fn run(
                 .with_context(|| format!("locking inventory {}", state_file.path.display()))?,
         )
     };
-    let planned = engine::plan(&client, desired, &state_file, &args.sync.plan_options()).await?;
+    let planned = engine::plan(&client, &desired, &state_file, &args.sync.plan_options()).await?;
+    drop(desired);
     let redactor = Redactor::new([client.api_key().expose().to_string()]);
     render::write(&planned.plan, args.output, &redactor, out)?;
     if args.dry_run {
@@ -95,5 +98,5 @@ pub async fn run(
 /// The command line: loads `PATH`, then runs on stdout.
 pub async fn main(args: &ApplyArgs) -> anyhow::Result<u8> {
     let desired = super::load_desired(&args.sync.path)?;
-    run(args, &desired, &mut std::io::stdout()).await
+    run(args, desired, &mut std::io::stdout()).await
 }

@@ -157,6 +157,7 @@ pub fn load(path: &Path) -> anyhow::Result<Vec<(Origin, Object)>> {
 /// manifests. Any error stops here, as with [`load`]; warnings go to stderr.
 pub fn load_desired(path: &Path) -> anyhow::Result<Desired> {
     use crate::manifest::LoadOptions;
+    init_logging();
     let mut source = crate::source::load(&[path.to_path_buf()], &LoadOptions::default());
     source
         .diagnostics

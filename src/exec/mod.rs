@@ -109,12 +109,16 @@ impl Report {
 
 type Outcome = Result<(), PermitError>;
 
+/// What became of one op: done, or the error with the HTTP status Permit answered (if any).
+type Recorded = Result<(), (String, Option<u16>)>;
+
 struct Exec<'a> {
     client: &'a PermitClient,
     opts: &'a ExecOptions,
-    results: Mutex<BTreeMap<(Kind, String), Result<(), String>>>,
-    /// HTTP status of each failure that had one.
-    statuses: Mutex<BTreeMap<(Kind, String), u16>>,
+    /// The plan's ops: every op the stages get is one of these, and its outcome is recorded at its
+    /// position (a map keyed by kind and key cost more than the plan itself at 400,000 objects).
+    ops: &'a [Op],
+    outcomes: Mutex<Vec<Option<Recorded>>>,
     progress: ProgressBar,
 }
 
@@ -138,8 +142,8 @@ pub async fn execute(client: &PermitClient, plan: &Plan, opts: &ExecOptions) -> 
     let ex = Exec {
         client,
         opts,
-        results: Mutex::new(BTreeMap::new()),
-        statuses: Mutex::new(BTreeMap::new()),
+        ops: &plan.ops,
+        outcomes: Mutex::new(vec![None; plan.ops.len()]),
         progress,
     };
     let of = |kind: Kind, actions: &[Action]| -> Vec<&Op> {
@@ -147,6 +151,13 @@ pub async fn execute(client: &PermitClient, plan: &Plan, opts: &ExecOptions) -> 
             .copied()
             .filter(|o| o.kind == kind && actions.contains(&o.action))
             .collect()
+    };
+    // A large plan's stages each free their request bodies: handed back between stages. Small
+    // ones (a watcher's or controller's sync) skip the allocator walk.
+    let trim = |stage: &str| {
+        if plan.ops.len() >= 10_000 {
+            crate::memory::release_free_memory(stage);
+        }
     };
     let upsert = [Action::Create, Action::Update];
     let delete = [Action::Delete];
@@ -157,10 +168,13 @@ pub async fn execute(client: &PermitClient, plan: &Plan, opts: &ExecOptions) -> 
     ex.roles(of(Kind::PermitRole, &upsert)).await;
     ex.progress.set_message("tenants");
     ex.tenants(of(Kind::PermitTenant, &upsert)).await;
+    trim("writing tenants");
     ex.progress.set_message("users");
     ex.users(of(Kind::PermitUser, &upsert)).await;
+    trim("writing users");
     ex.progress.set_message("role assignments");
     ex.assign(of(Kind::RoleAssignment, &upsert)).await;
+    trim("writing role assignments");
     ex.progress.set_message("deletions");
     ex.unassign(of(Kind::RoleAssignment, &delete)).await;
     ex.bulk_delete(
@@ -195,40 +209,50 @@ pub async fn execute(client: &PermitClient, plan: &Plan, opts: &ExecOptions) -> 
     .await;
     ex.progress.finish_and_clear();
 
-    let results = ex.results.into_inner().expect("results lock");
-    let statuses = ex.statuses.into_inner().expect("statuses lock");
+    let outcomes = ex.outcomes.into_inner().expect("outcomes lock");
+    // The deletions a cascaded op rides on, by the `Kind key` its `cascaded_by` names.
+    let causes: std::collections::HashMap<String, usize> =
+        if plan.ops.iter().any(|o| o.cascaded_by.is_some()) {
+            let deletions = plan
+                .ops
+                .iter()
+                .enumerate()
+                .filter(|(_, op)| op.action == Action::Delete && op.cascaded_by.is_none());
+            deletions
+                .map(|(i, op)| (format!("{} {}", op.kind, op.key), i))
+                .collect()
+        } else {
+            Default::default()
+        };
     let objects = plan
         .ops
         .iter()
-        .map(|op| {
-            let id = (op.kind, op.key.clone());
-            let outcome = if !op.action.writes() {
+        .zip(&outcomes)
+        .map(|(op, outcome)| {
+            let outcome: Recorded = if !op.action.writes() {
                 Ok(())
             } else if let Some(by) = &op.cascaded_by {
                 // Done when the deletion it rides on is done.
-                let cause = by.split_once(' ').and_then(|(k, key)| {
-                    Kind::parse(k).map(|k| results.get(&(k, key.to_string())).cloned())
-                });
-                match cause.flatten() {
+                match causes.get(by).and_then(|&i| outcomes[i].as_ref()) {
                     Some(Ok(())) => Ok(()),
-                    _ => Err(format!("{} was not deleted", by)),
+                    _ => Err((format!("{by} was not deleted"), None)),
                 }
             } else {
-                results
-                    .get(&id)
-                    .cloned()
-                    .unwrap_or_else(|| Err("not executed".into()))
+                outcome
+                    .clone()
+                    .unwrap_or_else(|| Err(("not executed".into(), None)))
+            };
+            let (message, http_status) = match outcome {
+                Ok(()) => (None, None),
+                Err((message, status)) => (Some(message), status),
             };
             ObjectStatus {
                 kind: op.kind,
                 key: op.key.clone(),
                 action: op.action,
-                synced: outcome.is_ok(),
-                http_status: outcome
-                    .as_ref()
-                    .err()
-                    .and_then(|_| statuses.get(&id).copied()),
-                message: outcome.err(),
+                synced: message.is_none(),
+                http_status,
+                message,
             }
         })
         .collect();
@@ -246,21 +270,19 @@ fn desired(op: &Op) -> &Obj {
 }
 
 impl Exec<'_> {
-    fn record(&self, kind: Kind, key: &str, outcome: Outcome) {
-        if let Err(e) = &outcome {
-            tracing::warn!(error = %e, "{kind} {key} failed");
-            if let Some(status) = e.status() {
-                self.statuses
-                    .lock()
-                    .expect("statuses lock")
-                    .insert((kind, key.to_string()), status);
-            }
-        }
-        self.results
-            .lock()
-            .expect("results lock")
-            .insert((kind, key.to_string()), outcome.map_err(|e| e.to_string()));
+    fn record(&self, op: &Op, outcome: Outcome) {
+        let recorded = outcome.map_err(|e| {
+            tracing::warn!(error = %e, "{} {} failed", op.kind, op.key);
+            (e.to_string(), e.status())
+        });
+        let at = self.position(op);
+        self.outcomes.lock().expect("outcomes lock")[at] = Some(recorded);
         self.progress.inc(1);
+    }
+
+    /// Where `op` is in the plan; the stages only ever get references into it.
+    fn position(&self, op: &Op) -> usize {
+        crate::plan::position(self.ops, op).expect("an op outside the plan was executed")
     }
 
     /// Runs futures `concurrency` at a time. The futures are built before the stream (not by a
@@ -283,7 +305,7 @@ impl Exec<'_> {
             .into_iter()
             .map(|op| async move {
                 let r = f(op).await;
-                self.record(op.kind, &op.key, r);
+                self.record(op, r);
             })
             .collect();
         self.bounded(futures).await;
@@ -292,7 +314,7 @@ impl Exec<'_> {
     /// Records `err` for every op (a re-read failed) and leaves none to retry.
     fn fail_all<'o>(&self, ops: Vec<&'o Op>, err: &PermitError) -> Vec<&'o Op> {
         for op in ops {
-            self.record(op.kind, &op.key, Err(err.clone().about(&op.subject())));
+            self.record(op, Err(err.clone().about(&op.subject())));
         }
         Vec::new()
     }
@@ -317,7 +339,7 @@ impl Exec<'_> {
         loop {
             if chunk.len() == 1 {
                 let r = single(chunk[0]).await;
-                self.record(chunk[0].kind, &chunk[0].key, r);
+                self.record(chunk[0], r);
                 return;
             }
             let call = bulk(&chunk);
@@ -325,7 +347,7 @@ impl Exec<'_> {
             let err = match self.client.call(call).await {
                 Ok(_) => {
                     for op in chunk {
-                        self.record(op.kind, &op.key, Ok(()));
+                        self.record(op, Ok(()));
                     }
                     return;
                 }
@@ -481,7 +503,7 @@ impl Exec<'_> {
             match self.client.call(call).await {
                 Ok(_) => {
                     for op in chunk {
-                        self.record(op.kind, &op.key, Ok(()));
+                        self.record(op, Ok(()));
                     }
                 }
                 Err(e) => {
@@ -660,7 +682,7 @@ impl Exec<'_> {
                         } else {
                             self.tenant_patch(op, t, fields).await
                         };
-                        self.record(op.kind, &op.key, r);
+                        self.record(op, r);
                     }
                     None => missing.push(op),
                 }
@@ -693,7 +715,7 @@ impl Exec<'_> {
                     match self.client.call(call).await {
                         Ok(_) => {
                             for op in &chunk {
-                                self.record(op.kind, &op.key, Ok(()));
+                                self.record(op, Ok(()));
                             }
                             return;
                         }
@@ -760,7 +782,7 @@ impl Exec<'_> {
             let (present, missing): (Vec<&Op>, Vec<&Op>) =
                 chunk.into_iter().partition(|op| live.contains_key(&op.key));
             for op in present {
-                self.record(op.kind, &op.key, Ok(()));
+                self.record(op, Ok(()));
             }
             missing
         };
@@ -806,7 +828,7 @@ impl Exec<'_> {
                     match self.client.call(call).await {
                         Ok(_) => {
                             for op in &chunk {
-                                self.record(op.kind, &op.key, Ok(()));
+                                self.record(op, Ok(()));
                             }
                             return;
                         }
@@ -844,7 +866,7 @@ impl Exec<'_> {
                     match self.client.call(call).await {
                         Ok(_) => {
                             for op in &chunk {
-                                self.record(op.kind, &op.key, Ok(()));
+                                self.record(op, Ok(()));
                             }
                             return;
                         }

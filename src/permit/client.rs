@@ -141,7 +141,9 @@ pub struct Call {
     pub method: Method,
     pub path: String,
     pub query: Vec<(String, String)>,
-    pub body: Option<Value>,
+    /// The JSON body, serialised when set: a bulk body as a tree of values weighs several times
+    /// its text, and it is held for as long as the call (and its retries) last.
+    pub body: Option<Vec<u8>>,
     /// Safe to repeat when the outcome is unknown.
     pub idempotent: bool,
     /// The object concerned, for errors (`PermitUser jane@example.com`).
@@ -176,7 +178,8 @@ impl Call {
     }
 
     pub fn body(mut self, body: Value) -> Call {
-        self.body = Some(body);
+        // Serialising a `Value` cannot fail (its map keys are strings).
+        self.body = serde_json::to_vec(&body).ok();
         self
     }
 
@@ -374,7 +377,9 @@ impl PermitClient {
                 req = req.query(&call.query);
             }
             if let Some(body) = &call.body {
-                req = req.json(body);
+                req = req
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body.clone());
             }
             let outcome = match req.send().await {
                 Ok(resp) => {

@@ -162,7 +162,7 @@ async fn read_listed(client: &PermitClient, with_ids: bool) -> Result<(State, Id
         },
         with_ids,
     );
-    crate::memory::release_free_memory();
+    crate::memory::release_free_memory("reading Permit");
     Ok(listed)
 }
 

@@ -215,8 +215,27 @@ impl Plan {
         if inv.environment.is_none() {
             inv.environment = environment;
         }
-        for (kind, key, entry) in &self.declared {
-            inv.insert(*kind, key.clone(), entry.clone());
+        for kind in SYNCED_KINDS {
+            let mut entries = self
+                .declared
+                .iter()
+                .filter(|(k, _, _)| *k == kind)
+                .peekable();
+            if entries.peek().is_none() {
+                continue;
+            }
+            let map = inv.objects.entry(kind).or_default();
+            let mut new: std::collections::BTreeMap<String, Entry> = entries
+                .map(|(_, key, entry)| (key.clone(), entry.clone()))
+                .collect();
+            // Many entries are merged in one go: inserted one by one in key order, a map's nodes
+            // stay half empty (tens of megabytes at 400,000 entries). A few are inserted, as a
+            // merge rebuilds the whole map.
+            if new.len() > map.len() / 8 {
+                map.append(&mut new);
+            } else {
+                map.extend(new);
+            }
         }
         inv
     }
@@ -235,6 +254,15 @@ impl Plan {
         }
         inv
     }
+}
+
+/// Where `op` is in `ops`, when it is a reference into them: how the executor and the engine
+/// match outcomes to ops without a map keyed by kind and key (at 400,000 objects such maps
+/// weighed more than the plan).
+pub fn position(ops: &[Op], op: &Op) -> Option<usize> {
+    let size = std::mem::size_of::<Op>();
+    let at = (op as *const Op as usize).wrapping_sub(ops.as_ptr() as usize) / size;
+    ops.get(at).filter(|o| std::ptr::eq(*o, op)).map(|_| at)
 }
 
 fn ordered_kinds() -> impl DoubleEndedIterator<Item = Kind> {
@@ -330,6 +358,10 @@ pub fn plan(
         plan.ops.push(delete_op(kind, key, have, cascaded_by));
     }
     ownership_warnings(&mut plan, ownership, options, owned_undeclared);
+    // Grown by doubling, the two lists can be nearly half spare capacity; large buffers shrink
+    // in place.
+    plan.ops.shrink_to_fit();
+    plan.declared.shrink_to_fit();
     Ok(plan)
 }
 
