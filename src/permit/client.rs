@@ -475,6 +475,21 @@ impl PermitClient {
         what: &str,
         reduce: impl Fn(Value) -> Option<T>,
     ) -> Result<Vec<T>, PermitError> {
+        let mut items = Vec::new();
+        self.list_each(path, endpoint, what, |v| items.extend(reduce(v)))
+            .await?;
+        Ok(items)
+    }
+
+    /// Lists every page of `path`, handing each item to `each` as its page arrives (pages in
+    /// order, a few in flight).
+    pub async fn list_each(
+        &self,
+        path: String,
+        endpoint: &'static str,
+        what: &str,
+        mut each: impl FnMut(Value),
+    ) -> Result<(), PermitError> {
         const PER_PAGE: usize = 100;
         let page = |n: usize| {
             self.call(
@@ -492,23 +507,23 @@ impl PermitClient {
         let first = page(1).await?;
         let (first_items, page_count) = split_page(first);
         let mut last = first_items.len();
-        let mut items: Vec<T> = first_items.into_iter().filter_map(&reduce).collect();
+        first_items.into_iter().for_each(&mut each);
         if let Some(count) = page_count {
             use futures::StreamExt;
             let mut rest = futures::stream::iter(2..=count).map(page).buffered(4);
             while let Some(answer) = rest.next().await {
-                items.extend(split_page(answer?).0.into_iter().filter_map(&reduce));
+                split_page(answer?).0.into_iter().for_each(&mut each);
             }
-            return Ok(items);
+            return Ok(());
         }
         let mut n = 1;
         while last == PER_PAGE {
             n += 1;
             let (more, _) = split_page(page(n).await?);
             last = more.len();
-            items.extend(more.into_iter().filter_map(&reduce));
+            more.into_iter().for_each(&mut each);
         }
-        Ok(items)
+        Ok(())
     }
 }
 

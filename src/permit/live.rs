@@ -125,8 +125,10 @@ pub async fn read_with_ids(client: &PermitClient) -> Result<(State, Ids), Permit
 
 /// Each page is reduced to the model as it arrives: the raw JSON of a large environment (a
 /// dozen fields per assignment) would otherwise be held whole, many times the model's size.
+/// Role assignments, the most numerous, are listed once the kinds they point into are known, so
+/// each page is resolved to keys and stored as it comes rather than held with its ids.
 async fn read_listed(client: &PermitClient, with_ids: bool) -> Result<(State, Ids), PermitError> {
-    let (resources, roles, tenants, users, assignments) = tokio::try_join!(
+    let (resources, roles, tenants, users) = tokio::try_join!(
         client.list_map(
             client.schema("resources"),
             "resources.list",
@@ -145,23 +147,21 @@ async fn read_listed(client: &PermitClient, with_ids: bool) -> Result<(State, Id
         client.list_map(client.facts("users"), "users.list", "list users", |v| {
             listed(&v, user)
         }),
-        client.list_map(
+    )?;
+    let mut assembly = Assembly::new(resources, roles, tenants, users, with_ids);
+    client
+        .list_each(
             client.facts("role_assignments"),
             "role_assignments.list",
             "list role assignments",
-            |v| ListedAssignment::of(&v),
-        ),
-    )?;
-    let listed = assemble_listed(
-        Listings {
-            resources,
-            roles,
-            tenants,
-            users,
-            assignments,
-        },
-        with_ids,
-    );
+            |v| {
+                if let Some(l) = ListedAssignment::of(&v) {
+                    assembly.assignment(l);
+                }
+            },
+        )
+        .await?;
+    let listed = assembly.finish();
     crate::memory::release_free_memory("reading Permit");
     Ok(listed)
 }
@@ -242,15 +242,6 @@ impl std::fmt::Display for Id {
     }
 }
 
-/// The five listings, reduced.
-pub struct Listings {
-    pub resources: Vec<Listed<Resource>>,
-    pub roles: Vec<Listed<Role>>,
-    pub tenants: Vec<Listed<Tenant>>,
-    pub users: Vec<Listed<User>>,
-    pub assignments: Vec<ListedAssignment>,
-}
-
 /// The normalised state of raw listings, with the id of every object.
 pub fn assemble(
     resources: &[Value],
@@ -262,82 +253,111 @@ pub fn assemble(
     fn each<T>(items: &[Value], reduce: fn(&Value) -> Option<T>) -> Vec<Listed<T>> {
         items.iter().filter_map(|v| listed(v, reduce)).collect()
     }
-    let listings = Listings {
-        resources: each(resources, resource),
-        roles: each(roles, role),
-        tenants: each(tenants, tenant),
-        users: each(users, user),
-        assignments: assignments
-            .iter()
-            .filter_map(ListedAssignment::of)
-            .collect(),
-    };
-    assemble_listed(listings, true)
+    let mut assembly = Assembly::new(
+        each(resources, resource),
+        each(roles, role),
+        each(tenants, tenant),
+        each(users, user),
+        true,
+    );
+    for l in assignments.iter().filter_map(ListedAssignment::of) {
+        assembly.assignment(l);
+    }
+    assembly.finish()
 }
 
-/// The state of reduced listings (and the ids, when asked for).
-pub fn assemble_listed(listings: Listings, with_ids: bool) -> (State, Ids) {
-    let mut state = State::default();
-    let mut ids = Ids::new();
-    let mut id = |kind: Kind, key: &str, id: &Option<Box<str>>| {
-        if let (true, Some(id)) = (with_ids, id) {
-            ids.insert((kind, key.to_string()), id.to_string());
+/// The state being assembled from listings: every kind but role assignments first, then each
+/// listed assignment resolved through the ids of those.
+struct Assembly {
+    state: State,
+    ids: Ids,
+    with_ids: bool,
+    user_keys: BTreeMap<Id, Box<str>>,
+    role_keys: BTreeMap<Id, Box<str>>,
+    tenant_keys: BTreeMap<Id, Box<str>>,
+}
+
+impl Assembly {
+    fn new(
+        resources: Vec<Listed<Resource>>,
+        roles: Vec<Listed<Role>>,
+        tenants: Vec<Listed<Tenant>>,
+        users: Vec<Listed<User>>,
+        with_ids: bool,
+    ) -> Assembly {
+        // Permit has been seen to put the e-mail in an assignment's `user` (permit-api.md §9): the
+        // ids are authoritative, so keys are taken from the listings they point into.
+        fn keys<T>(items: &[Listed<T>], key: fn(&T) -> &str) -> BTreeMap<Id, Box<str>> {
+            items
+                .iter()
+                .filter_map(|l| Some((Id::new(l.id.as_deref()?), key(&l.object).into())))
+                .collect()
         }
-    };
-    // Permit has been seen to put the e-mail in an assignment's `user` (permit-api.md §9): the
-    // ids are authoritative, so keys are taken from the listings they point into.
-    fn keys<T>(items: &[Listed<T>], key: fn(&T) -> &str) -> BTreeMap<Id, Box<str>> {
-        items
-            .iter()
-            .filter_map(|l| Some((Id::new(l.id.as_deref()?), key(&l.object).into())))
-            .collect()
+        let mut a = Assembly {
+            state: State::default(),
+            ids: Ids::new(),
+            with_ids,
+            user_keys: keys(&users, |u| &u.key),
+            role_keys: keys(&roles, |r| &r.key),
+            tenant_keys: keys(&tenants, |t| &t.key),
+        };
+        for l in resources {
+            a.id(Kind::PermitResource, &l.object.key, l.id.as_deref());
+            a.state.resources.insert(l.object.key.clone(), l.object);
+        }
+        for l in roles {
+            a.id(Kind::PermitRole, &l.object.key, l.id.as_deref());
+            a.state.roles.insert(l.object.key.clone(), l.object);
+        }
+        for l in tenants {
+            a.id(Kind::PermitTenant, &l.object.key, l.id.as_deref());
+            a.state.tenants.insert(l.object.key.clone(), l.object);
+        }
+        for l in users {
+            a.id(Kind::PermitUser, &l.object.key, l.id.as_deref());
+            a.state.users.insert(l.object.key.clone(), l.object);
+        }
+        a
     }
-    let user_keys = keys(&listings.users, |u| &u.key);
-    let role_keys = keys(&listings.roles, |r| &r.key);
-    let tenant_keys = keys(&listings.tenants, |t| &t.key);
-    for l in listings.resources {
-        id(Kind::PermitResource, &l.object.key, &l.id);
-        state.resources.insert(l.object.key.clone(), l.object);
+
+    fn id(&mut self, kind: Kind, key: &str, id: Option<&str>) {
+        if let (true, Some(id)) = (self.with_ids, id) {
+            self.ids.insert((kind, key.to_string()), id.to_string());
+        }
     }
-    for l in listings.roles {
-        id(Kind::PermitRole, &l.object.key, &l.id);
-        state.roles.insert(l.object.key.clone(), l.object);
-    }
-    for l in listings.tenants {
-        id(Kind::PermitTenant, &l.object.key, &l.id);
-        state.tenants.insert(l.object.key.clone(), l.object);
-    }
-    for l in listings.users {
-        id(Kind::PermitUser, &l.object.key, &l.id);
-        state.users.insert(l.object.key.clone(), l.object);
-    }
-    for l in listings.assignments {
+
+    fn assignment(&mut self, l: ListedAssignment) {
         let Some(mut a) = Assignment::parse(&l.key) else {
-            continue;
+            return;
         };
         let by_id = |id: &Option<Id>, map: &BTreeMap<Id, Box<str>>| {
             id.as_ref()
                 .and_then(|id| map.get(id))
                 .map(|k| k.to_string())
         };
-        if let Some(k) = by_id(&l.user_id, &user_keys) {
+        if let Some(k) = by_id(&l.user_id, &self.user_keys) {
             a.user = k;
         }
-        if let Some(k) = by_id(&l.role_id, &role_keys) {
+        if let Some(k) = by_id(&l.role_id, &self.role_keys) {
             a.role = k;
         }
-        if let Some(k) = by_id(&l.tenant_id, &tenant_keys) {
+        if let Some(k) = by_id(&l.tenant_id, &self.tenant_keys) {
             a.tenant = k;
         }
-        id(
-            Kind::RoleAssignment,
-            &a.key(),
-            &l.id.map(|i| i.to_string().into()),
-        );
-        state.assignments.insert(&a);
+        if self.with_ids
+            && let Some(id) = &l.id
+        {
+            let id = id.to_string();
+            self.id(Kind::RoleAssignment, &a.key(), Some(&id));
+        }
+        self.state.assignments.insert(&a);
     }
-    state.compact();
-    (state, ids)
+
+    fn finish(mut self) -> (State, Ids) {
+        drop((self.user_keys, self.role_keys, self.tenant_keys));
+        self.state.compact();
+        (self.state, self.ids)
+    }
 }
 
 /// Role assignments only: the executor re-reads them when a bulk assign's outcome is unknown.
