@@ -94,15 +94,16 @@ pub async fn apply(
     })
 }
 
-/// [`apply`] for a one-shot run: the report and the inventory written. It has no use for the
+/// [`apply`] for a one-shot run: the report (the inventory is written). It has no use for the
 /// live state once planned (nor for a projection of it), so that is dropped before executing:
-/// at scale, a whole copy of the environment.
+/// at scale, a whole copy of the environment. Nor, when the plan removes nothing from the
+/// inventory, for the inventory itself once written.
 pub async fn apply_once(
     client: &PermitClient,
     planned: Planned,
     state_file: &StateFile,
     options: &ExecOptions,
-) -> anyhow::Result<(Report, Inventory)> {
+) -> anyhow::Result<Report> {
     let Planned {
         plan,
         live,
@@ -110,7 +111,15 @@ pub async fn apply_once(
     } = planned;
     drop(live);
     crate::memory::release_free_memory("dropping the live state");
-    execute_recorded(client, &plan, inventory, state_file, options).await
+    let before = record_before(client, &plan, inventory, state_file)?;
+    let removes = plan.deletions() > 0 || !plan.stale.is_empty();
+    let before = removes.then_some(before);
+    let report = exec::execute(client, &plan, options).await;
+    crate::memory::release_free_memory("executing the plan");
+    if let Some(before) = before {
+        record_after(&plan, &report, before, state_file)?;
+    }
+    Ok(report)
 }
 
 /// Executes `plan` with ownership recorded in `state_file` before and after.
@@ -121,6 +130,21 @@ async fn execute_recorded(
     state_file: &StateFile,
     options: &ExecOptions,
 ) -> anyhow::Result<(Report, Inventory)> {
+    let before = record_before(client, plan, inventory, state_file)?;
+    let report = exec::execute(client, plan, options).await;
+    crate::memory::release_free_memory("executing the plan");
+    let after = record_after(plan, &report, before, state_file)?;
+    Ok((report, after))
+}
+
+/// Writes the inventory as it must be before executing `plan`: everything it will create owned
+/// already, so a crash never loses track of an object.
+fn record_before(
+    client: &PermitClient,
+    plan: &Plan,
+    inventory: Loaded,
+    state_file: &StateFile,
+) -> anyhow::Result<Inventory> {
     let environment = Some(client.scope().id());
     if let Loaded::Unusable(why) = &inventory
         && state_file.path.exists()
@@ -145,13 +169,22 @@ async fn execute_recorded(
     state_file
         .save(&before)
         .with_context(|| format!("writing inventory {}", state_file.path.display()))?;
-    let report = exec::execute(client, plan, options).await;
-    crate::memory::release_free_memory("executing the plan");
-    let after = plan.inventory_after(before, synced(plan, &report));
+    Ok(before)
+}
+
+/// Writes the inventory after executing: deletions done and stale entries gone; a failed
+/// delete stays.
+fn record_after(
+    plan: &Plan,
+    report: &Report,
+    before: Inventory,
+    state_file: &StateFile,
+) -> anyhow::Result<Inventory> {
+    let after = plan.inventory_after(before, synced(plan, report));
     state_file
         .save(&after)
         .with_context(|| format!("writing inventory {}", state_file.path.display()))?;
-    Ok((report, after))
+    Ok(after)
 }
 
 /// Executes a plan whose ownership the source keeps itself (the Kubernetes controller: the custom

@@ -81,7 +81,7 @@ pub async fn run(
         progress: std::io::stderr().is_terminal(),
         ..ExecOptions::default()
     };
-    let (report, _) = engine::apply_once(&client, planned, &state_file, &options).await?;
+    let report = engine::apply_once(&client, planned, &state_file, &options).await?;
     out.write_all(redactor.text(&summary::render(&report)).as_bytes())?;
     if let Some(path) = &args.report {
         let json = serde_json::to_string_pretty(&report)?;

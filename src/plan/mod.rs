@@ -70,8 +70,9 @@ pub struct Plan {
     pub ops: Vec<Op>,
     /// How many objects are declared, owned and already as declared.
     pub unchanged: usize,
-    /// Every declared object with its spec hash, as the inventory must record it: those it does
-    /// not hold already, exactly so.
+    /// Declared objects the inventory must record anew without an op writing them (an orphan
+    /// flag or a hash changed): those with an op carry their entry ([`Op::record`]), so a cold
+    /// plan does not list every key twice. [`Plan::entries`] gives both.
     #[serde(skip)]
     pub declared: Vec<(Kind, String, Entry)>,
     /// Inventory entries neither declared nor in Permit any more: dropped from the inventory.
@@ -81,6 +82,21 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Every declared object the inventory does not hold exactly so yet, with its entry: the
+    /// ops' ones in plan order, then the others.
+    pub fn entries(&self) -> impl Iterator<Item = (Kind, &str, &Entry)> {
+        let ops = self.ops.iter().filter_map(|op| {
+            op.record
+                .as_ref()
+                .map(|entry| (op.kind, op.key.as_str(), entry))
+        });
+        ops.chain(
+            self.declared
+                .iter()
+                .map(|(kind, key, entry)| (*kind, key.as_str(), entry)),
+        )
+    }
+
     /// Whether applying the plan writes to Permit.
     pub fn has_changes(&self) -> bool {
         self.ops.iter().any(|o| o.action.writes())
@@ -216,17 +232,13 @@ impl Plan {
             inv.environment = environment;
         }
         for kind in SYNCED_KINDS {
-            let mut entries = self
-                .declared
-                .iter()
-                .filter(|(k, _, _)| *k == kind)
-                .peekable();
+            let mut entries = self.entries().filter(|(k, _, _)| *k == kind).peekable();
             if entries.peek().is_none() {
                 continue;
             }
             let map = inv.objects.entry(kind).or_default();
             let mut new: std::collections::BTreeMap<String, Entry> = entries
-                .map(|(_, key, entry)| (key.clone(), entry.clone()))
+                .map(|(_, key, entry)| (key.to_string(), entry.clone()))
                 .collect();
             // Many entries are merged in one go: inserted one by one in key order, a map's nodes
             // stay half empty (tens of megabytes at 400,000 entries). A few are inserted, as a
@@ -382,14 +394,12 @@ fn plan_declared(
     // The inventory records the spec last applied: recorded anew for what this plan writes or
     // adopts, or when the deletion policy changes. Hashing every unchanged object (a JSON dump
     // and a digest each) was half of a re-plan at 400,000 objects.
-    let record = |plan: &mut Plan, want: &Obj, key: &str| {
+    let record = |want: &Obj| {
         let entry = Entry {
             hash: want.spec_hash(),
             orphan,
         };
-        if recorded != Some(&entry) {
-            plan.declared.push((kind, key.to_string(), entry));
-        }
+        (recorded != Some(&entry)).then_some(entry)
     };
     let have = live.get(kind, &key);
     let (action, diffs) = match &have {
@@ -398,8 +408,10 @@ fn plan_declared(
             let diffs = diff::diff(&want, have);
             match (diffs.is_empty(), recorded) {
                 (true, Some(entry)) => {
-                    if entry.orphan != orphan {
-                        record(plan, &want, &key);
+                    if entry.orphan != orphan
+                        && let Some(entry) = record(&want)
+                    {
+                        plan.declared.push((kind, key, entry));
                     }
                     plan.unchanged += 1;
                     return;
@@ -409,7 +421,7 @@ fn plan_declared(
             }
         }
     };
-    record(plan, &want, &key);
+    let record = record(&want);
     let origin = desired.origin(kind, &key).cloned();
     plan.ops.push(Op {
         kind,
@@ -421,6 +433,7 @@ fn plan_declared(
         origin,
         desired: Op::carried(Some(want)),
         live: Op::carried(have),
+        record,
     });
 }
 
@@ -453,6 +466,7 @@ fn delete_op(kind: Kind, key: String, have: Option<Obj>, cascaded_by: Option<Str
         origin: None,
         desired: None,
         live: Op::carried(have),
+        record: None,
     }
 }
 

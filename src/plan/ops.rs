@@ -68,6 +68,9 @@ pub struct Op {
     /// The object as Permit holds it (update, adopt, delete); `None` for role assignments.
     #[serde(skip)]
     pub live: Option<Box<Obj>>,
+    /// The inventory entry the declared object gets, when the inventory does not hold it so yet.
+    #[serde(skip)]
+    pub record: Option<crate::inventory::Entry>,
 }
 
 impl Op {

@@ -673,8 +673,8 @@ proptest! {
         let within = |kind: &Kind, key: &String| keys.contains(&(*kind, key.clone()));
         let ops: Vec<&Op> = full.ops.iter().filter(|o| within(&o.kind, &o.key)).collect();
         prop_assert_eq!(part.ops.iter().collect::<Vec<_>>(), ops.clone());
-        let declared: Vec<_> = full.declared.iter().filter(|(k, key, _)| within(k, key)).collect();
-        prop_assert_eq!(part.declared.iter().collect::<Vec<_>>(), declared.clone());
+        let declared: Vec<_> = full.entries().filter(|(k, key, _)| within(k, key)).collect();
+        prop_assert_eq!(part.entries().collect::<Vec<_>>(), declared.clone());
         // Every declared key either has an op (create, update, adopt) or is unchanged.
         let declared_keys = keys
             .iter()

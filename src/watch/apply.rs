@@ -55,9 +55,9 @@ fn record_declared(plan: &Plan, inventory: &mut Inventory, environment: String) 
         inventory.environment = Some(environment);
         changed = true;
     }
-    for (kind, key, entry) in &plan.declared {
-        if inventory.get(*kind, key) != Some(entry) {
-            inventory.insert(*kind, key.clone(), entry.clone());
+    for (kind, key, entry) in plan.entries() {
+        if inventory.get(kind, key) != Some(entry) {
+            inventory.insert(kind, key.to_string(), entry.clone());
             changed = true;
         }
     }
