@@ -208,6 +208,12 @@ impl<'a> AssignmentRef<'a> {
 pub struct Assignments(BTreeSet<Box<str>>);
 
 impl Assignments {
+    /// The assignments of these keys (in any order, repeats allowed), built in one go: full
+    /// nodes, where inserting one at a time leaves them half empty.
+    pub fn from_keys(keys: Vec<Box<str>>) -> Assignments {
+        Assignments(keys.into_iter().collect())
+    }
+
     pub fn insert(&mut self, a: &Assignment) {
         self.0.insert(a.key().into());
     }
@@ -383,6 +389,31 @@ impl State {
             Kind::PermitUser => self.users.get(key).cloned().map(Obj::User),
             Kind::RoleAssignment => self.assignments.get(key).map(Obj::Assignment),
             Kind::PermitPDP => None,
+        }
+    }
+
+    /// Whether an object of `kind` has `key` (no copy of it, unlike [`State::get`]).
+    pub fn contains(&self, kind: Kind, key: &str) -> bool {
+        match kind {
+            Kind::PermitResource => self.resources.contains_key(key),
+            Kind::PermitRole => self.roles.contains_key(key),
+            Kind::PermitTenant => self.tenants.contains_key(key),
+            Kind::PermitUser => self.users.contains_key(key),
+            Kind::RoleAssignment => self.assignments.contains_key(key),
+            Kind::PermitPDP => false,
+        }
+    }
+
+    /// Keys of one kind, sorted, borrowed (at 300,000 assignments a list of copies is tens of
+    /// megabytes).
+    pub fn key_refs(&self, kind: Kind) -> Box<dyn Iterator<Item = &str> + '_> {
+        match kind {
+            Kind::PermitResource => Box::new(self.resources.keys().map(String::as_str)),
+            Kind::PermitRole => Box::new(self.roles.keys().map(String::as_str)),
+            Kind::PermitTenant => Box::new(self.tenants.keys().map(String::as_str)),
+            Kind::PermitUser => Box::new(self.users.keys().map(String::as_str)),
+            Kind::RoleAssignment => Box::new(self.assignments.keys()),
+            Kind::PermitPDP => Box::new(std::iter::empty()),
         }
     }
 

@@ -275,6 +275,8 @@ struct Assembly {
     user_keys: BTreeMap<Id, Box<str>>,
     role_keys: BTreeMap<Id, Box<str>>,
     tenant_keys: BTreeMap<Id, Box<str>>,
+    /// Role assignment keys as resolved, made a set at the end.
+    assignments: Vec<Box<str>>,
 }
 
 impl Assembly {
@@ -300,6 +302,7 @@ impl Assembly {
             user_keys: keys(&users, |u| &u.key),
             role_keys: keys(&roles, |r| &r.key),
             tenant_keys: keys(&tenants, |t| &t.key),
+            assignments: Vec::new(),
         };
         for l in resources {
             a.id(Kind::PermitResource, &l.object.key, l.id.as_deref());
@@ -313,10 +316,14 @@ impl Assembly {
             a.id(Kind::PermitTenant, &l.object.key, l.id.as_deref());
             a.state.tenants.insert(l.object.key.clone(), l.object);
         }
-        for l in users {
+        // The most numerous kind: its map built in one go, nodes full.
+        for l in &users {
             a.id(Kind::PermitUser, &l.object.key, l.id.as_deref());
-            a.state.users.insert(l.object.key.clone(), l.object);
         }
+        a.state.users = users
+            .into_iter()
+            .map(|l| (l.object.key.clone(), l.object))
+            .collect();
         a
     }
 
@@ -350,12 +357,16 @@ impl Assembly {
             let id = id.to_string();
             self.id(Kind::RoleAssignment, &a.key(), Some(&id));
         }
-        self.state.assignments.insert(&a);
+        self.assignments.push(a.key().into());
     }
 
     fn finish(mut self) -> (State, Ids) {
         drop((self.user_keys, self.role_keys, self.tenant_keys));
-        self.state.compact();
+        self.state.assignments = crate::model::Assignments::from_keys(self.assignments);
+        // The other kinds are few: their maps are rebuilt full.
+        crate::model::compact(&mut self.state.resources);
+        crate::model::compact(&mut self.state.roles);
+        crate::model::compact(&mut self.state.tenants);
         (self.state, self.ids)
     }
 }

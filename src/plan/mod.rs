@@ -317,42 +317,47 @@ pub fn plan(
     let inventory = ownership.inventory;
 
     for kind in ordered_kinds() {
-        for key in desired.state.keys(kind) {
-            let want = desired.state.get(kind, &key).expect("key listed");
-            plan_declared(&mut plan, desired, live, inventory, want, key);
+        for key in desired.state.key_refs(kind) {
+            let want = desired.state.get(kind, key).expect("key listed");
+            plan_declared(&mut plan, desired, live, inventory, want, key.to_string());
         }
     }
 
     // Candidates for deletion: live, not declared, and ours (or anything in mirror mode).
-    let undeclared = |kind: Kind| -> Vec<String> {
-        live.keys(kind)
-            .into_iter()
-            .filter(|k| desired.state.get(kind, k).is_none())
-            .filter(|k| !(kind == Kind::PermitTenant && k == DEFAULT_TENANT))
-            .collect()
-    };
-    let referenced = references(&desired.state);
     let mut owned_undeclared = 0usize;
-    let mut deletions: Vec<(Kind, String)> = Vec::new();
+    let mut wanted: Vec<(Kind, String)> = Vec::new();
     for kind in ordered_kinds().rev() {
-        for key in undeclared(kind) {
-            let (delete, ours) = deletion_wanted(inventory, options, kind, &key);
-            if delete && referenced.contains(&(kind, key.clone())) {
-                // Deleting it would take declared objects with it (Permit cascades), or break them.
-                plan.warnings.push(format!(
-                    "{kind} {key} is no longer declared but declared objects still refer to it; \
-                     it is kept"
-                ));
-            } else if delete {
-                deletions.push((kind, key));
+        let undeclared = live.key_refs(kind).filter(|k| {
+            !desired.state.contains(kind, k)
+                && !(kind == Kind::PermitTenant && *k == DEFAULT_TENANT)
+        });
+        for key in undeclared {
+            let (delete, ours) = deletion_wanted(inventory, options, kind, key);
+            if delete {
+                wanted.push((kind, key.to_string()));
             } else if ours {
                 owned_undeclared += 1;
             }
         }
     }
+    let mut deletions: Vec<(Kind, String)> = Vec::new();
+    if !wanted.is_empty() {
+        let referenced = references(&desired.state);
+        for (kind, key) in wanted {
+            if referenced.contains(&(kind, key.clone())) {
+                // Deleting it would take declared objects with it (Permit cascades), or break them.
+                plan.warnings.push(format!(
+                    "{kind} {key} is no longer declared but declared objects still refer to it; \
+                     it is kept"
+                ));
+            } else {
+                deletions.push((kind, key));
+            }
+        }
+    }
     if let Some(inv) = inventory {
         for (kind, key, _) in inv.iter() {
-            if desired.state.get(kind, key).is_none() && live.get(kind, key).is_none() {
+            if !desired.state.contains(kind, key) && !live.contains(kind, key) {
                 plan.stale.push((kind, key.clone()));
             }
         }
