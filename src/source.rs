@@ -50,12 +50,12 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Source {
     // Files to read again for exact reference diagnostics.
     let mut recheck: BTreeSet<PathBuf> = BTreeSet::new();
     for file in &files {
-        let load = manifest::load_file(file, options);
-        source.diagnostics.extend(load.diagnostics);
-        for loaded in load.objects {
+        // The file's own diagnostics come before the clashes found in it.
+        let mut found = Vec::new();
+        let parsed = manifest::load_file_each(file, options, |loaded| {
             if let Some(clash) = clashes.check(&loaded) {
-                source.diagnostics.push(clash);
-                continue;
+                found.push(clash);
+                return;
             }
             source.objects += 1;
             if let Object::Role(r) = &loaded.object {
@@ -69,7 +69,9 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Source {
             if loaded.object.kind() == Kind::PermitPDP {
                 source.pdps.push(loaded);
             }
-        }
+        });
+        source.diagnostics.extend(parsed);
+        source.diagnostics.extend(found);
         // Each file is parsed on a thread of its own, whose allocator arena keeps the parse's
         // garbage: hand it back before the next file, or the peak is every file's at once.
         crate::memory::release_free_memory(&format!("reading {}", file.display()));

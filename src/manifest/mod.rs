@@ -192,6 +192,50 @@ pub fn load_text(path: &Path, text: &str) -> FileLoad {
     }
 }
 
+/// [`load_file`], handing each object to `each` (on the calling thread) as soon as it is parsed,
+/// so a large file is never held whole; returns the file's diagnostics.
+pub fn load_file_each(
+    path: &Path,
+    options: &LoadOptions,
+    mut each: impl FnMut(LoadedObject),
+) -> Vec<Diagnostic> {
+    let text = match read::read_text(path, options.max_file_bytes) {
+        Ok(text) => text,
+        Err(d) => return vec![*d],
+    };
+    // Parsed on its own thread (stack sized as in `load_text`), objects passed over a short
+    // queue: the parser stays a few objects ahead of the caller.
+    let (send, receive) = std::sync::mpsc::sync_channel::<LoadedObject>(64);
+    let text = &text;
+    let parsed = std::thread::scope(|scope| {
+        let parser = std::thread::Builder::new()
+            .name("manifest-parse".into())
+            .stack_size(PARSE_STACK_BYTES)
+            // The sender moves to the parser: the queue ends when the parser does.
+            .spawn_scoped(scope, move || {
+                parse::parse_text_each(path, text, &mut |o| {
+                    // The receiver lives until this thread is joined.
+                    let _ = send.send(o);
+                })
+            });
+        parser.map(|handle| {
+            for object in receive.iter() {
+                each(object);
+            }
+            handle.join()
+        })
+    });
+    match parsed {
+        Ok(Ok(diagnostics)) => diagnostics,
+        _ => vec![Diagnostic::error(
+            path,
+            0,
+            0,
+            "internal error while parsing this file",
+        )],
+    }
+}
+
 /// Stack of the parsing thread: room for [`parse::MAX_DEPTH`] levels in a debug build, many
 /// times over (address space is reserved; only the pages used are committed).
 const PARSE_STACK_BYTES: usize = 64 << 20;

@@ -327,9 +327,10 @@ pub fn plan(
     let mut owned_undeclared = 0usize;
     let mut wanted: Vec<(Kind, String)> = Vec::new();
     for kind in ordered_kinds().rev() {
+        // The `default` tenant is Permit's own: never a deletion candidate.
         let undeclared = live.key_refs(kind).filter(|k| {
-            !desired.state.contains(kind, k)
-                && !(kind == Kind::PermitTenant && *k == DEFAULT_TENANT)
+            let permits_own = kind == Kind::PermitTenant && *k == DEFAULT_TENANT;
+            !permits_own && !desired.state.contains(kind, k)
         });
         for key in undeclared {
             let (delete, ours) = deletion_wanted(inventory, options, kind, key);

@@ -670,7 +670,7 @@ proptest! {
             .collect();
         let full = plan(&d, &live, own(Some(&inv)), &options).unwrap();
         let part = plan_keys(&d, &live, own(Some(&inv)), &options, &keys).unwrap();
-        let within = |kind: &Kind, key: &String| keys.contains(&(*kind, key.clone()));
+        let within = |kind: &Kind, key: &str| keys.contains(&(*kind, key.to_string()));
         let ops: Vec<&Op> = full.ops.iter().filter(|o| within(&o.kind, &o.key)).collect();
         prop_assert_eq!(part.ops.iter().collect::<Vec<_>>(), ops.clone());
         let declared: Vec<_> = full.entries().filter(|(k, key, _)| within(k, key)).collect();
