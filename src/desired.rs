@@ -83,6 +83,11 @@ pub struct RepeatedAssignment {
 }
 
 impl Builder {
+    /// Where an object of `kind` with `key` was first declared, if it was (not inline roles).
+    pub fn declared_at(&self, kind: Kind, key: &str) -> Option<&Origin> {
+        self.desired.origins.get(&(kind, key.to_string()))
+    }
+
     /// Adds one declared object; returns the role assignments it repeats.
     pub fn add(&mut self, origin: &Origin, object: &Object) -> Vec<RepeatedAssignment> {
         let d = &mut self.desired;

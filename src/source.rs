@@ -53,7 +53,9 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Source {
         // The file's own diagnostics come before the clashes found in it.
         let mut found = Vec::new();
         let parsed = manifest::load_file_each(file, options, |loaded| {
-            if let Some(clash) = clashes.check(&loaded) {
+            // The model knows where each key it holds was declared: not kept twice.
+            let declared_at = |kind: Kind, key: &str| builder.declared_at(kind, key).cloned();
+            if let Some(clash) = clashes.check_keyed(&loaded, Some(&declared_at)) {
                 found.push(clash);
                 return;
             }

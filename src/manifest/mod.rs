@@ -294,24 +294,47 @@ pub fn combine(files: Vec<FileLoad>) -> ManifestSet {
 #[derive(Debug, Default)]
 pub struct Clashes {
     by_key: HashMap<(Kind, String), Origin>,
-    by_name: HashMap<(Kind, String, String), Origin>,
+    /// By kind and `namespace/name` (neither may hold a `/`): one string per object.
+    by_name: HashMap<(Kind, Box<str>), Origin>,
 }
 
 impl Clashes {
     /// Records `loaded`, or returns the error naming its first declaration when it repeats one.
     pub fn check(&mut self, loaded: &LoadedObject) -> Option<Diagnostic> {
+        self.check_keyed(loaded, None)
+    }
+
+    /// [`Clashes::check`] for a caller whose model already records where the key of each object
+    /// it holds was first declared (`model`): those keys are looked up there instead of being
+    /// kept a second time here. Not asked for `PermitPDP`s (not in the model) nor role
+    /// assignments (the model keeps no place for one that repeats an inline role).
+    pub fn check_keyed(
+        &mut self,
+        loaded: &LoadedObject,
+        model: Option<&dyn Fn(Kind, &str) -> Option<Origin>>,
+    ) -> Option<Diagnostic> {
         let kind = loaded.object.kind();
         let key = loaded.object.permit_key();
-        let namespace = loaded.object.meta().namespace.clone().unwrap_or_default();
+        let namespace = loaded
+            .object
+            .meta()
+            .namespace
+            .as_deref()
+            .unwrap_or_default();
         let name = loaded.object.name().to_string();
-        let clash = if let Some(first) = self.by_name.get(&(kind, namespace.clone(), name.clone()))
-        {
+        let named: Box<str> = format!("{namespace}/{name}").into();
+        let model = model.filter(|_| !matches!(kind, Kind::PermitPDP | Kind::RoleAssignment));
+        let first_by_key = match model {
+            Some(model) => model(kind, &key),
+            None => self.by_key.get(&(kind, key.clone())).cloned(),
+        };
+        let clash = if let Some(first) = self.by_name.get(&(kind, named.clone())) {
             Some((
                 "metadata.name",
                 format!("{kind} {name:?} is declared twice; the first is at {first}"),
             ))
         } else {
-            self.by_key.get(&(kind, key.clone())).map(|first| {
+            first_by_key.map(|first| {
                 let what = if kind == Kind::RoleAssignment {
                     "assignment"
                 } else {
@@ -331,9 +354,10 @@ impl Clashes {
         if let Some((field, message)) = clash {
             return Some(loaded.diagnostic(Severity::Error, field, message));
         }
-        self.by_name
-            .insert((kind, namespace, name), loaded.origin.clone());
-        self.by_key.insert((kind, key), loaded.origin.clone());
+        self.by_name.insert((kind, named), loaded.origin.clone());
+        if model.is_none() {
+            self.by_key.insert((kind, key), loaded.origin.clone());
+        }
         None
     }
 }
