@@ -289,6 +289,9 @@ pub fn combine(files: Vec<FileLoad>) -> ManifestSet {
     }
 }
 
+/// Where a model says an object of a kind and key was first declared.
+pub type DeclaredAt<'a> = dyn Fn(Kind, &str) -> Option<Origin> + 'a;
+
 /// Finds objects declared twice: the same kind and Permit key, or the same kind, namespace and
 /// name. The first declaration seen stays in force.
 #[derive(Debug, Default)]
@@ -311,7 +314,7 @@ impl Clashes {
     pub fn check_keyed(
         &mut self,
         loaded: &LoadedObject,
-        model: Option<&dyn Fn(Kind, &str) -> Option<Origin>>,
+        model: Option<&DeclaredAt>,
     ) -> Option<Diagnostic> {
         let kind = loaded.object.kind();
         let key = loaded.object.permit_key();
