@@ -157,6 +157,13 @@ impl StateFile {
         };
         let inv: Inventory = match serde_json::from_reader(file) {
             Ok(inv) => inv,
+            // Opened but unreadable (a directory, an I/O error): not corrupt, unreadable.
+            Err(e) if e.is_io() => {
+                return Loaded::Unusable(format!(
+                    "cannot read inventory {}: {e}; prune is disabled",
+                    self.path.display()
+                ));
+            }
             Err(e) => {
                 return Loaded::Unusable(format!(
                     "inventory {} is corrupt ({e}); prune is disabled until it is fixed or removed",
