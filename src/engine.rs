@@ -28,11 +28,13 @@ pub async fn plan(
     options: &PlanOptions,
 ) -> anyhow::Result<Planned> {
     plan::check_source(desired, options)?;
-    let inventory = state_file.load(Some(&client.scope().id()));
-    crate::memory::release_free_memory("loading the inventory");
     let live = live::read(client)
         .await
         .context("reading the Permit environment")?;
+    // Loaded after reading Permit: at scale the listing's garbage is freed by then, and the
+    // inventory (an entry per object) takes its place instead of adding to the listing's peak.
+    let inventory = state_file.load(Some(&client.scope().id()));
+    crate::memory::release_free_memory("loading the inventory");
     // A large plan is computed on a thread of its own: its ops then sit in that thread's
     // allocator arena, densely, rather than in the gaps of the model's, so that the model, once
     // freed (`apply` frees it before executing), hands whole pages back instead of leaving them
