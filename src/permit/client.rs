@@ -476,18 +476,21 @@ impl PermitClient {
         reduce: impl Fn(Value) -> Option<T>,
     ) -> Result<Vec<T>, PermitError> {
         let mut items = Vec::new();
-        self.list_each(path, endpoint, what, |v| items.extend(reduce(v)))
-            .await?;
+        self.list_each(path, endpoint, what, PAGES_IN_FLIGHT, |v| {
+            items.extend(reduce(v))
+        })
+        .await?;
         Ok(items)
     }
 
     /// Lists every page of `path`, handing each item to `each` as its page arrives (pages in
-    /// order, a few in flight).
+    /// order, `in_flight` requested at once).
     pub async fn list_each(
         &self,
         path: String,
         endpoint: &'static str,
         what: &str,
+        in_flight: usize,
         mut each: impl FnMut(Value),
     ) -> Result<(), PermitError> {
         const PER_PAGE: usize = 100;
@@ -510,7 +513,9 @@ impl PermitClient {
         first_items.into_iter().for_each(&mut each);
         if let Some(count) = page_count {
             use futures::StreamExt;
-            let mut rest = futures::stream::iter(2..=count).map(page).buffered(4);
+            let mut rest = futures::stream::iter(2..=count)
+                .map(page)
+                .buffered(in_flight.max(1));
             while let Some(answer) = rest.next().await {
                 split_page(answer?).0.into_iter().for_each(&mut each);
             }
@@ -526,6 +531,9 @@ impl PermitClient {
         Ok(())
     }
 }
+
+/// Pages of one listing requested at once (the rate limiter paces them further).
+pub const PAGES_IN_FLIGHT: usize = 4;
 
 /// Items of one page, and the page count when the answer is an envelope.
 fn split_page(v: Value) -> (Vec<Value>, Option<usize>) {

@@ -154,6 +154,8 @@ async fn read_listed(client: &PermitClient, with_ids: bool) -> Result<(State, Id
             client.facts("role_assignments"),
             "role_assignments.list",
             "list role assignments",
+            // Listed on its own, after the others: as many pages in flight as all four had.
+            2 * super::client::PAGES_IN_FLIGHT,
             |v| {
                 if let Some(l) = ListedAssignment::of(&v) {
                     assembly.assignment(l);
