@@ -132,7 +132,6 @@ pub async fn apply_once(
     let removes = plan.deletions() > 0 || !plan.stale.is_empty();
     let before = removes.then_some(before);
     let report = exec::execute(client, &plan, options).await;
-    crate::memory::release_free_memory("executing the plan");
     if let Some(before) = before {
         record_after(&plan, &report, before, state_file)?;
     }
@@ -149,7 +148,6 @@ async fn execute_recorded(
 ) -> anyhow::Result<(Report, Inventory)> {
     let before = record_before(client, plan, inventory, state_file)?;
     let report = exec::execute(client, plan, options).await;
-    crate::memory::release_free_memory("executing the plan");
     let after = record_after(plan, &report, before, state_file)?;
     Ok((report, after))
 }
@@ -214,7 +212,6 @@ pub async fn execute(
     options: &ExecOptions,
 ) -> (Report, State) {
     let report = exec::execute(client, plan, options).await;
-    crate::memory::release_free_memory("executing the plan");
     let live = plan.project(live, synced(plan, &report));
     (report, live)
 }

@@ -208,9 +208,10 @@ pub async fn execute(client: &PermitClient, plan: &Plan, opts: &ExecOptions) -> 
     })
     .await;
     ex.progress.finish_and_clear();
+    trim("executing the plan");
 
     let outcomes = ex.outcomes.into_inner().expect("outcomes lock");
-    // The deletions a cascaded op rides on, by the `Kind key` its `cascaded_by` names.
+    // The deletions a cascaded op rides on, by the subject its `cascaded_by` names.
     let causes: std::collections::HashMap<String, usize> =
         if plan.ops.iter().any(|o| o.cascaded_by.is_some()) {
             let deletions = plan
@@ -218,9 +219,7 @@ pub async fn execute(client: &PermitClient, plan: &Plan, opts: &ExecOptions) -> 
                 .iter()
                 .enumerate()
                 .filter(|(_, op)| op.action == Action::Delete && op.cascaded_by.is_none());
-            deletions
-                .map(|(i, op)| (format!("{} {}", op.kind, op.key), i))
-                .collect()
+            deletions.map(|(i, op)| (op.subject(), i)).collect()
         } else {
             Default::default()
         };

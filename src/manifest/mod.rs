@@ -162,28 +162,14 @@ pub fn load_file(path: &Path, options: &LoadOptions) -> FileLoad {
 
 /// Load manifests from text already in memory; `path` names it in origins and messages.
 pub fn load_text(path: &Path, text: &str) -> FileLoad {
-    // The YAML deserializer recurses once per nesting level and its frames are large in debug
-    // builds: a document at the depth limit overflows a 2 MiB (test or tokio worker) stack.
-    // Parse on a thread whose stack is sized for the limit, whatever thread calls us.
-    let parsed = std::thread::scope(|scope| {
-        std::thread::Builder::new()
-            .name("manifest-parse".into())
-            .stack_size(PARSE_STACK_BYTES)
-            .spawn_scoped(scope, || parse::parse_text(path, text))
-            .map(|handle| handle.join())
-    });
-    let (objects, diagnostics) = match parsed {
-        Ok(Ok(result)) => result,
-        // Spawning failed (resource limits) or the parser panicked: report, never crash.
-        _ => (
-            Vec::new(),
-            vec![Diagnostic::error(
-                path,
-                0,
-                0,
-                "internal error while parsing this file",
-            )],
-        ),
+    let mut objects = Vec::new();
+    let diagnostics = match parse_on_thread(path, text, |o| objects.push(o)) {
+        Ok(diagnostics) => diagnostics,
+        // A parser that failed part-way gives nothing of the file.
+        Err(internal) => {
+            objects.clear();
+            vec![*internal]
+        }
     };
     FileLoad {
         path: path.to_path_buf(),
@@ -197,16 +183,27 @@ pub fn load_text(path: &Path, text: &str) -> FileLoad {
 pub fn load_file_each(
     path: &Path,
     options: &LoadOptions,
-    mut each: impl FnMut(LoadedObject),
+    each: impl FnMut(LoadedObject),
 ) -> Vec<Diagnostic> {
-    let text = match read::read_text(path, options.max_file_bytes) {
-        Ok(text) => text,
-        Err(d) => return vec![*d],
-    };
-    // Parsed on its own thread (stack sized as in `load_text`), objects passed over a short
-    // queue: the parser stays a few objects ahead of the caller.
+    match read::read_text(path, options.max_file_bytes) {
+        Ok(text) => parse_on_thread(path, &text, each).unwrap_or_else(|internal| vec![*internal]),
+        Err(d) => vec![*d],
+    }
+}
+
+/// Parses `text`, handing each object to `each` on the calling thread as its document is parsed;
+/// the file's diagnostics, or the error to report when the parser could not run or panicked.
+///
+/// The YAML deserializer recurses once per nesting level and its frames are large in debug
+/// builds: a document at the depth limit overflows a 2 MiB (test or tokio worker) stack. So the
+/// parser runs on a thread whose stack is sized for the limit, whatever thread calls us, and
+/// passes objects over a short queue: it stays a few objects ahead of the caller.
+fn parse_on_thread(
+    path: &Path,
+    text: &str,
+    mut each: impl FnMut(LoadedObject),
+) -> Result<Vec<Diagnostic>, Box<Diagnostic>> {
     let (send, receive) = std::sync::mpsc::sync_channel::<LoadedObject>(64);
-    let text = &text;
     let parsed = std::thread::scope(|scope| {
         let parser = std::thread::Builder::new()
             .name("manifest-parse".into())
@@ -226,13 +223,14 @@ pub fn load_file_each(
         })
     });
     match parsed {
-        Ok(Ok(diagnostics)) => diagnostics,
-        _ => vec![Diagnostic::error(
+        Ok(Ok(diagnostics)) => Ok(diagnostics),
+        // Spawning failed (resource limits) or the parser panicked: report, never crash.
+        _ => Err(Box::new(Diagnostic::error(
             path,
             0,
             0,
             "internal error while parsing this file",
-        )],
+        ))),
     }
 }
 

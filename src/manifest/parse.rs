@@ -110,16 +110,10 @@ fn yaml_options() -> serde_saphyr::Options {
 }
 
 /// Parse the text of one file (call [`super::load_text`], which gives the parser the stack it
-/// needs): every document that is valid becomes an object; every problem
-/// becomes a diagnostic. A broken document never prevents the others from loading.
-pub(crate) fn parse_text(path: &Path, text: &str) -> (Vec<LoadedObject>, Vec<Diagnostic>) {
-    let mut objects = Vec::new();
-    let diagnostics = parse_text_each(path, text, &mut |o| objects.push(o));
-    (objects, diagnostics)
-}
-
-/// [`parse_text`], handing each object to `each` as soon as its document is parsed (a file of
-/// 10,000 users held whole, with every field's location, weighs ten times its text).
+/// needs): every document that is valid becomes an object, handed to `each` as soon as its
+/// document is parsed (a file of 10,000 users held whole, with every field's location, weighs
+/// ten times its text); every problem becomes a diagnostic. A broken document never prevents
+/// the others from loading.
 pub(crate) fn parse_text_each(
     path: &Path,
     text: &str,
