@@ -44,13 +44,8 @@ impl Desired {
     /// Where the object was declared: its own declaration, or for an inline role assignment the
     /// user that declares it.
     pub fn origin(&self, kind: Kind, key: &str) -> Option<&Origin> {
-        if let Some(origin) = self.origins.get(&(kind, key.to_string())) {
-            return Some(origin);
-        }
-        let user = &self.state.assignments.get(key)?.user;
-        (kind == Kind::RoleAssignment)
-            .then(|| self.origins.get(&(Kind::PermitUser, user.to_string())))
-            .flatten()
+        let declared = kind != Kind::RoleAssignment || self.state.assignments.contains_key(key);
+        declared.then(|| origin_of(&self.origins, kind, key)).flatten()
     }
 
     /// Every declared object with where it was declared, kind by kind in key order.
@@ -64,6 +59,22 @@ impl Desired {
                 })
             })
     }
+}
+
+/// Where a declared object of `kind` with `key` was declared, looked up in a model's origins:
+/// its own entry, or for an inline role assignment (not listed) its user's.
+pub fn origin_of<'a>(
+    origins: &'a BTreeMap<(Kind, String), Origin>,
+    kind: Kind,
+    key: &str,
+) -> Option<&'a Origin> {
+    if let Some(origin) = origins.get(&(kind, key.to_string())) {
+        return Some(origin);
+    }
+    let user = crate::model::AssignmentRef::parse(key)
+        .filter(|_| kind == Kind::RoleAssignment)?
+        .user;
+    origins.get(&(Kind::PermitUser, user.to_string()))
 }
 
 /// Builds a [`Desired`] one object at a time, so a source can stream its files and keep only

@@ -27,18 +27,10 @@ pub async fn plan(
     state_file: &StateFile,
     options: &PlanOptions,
 ) -> anyhow::Result<Planned> {
-    plan::check_source(desired, options)?;
-    let live = live::read(client)
-        .await
-        .context("reading the Permit environment")?;
-    // Loaded after reading Permit: at scale the listing's garbage is freed by then, and the
-    // inventory (an entry per object) takes its place instead of adding to the listing's peak.
-    let inventory = state_file.load(Some(&client.scope().id()));
-    crate::memory::release_free_memory("loading the inventory");
+    let (live, inventory) = read(client, desired, state_file, options).await?;
     // A large plan is computed on a thread of its own: its ops then sit in that thread's
-    // allocator arena, densely, rather than in the gaps of the model's, so that the model, once
-    // freed (`apply` frees it before executing), hands whole pages back instead of leaving them
-    // resident among the ops. A few hundred milliseconds at 400,000 objects, so blocking is fine.
+    // allocator arena, densely, rather than in the gaps of the model's. A few hundred
+    // milliseconds at 400,000 objects, so blocking is fine.
     let plan = if desired.state.len() + live.len() >= LARGE {
         std::thread::scope(|s| {
             s.spawn(|| plan_against(desired, &live, &inventory, options))
@@ -54,6 +46,47 @@ pub async fn plan(
         live,
         inventory,
     })
+}
+
+/// [`plan`] for a one-shot run, which has no use for the model once planned: it is consumed,
+/// each declared object moving into the op that writes it (see [`plan::plan_owned`]).
+pub async fn plan_once(
+    client: &PermitClient,
+    desired: Desired,
+    state_file: &StateFile,
+    options: &PlanOptions,
+) -> anyhow::Result<Planned> {
+    let (live, inventory) = read(client, &desired, state_file, options).await?;
+    let untrusted = inventory.prune_disabled_reason();
+    let ownership = Ownership {
+        inventory: inventory.trusted(),
+        untrusted: untrusted.as_deref(),
+    };
+    let plan = plan::plan_owned(desired, &live, ownership, options)?;
+    crate::memory::release_free_memory("planning");
+    Ok(Planned {
+        plan,
+        live,
+        inventory,
+    })
+}
+
+/// What a plan is made against: Permit as listed now, and the inventory.
+async fn read(
+    client: &PermitClient,
+    desired: &Desired,
+    state_file: &StateFile,
+    options: &PlanOptions,
+) -> anyhow::Result<(State, Loaded)> {
+    plan::check_source(desired, options)?;
+    let live = live::read(client)
+        .await
+        .context("reading the Permit environment")?;
+    // Loaded after reading Permit: at scale the listing's garbage is freed by then, and the
+    // inventory (an entry per object) takes its place instead of adding to the listing's peak.
+    let inventory = state_file.load(Some(&client.scope().id()));
+    crate::memory::release_free_memory("loading the inventory");
+    Ok((live, inventory))
 }
 
 /// Plans against a live state already known (a watcher's cache): no API call.
@@ -128,14 +161,26 @@ pub async fn apply_once(
     } = planned;
     drop(live);
     crate::memory::release_free_memory("dropping the live state");
-    let before = record_before(client, &plan, inventory, state_file)?;
-    let removes = plan.deletions() > 0 || !plan.stale.is_empty();
-    let before = removes.then_some(before);
-    let report = exec::execute(client, &plan, options).await;
+    let trusted = trusted_or_set_aside(inventory, state_file)?;
+    let environment = Some(client.scope().id());
+    let before = if plan.deletions() > 0 || !plan.stale.is_empty() {
+        let before = plan.inventory_before_owned(trusted, environment);
+        save(&before, state_file)?;
+        Some(before)
+    } else {
+        // Nothing leaves the inventory after executing: written straight from the old one and
+        // the plan, and neither a merged copy nor the old one kept while executing.
+        save(&plan.inventory_overlay(trusted.as_ref(), environment), state_file)?;
+        None
+    };
+    let executed = exec::run(client, &plan, options).await;
     if let Some(before) = before {
-        record_after(&plan, &report, before, state_file)?;
+        let after = plan.inventory_after(before, |op| {
+            plan::position(&plan.ops, op).is_some_and(|at| executed.synced(at))
+        });
+        save(&after, state_file)?;
     }
-    Ok(report)
+    Ok(executed.into_report(plan))
 }
 
 /// Executes `plan` with ownership recorded in `state_file` before and after.
@@ -160,31 +205,35 @@ fn record_before(
     inventory: Loaded,
     state_file: &StateFile,
 ) -> anyhow::Result<Inventory> {
-    let environment = Some(client.scope().id());
-    if let Loaded::Unusable(why) = &inventory
-        && state_file.path.exists()
-    {
-        // Keep the untrusted file for a person to look at; start a fresh inventory.
-        let aside = state_file.path.with_extension(format!(
-            "unusable-{}",
-            chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
-        ));
-        std::fs::rename(&state_file.path, &aside)
-            .with_context(|| format!("moving aside {}", state_file.path.display()))?;
-        tracing::warn!(
-            "{why}; moved it to {} and started a new inventory",
-            aside.display()
-        );
-    }
-    let trusted = match inventory {
-        Loaded::Ok(inventory) => Some(inventory),
-        _ => None,
-    };
-    let before = plan.inventory_before_owned(trusted, environment);
-    state_file
-        .save(&before)
-        .with_context(|| format!("writing inventory {}", state_file.path.display()))?;
+    let trusted = trusted_or_set_aside(inventory, state_file)?;
+    let before = plan.inventory_before_owned(trusted, Some(client.scope().id()));
+    save(&before, state_file)?;
     Ok(before)
+}
+
+/// The trusted inventory, if there is one. An untrusted state file is kept for a person to look
+/// at, moved aside; a fresh inventory is then started.
+fn trusted_or_set_aside(
+    inventory: Loaded,
+    state_file: &StateFile,
+) -> anyhow::Result<Option<Inventory>> {
+    match inventory {
+        Loaded::Ok(inventory) => Ok(Some(inventory)),
+        Loaded::Unusable(why) if state_file.path.exists() => {
+            let aside = state_file.path.with_extension(format!(
+                "unusable-{}",
+                chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+            ));
+            std::fs::rename(&state_file.path, &aside)
+                .with_context(|| format!("moving aside {}", state_file.path.display()))?;
+            tracing::warn!(
+                "{why}; moved it to {} and started a new inventory",
+                aside.display()
+            );
+            Ok(None)
+        }
+        _ => Ok(None),
+    }
 }
 
 /// Writes the inventory after executing: deletions done and stale entries gone; a failed
@@ -196,10 +245,14 @@ fn record_after(
     state_file: &StateFile,
 ) -> anyhow::Result<Inventory> {
     let after = plan.inventory_after(before, synced(plan, report));
-    state_file
-        .save(&after)
-        .with_context(|| format!("writing inventory {}", state_file.path.display()))?;
+    save(&after, state_file)?;
     Ok(after)
+}
+
+fn save(inventory: &impl serde::Serialize, state_file: &StateFile) -> anyhow::Result<()> {
+    state_file
+        .save(inventory)
+        .with_context(|| format!("writing inventory {}", state_file.path.display()))
 }
 
 /// Executes a plan whose ownership the source keeps itself (the Kubernetes controller: the custom

@@ -417,6 +417,33 @@ impl State {
         }
     }
 
+    /// Takes every object of one kind out, in key order: the map is emptied at once and its
+    /// memory freed as the iterator goes (a planner that consumes the model uses this).
+    pub fn take(&mut self, kind: Kind) -> Box<dyn Iterator<Item = (String, Obj)> + Send> {
+        fn each<V: Send + 'static>(
+            map: BTreeMap<String, V>,
+            obj: fn(V) -> Obj,
+        ) -> Box<dyn Iterator<Item = (String, Obj)> + Send> {
+            Box::new(map.into_iter().map(move |(key, v)| (key, obj(v))))
+        }
+        match kind {
+            Kind::PermitResource => each(std::mem::take(&mut self.resources), Obj::Resource),
+            Kind::PermitRole => each(std::mem::take(&mut self.roles), Obj::Role),
+            Kind::PermitTenant => each(std::mem::take(&mut self.tenants), Obj::Tenant),
+            Kind::PermitUser => each(std::mem::take(&mut self.users), Obj::User),
+            Kind::RoleAssignment => Box::new(
+                std::mem::take(&mut self.assignments)
+                    .0
+                    .into_iter()
+                    .filter_map(|key| {
+                        let a = Assignment::parse(&key)?;
+                        Some((String::from(key), Obj::Assignment(a)))
+                    }),
+            ),
+            Kind::PermitPDP => Box::new(std::iter::empty()),
+        }
+    }
+
     /// Keys of one kind, sorted.
     pub fn keys(&self, kind: Kind) -> Vec<String> {
         match kind {

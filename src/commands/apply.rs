@@ -52,8 +52,8 @@ pub async fn run(
                 .with_context(|| format!("locking inventory {}", state_file.path.display()))?,
         )
     };
-    let planned = engine::plan(&client, &desired, &state_file, &args.sync.plan_options()).await?;
-    drop(desired);
+    let planned =
+        engine::plan_once(&client, desired, &state_file, &args.sync.plan_options()).await?;
     let redactor = Redactor::new([client.api_key().expose().to_string()]);
     render::write(&planned.plan, args.output, &redactor, out)?;
     if args.dry_run {

@@ -1,6 +1,7 @@
 //! Request bodies, in the field names Permit's API takes.
 
-use crate::model::{Assignment, Resource, Role, Tenant, User};
+use crate::model::{AssignmentRef, Attrs, Resource, Role, Tenant, User};
+use serde::Serialize;
 use crate::plan::Op;
 use serde_json::{Map, Value, json};
 
@@ -105,44 +106,62 @@ pub fn tenant_patch(t: &Tenant, fields: &[&str]) -> Value {
     Value::Object(m)
 }
 
-/// The user as it must be after an upsert: PUT replaces the whole user, so the undeclared fields
-/// keep the values Permit holds.
-pub fn user_upsert(desired: &User, live: Option<&User>) -> Value {
-    let l = live.cloned().unwrap_or(User {
-        key: desired.key.clone(),
-        email: None,
-        first_name: None,
-        last_name: None,
-        attributes: None,
-    });
-    let mut m = Map::new();
-    m.insert("key".into(), json!(desired.key));
-    put_opt(&mut m, "email", &desired.email.clone().or(l.email));
-    put_opt(
-        &mut m,
-        "first_name",
-        &desired.first_name.clone().or(l.first_name),
-    );
-    put_opt(
-        &mut m,
-        "last_name",
-        &desired.last_name.clone().or(l.last_name),
-    );
-    put_opt(
-        &mut m,
-        "attributes",
-        &desired.attributes.clone().or(l.attributes),
-    );
-    Value::Object(m)
+/// A bulk body: `{"operations": [...]}`, written straight from the items (no JSON tree of
+/// thousands of objects built first).
+#[derive(Serialize)]
+pub struct Operations<T: Serialize> {
+    pub operations: Vec<T>,
 }
 
-pub fn assignment(a: &Assignment) -> Value {
-    let mut m = Map::new();
-    m.insert("user".into(), json!(a.user));
-    m.insert("role".into(), json!(a.role));
-    m.insert("tenant".into(), json!(a.tenant));
-    put_opt(&mut m, "resource_instance", &a.resource_instance);
-    Value::Object(m)
+/// A user as a PUT sends it, borrowed from the op.
+#[derive(Serialize)]
+pub struct UserUpsert<'a> {
+    key: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attributes: Option<&'a Attrs>,
+}
+
+/// The user as it must be after an upsert: PUT replaces the whole user, so the undeclared fields
+/// keep the values Permit holds.
+pub fn user_upsert<'a>(desired: &'a User, live: Option<&'a User>) -> UserUpsert<'a> {
+    let kept = |want: &'a Option<String>, have: fn(&'a User) -> &'a Option<String>| {
+        want.as_deref().or_else(|| live.and_then(|l| have(l).as_deref()))
+    };
+    UserUpsert {
+        key: &desired.key,
+        email: kept(&desired.email, |l| &l.email),
+        first_name: kept(&desired.first_name, |l| &l.first_name),
+        last_name: kept(&desired.last_name, |l| &l.last_name),
+        attributes: desired
+            .attributes
+            .as_ref()
+            .or_else(|| live.and_then(|l| l.attributes.as_ref())),
+    }
+}
+
+/// A role assignment as Permit's assign and unassign calls take it, borrowed from its key.
+#[derive(Serialize)]
+pub struct AssignmentBody<'a> {
+    user: &'a str,
+    role: &'a str,
+    tenant: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resource_instance: Option<&'a str>,
+}
+
+pub fn assignment(a: AssignmentRef<'_>) -> AssignmentBody<'_> {
+    AssignmentBody {
+        user: a.user,
+        role: a.role,
+        tenant: a.tenant,
+        resource_instance: a.resource_instance,
+    }
 }
 
 /// The changed field names of an op.
@@ -170,7 +189,7 @@ mod tests {
             last_name: None,
             attributes: None,
         };
-        let body = user_upsert(&want, Some(&live));
+        let body = serde_json::to_value(user_upsert(&want, Some(&live))).unwrap();
         assert_eq!(
             body,
             json!({"key": "jane", "email": "jane@example.com", "first_name": "Jane",

@@ -110,7 +110,7 @@ impl Report {
 type Outcome = Result<(), PermitError>;
 
 /// What became of one op: done, or the error with the HTTP status Permit answered (if any).
-type Recorded = Result<(), (String, Option<u16>)>;
+type Recorded = Result<(), Box<(String, Option<u16>)>>;
 
 struct Exec<'a> {
     client: &'a PermitClient,
@@ -124,6 +124,69 @@ struct Exec<'a> {
 
 /// Runs the plan. Never fails as a whole: failures are reported per object.
 pub async fn execute(client: &PermitClient, plan: &Plan, opts: &ExecOptions) -> Report {
+    run(client, plan, opts).await.report(plan.ops.iter().map(Op::clone_status))
+}
+
+/// What running a plan did, op by op (by position in the plan), before it is a [`Report`].
+pub struct Executed {
+    /// Each op's outcome, cascades resolved: a failure boxed, so that at 400,000 ops, most of
+    /// them done, this is 16 bytes an op.
+    outcomes: Vec<Result<(), Box<(String, Option<u16>)>>>,
+    metrics: Metrics,
+    elapsed: Duration,
+}
+
+impl Executed {
+    /// Whether the op at `at` in the plan is done.
+    pub fn synced(&self, at: usize) -> bool {
+        self.outcomes.get(at).is_some_and(Result::is_ok)
+    }
+
+    /// The report, given each op's kind, key and action in plan order: borrowed copies
+    /// ([`execute`]) or the plan's own keys, moved ([`Executed::into_report`]).
+    fn report(self, ops: impl Iterator<Item = (Kind, String, Action)>) -> Report {
+        let objects = ops
+            .zip(self.outcomes)
+            .map(|((kind, key, action), outcome)| {
+                let (message, http_status) = match outcome {
+                    Ok(()) => (None, None),
+                    Err(failed) => {
+                        let (message, status) = *failed;
+                        (Some(message), status)
+                    }
+                };
+                ObjectStatus {
+                    kind,
+                    key,
+                    action,
+                    synced: message.is_none(),
+                    http_status,
+                    message,
+                }
+            })
+            .collect();
+        Report {
+            objects,
+            metrics: self.metrics,
+            elapsed: self.elapsed,
+        }
+    }
+
+    /// The report, taking the plan: its keys move into the report instead of being copied
+    /// (a one-shot apply of 400,000 objects has no other use for them by then).
+    pub fn into_report(self, plan: Plan) -> Report {
+        self.report(plan.ops.into_iter().map(|op| (op.kind, op.key, op.action)))
+    }
+}
+
+impl Op {
+    fn clone_status(&self) -> (Kind, String, Action) {
+        (self.kind, self.key.clone(), self.action)
+    }
+}
+
+/// Runs the plan; [`Executed::into_report`] or [`execute`] make the report.
+pub async fn run(client: &PermitClient, plan: &Plan, opts: &ExecOptions) -> Executed {
     let start = Instant::now();
     let before = client.metrics();
     let work: Vec<&Op> = plan.ops.iter().filter(|o| o.calls_api()).collect();
@@ -210,7 +273,7 @@ pub async fn execute(client: &PermitClient, plan: &Plan, opts: &ExecOptions) -> 
     ex.progress.finish_and_clear();
     trim("executing the plan");
 
-    let outcomes = ex.outcomes.into_inner().expect("outcomes lock");
+    let mut outcomes = ex.outcomes.into_inner().expect("outcomes lock");
     // The deletions a cascaded op rides on, by the subject its `cascaded_by` names.
     let causes: std::collections::HashMap<String, usize> =
         if plan.ops.iter().any(|o| o.cascaded_by.is_some()) {
@@ -223,40 +286,28 @@ pub async fn execute(client: &PermitClient, plan: &Plan, opts: &ExecOptions) -> 
         } else {
             Default::default()
         };
-    let objects = plan
-        .ops
-        .iter()
-        .zip(&outcomes)
-        .map(|(op, outcome)| {
-            let outcome: Recorded = if !op.action.writes() {
-                Ok(())
-            } else if let Some(by) = &op.cascaded_by {
-                // Done when the deletion it rides on is done.
-                match causes.get(by).and_then(|&i| outcomes[i].as_ref()) {
-                    Some(Ok(())) => Ok(()),
-                    _ => Err((format!("{by} was not deleted"), None)),
-                }
-            } else {
-                outcome
-                    .clone()
-                    .unwrap_or_else(|| Err(("not executed".into(), None)))
-            };
-            let (message, http_status) = match outcome {
-                Ok(()) => (None, None),
-                Err((message, status)) => (Some(message), status),
-            };
-            ObjectStatus {
-                kind: op.kind,
-                key: op.key.clone(),
-                action: op.action,
-                synced: message.is_none(),
-                http_status,
-                message,
+    // Resolved in place: a cascaded op reads only its cause's outcome, which is never cascaded.
+    for (at, op) in plan.ops.iter().enumerate() {
+        let outcome = if !op.action.writes() {
+            Some(Ok(()))
+        } else if let Some(by) = &op.cascaded_by {
+            // Done when the deletion it rides on is done.
+            match causes.get(by).and_then(|&i| outcomes[i].as_ref()) {
+                Some(Ok(())) => Some(Ok(())),
+                _ => Some(Err(Box::new((format!("{by} was not deleted"), None)))),
             }
-        })
-        .collect();
-    Report {
-        objects,
+        } else if outcomes[at].is_none() {
+            Some(Err(Box::new(("not executed".into(), None))))
+        } else {
+            continue;
+        };
+        outcomes[at] = outcome;
+    }
+    Executed {
+        outcomes: outcomes
+            .into_iter()
+            .map(|o| o.expect("every outcome resolved"))
+            .collect(),
         metrics: client.metrics().since(&before),
         elapsed: start.elapsed(),
     }
@@ -272,7 +323,7 @@ impl Exec<'_> {
     fn record(&self, op: &Op, outcome: Outcome) {
         let recorded = outcome.map_err(|e| {
             tracing::warn!(error = %e, "{} {} failed", op.kind, op.key);
-            (e.to_string(), e.status())
+            Box::new((e.to_string(), e.status()))
         });
         let at = self.position(op);
         self.outcomes.lock().expect("outcomes lock")[at] = Some(recorded);
@@ -498,7 +549,7 @@ impl Exec<'_> {
                 "roles.bulk_upsert",
                 format!("bulk upsert of {} roles", chunk.len()),
             )
-            .body(json!({ "operations": bodies }));
+            .body(body::Operations { operations: bodies });
             match self.client.call(call).await {
                 Ok(_) => {
                     for op in chunk {
@@ -660,7 +711,7 @@ impl Exec<'_> {
                 "tenants.bulk_create",
                 format!("bulk create of {} tenants", chunk.len()),
             )
-            .body(json!({ "operations": ops }))
+            .body(body::Operations { operations: ops })
         };
         let settle = |chunk: Vec<&'o Op>| async move {
             let live = match live::read_tenants(self.client).await {
@@ -710,7 +761,7 @@ impl Exec<'_> {
                         "users.bulk_upsert",
                         format!("bulk upsert of {} users", chunk.len()),
                     )
-                    .body(json!({ "operations": bodies }));
+                    .body(body::Operations { operations: bodies });
                     match self.client.call(call).await {
                         Ok(_) => {
                             for op in &chunk {
@@ -747,14 +798,14 @@ impl Exec<'_> {
     }
 
     async fn assign_single(&self, op: &Op) -> Outcome {
-        let a = op.assignment().expect("assignment op");
+        let a = op.assignment_ref().expect("assignment op");
         let call = Call::new(
             Method::POST,
             self.client.facts("role_assignments"),
             "role_assignments.assign",
             op.subject(),
         )
-        .body(body::assignment(&a));
+        .body(body::assignment(a));
         // Already assigned is as good as assigned.
         self.create(call).await.map(drop)
     }
@@ -763,7 +814,7 @@ impl Exec<'_> {
         let bulk = |chunk: &[&Op]| {
             let bodies: Vec<_> = chunk
                 .iter()
-                .map(|op| body::assignment(&op.assignment().expect("assignment op")))
+                .map(|op| body::assignment(op.assignment_ref().expect("assignment op")))
                 .collect();
             Call::new(
                 Method::POST,
@@ -771,7 +822,7 @@ impl Exec<'_> {
                 "role_assignments.bulk_assign",
                 format!("bulk assign of {} role assignments", chunk.len()),
             )
-            .body(serde_json::Value::Array(bodies))
+            .body(bodies)
         };
         let settle = |chunk: Vec<&'o Op>| async move {
             let live = match live::read_assignments(self.client).await {
@@ -793,7 +844,7 @@ impl Exec<'_> {
         let size = self.opts.batch.assignments.max(1);
         let chunks: Vec<Vec<&Op>> = ops.chunks(size).map(<[_]>::to_vec).collect();
         let single = |op: &Op| {
-            let body = body::assignment(&op.assignment().expect("assignment op"));
+            let body = body::assignment(op.assignment_ref().expect("assignment op"));
             let call = Call::new(
                 Method::DELETE,
                 self.client.facts("role_assignments"),
@@ -815,7 +866,7 @@ impl Exec<'_> {
                 if chunk.len() > 1 {
                     let bodies: Vec<_> = chunk
                         .iter()
-                        .filter_map(|op| op.assignment().map(|a| body::assignment(&a)))
+                        .filter_map(|op| op.assignment_ref().map(body::assignment))
                         .collect();
                     let call = Call::new(
                         Method::DELETE,
@@ -823,7 +874,7 @@ impl Exec<'_> {
                         "role_assignments.bulk_unassign",
                         format!("bulk unassign of {} role assignments", chunk.len()),
                     )
-                    .body(serde_json::Value::Array(bodies));
+                    .body(bodies);
                     match self.client.call(call).await {
                         Ok(_) => {
                             for op in &chunk {
@@ -886,7 +937,7 @@ impl Exec<'_> {
     }
 }
 
-fn user_body(op: &Op) -> serde_json::Value {
+fn user_body(op: &Op) -> body::UserUpsert<'_> {
     let Obj::User(want) = desired(op) else {
         unreachable!("user op")
     };

@@ -177,8 +177,10 @@ impl Call {
         self
     }
 
-    pub fn body(mut self, body: Value) -> Call {
-        // Serialising a `Value` cannot fail (its map keys are strings).
+    /// The JSON body, written once here: a bulk body is serialised straight from the objects,
+    /// never held as a JSON tree.
+    pub fn body(mut self, body: impl serde::Serialize) -> Call {
+        // The bodies are `Value`s and structs with string keys: serialising them cannot fail.
         self.body = serde_json::to_vec(&body).ok();
         self
     }

@@ -11,7 +11,7 @@
 
 use super::{
     Ownership, Plan, PlanError, PlanOptions, cascade, check_guards, delete_op, deletion_wanted,
-    ownership_warnings, plan_declared, references,
+    Notes, ownership_warnings, plan_declared, references,
 };
 use crate::desired::Desired;
 use crate::kinds::{DEFAULT_TENANT, Kind};
@@ -37,7 +37,14 @@ pub fn plan_keys(
     for kind in SYNCED_KINDS {
         for key in of_kind(kind) {
             if let Some(want) = desired.state.get(kind, key) {
-                plan_declared(&mut plan, desired, live, inventory, want, key.clone());
+                plan_declared(
+                    &mut plan,
+                    Notes::of(desired),
+                    live,
+                    inventory,
+                    want,
+                    key.clone(),
+                );
             }
         }
     }
@@ -100,6 +107,6 @@ pub fn plan_keys(
         let cascaded_by = cascade(&have, &mut deleted);
         plan.ops.push(delete_op(kind, key, have, cascaded_by));
     }
-    ownership_warnings(&mut plan, ownership, options, owned_undeclared);
+    ownership_warnings(&mut plan.warnings, ownership, options, owned_undeclared);
     Ok(plan)
 }

@@ -14,7 +14,8 @@ use crate::inventory::{Entry, Inventory};
 use crate::kinds::{DEFAULT_TENANT, Kind};
 use crate::model::{Obj, SYNCED_KINDS, State};
 use serde::Serialize;
-use std::collections::BTreeSet;
+use crate::kinds::Origin;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Which live objects prune may delete.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -252,6 +253,28 @@ impl Plan {
         inv
     }
 
+    /// [`Plan::inventory_before`] as it is written, without building it: for a plan that
+    /// removes nothing, whose inventory need not be kept once written.
+    pub fn inventory_overlay<'a>(
+        &'a self,
+        old: Option<&'a Inventory>,
+        environment: Option<String>,
+    ) -> crate::inventory::Overlay<'a> {
+        let mut entries: std::collections::BTreeMap<Kind, Vec<(&str, &Entry)>> =
+            Default::default();
+        for (kind, key, entry) in self.entries() {
+            entries.entry(kind).or_default().push((key, entry));
+        }
+        for list in entries.values_mut() {
+            list.sort_unstable_by_key(|(key, _)| *key);
+        }
+        crate::inventory::Overlay {
+            base: old,
+            environment,
+            entries,
+        }
+    }
+
     /// The inventory after executing: deletions that succeeded (and their cascades) and stale
     /// entries leave it; a failed deletion stays.
     pub fn inventory_after(&self, before: Inventory, succeeded: impl Fn(&Op) -> bool) -> Inventory {
@@ -313,16 +336,94 @@ pub fn plan(
     ownership: Ownership<'_>,
     options: &PlanOptions,
 ) -> Result<Plan, PlanError> {
+    let undeclared = plan_undeclared(desired, live, ownership, options)?;
+    let notes = Notes::of(desired);
     let mut plan = Plan::default();
-    let inventory = ownership.inventory;
-
     for kind in ordered_kinds() {
         for key in desired.state.key_refs(kind) {
             let want = desired.state.get(kind, key).expect("key listed");
-            plan_declared(&mut plan, desired, live, inventory, want, key.to_string());
+            plan_declared(&mut plan, notes, live, ownership.inventory, want, key.to_string());
         }
     }
+    Ok(undeclared.finish(plan))
+}
 
+/// [`plan`], taking the model: each declared object moves into the op that writes it rather
+/// than being copied, and the model's memory is freed as planning goes, for the ops to reuse.
+/// A one-shot `apply` has no use for the model once planned; at 400,000 objects, holding it
+/// whole beside a cold plan's ops was the run's peak.
+pub fn plan_owned(
+    desired: Desired,
+    live: &State,
+    ownership: Ownership<'_>,
+    options: &PlanOptions,
+) -> Result<Plan, PlanError> {
+    let undeclared = plan_undeclared(&desired, live, ownership, options)?;
+    let Desired {
+        mut state,
+        origins,
+        orphans,
+    } = desired;
+    let notes = Notes {
+        origins: &origins,
+        orphans: &orphans,
+    };
+    let mut plan = Plan::default();
+    for kind in ordered_kinds() {
+        for (key, want) in state.take(kind) {
+            plan_declared(&mut plan, notes, live, ownership.inventory, want, key);
+        }
+    }
+    Ok(undeclared.finish(plan))
+}
+
+/// What the model records about its objects beside the objects themselves.
+#[derive(Clone, Copy)]
+struct Notes<'a> {
+    origins: &'a BTreeMap<(Kind, String), Origin>,
+    orphans: &'a BTreeSet<(Kind, String)>,
+}
+
+impl<'a> Notes<'a> {
+    fn of(desired: &'a Desired) -> Notes<'a> {
+        Notes {
+            origins: &desired.origins,
+            orphans: &desired.orphans,
+        }
+    }
+}
+
+/// The part of a plan about live objects that are not declared: deletions (last in the plan),
+/// inventory entries gone stale, and the warnings. Worked out before the declared objects, so a
+/// planner that consumes the model can still ask it what is declared.
+struct Undeclared {
+    deletions: Vec<Op>,
+    stale: Vec<(Kind, String)>,
+    warnings: Vec<String>,
+}
+
+impl Undeclared {
+    /// `plan` (its declared objects planned) with the deletions after them.
+    fn finish(self, mut plan: Plan) -> Plan {
+        plan.ops.extend(self.deletions);
+        plan.stale = self.stale;
+        plan.warnings = self.warnings;
+        // Grown by doubling, the two lists can be nearly half spare capacity; large buffers
+        // shrink in place.
+        plan.ops.shrink_to_fit();
+        plan.declared.shrink_to_fit();
+        plan
+    }
+}
+
+fn plan_undeclared(
+    desired: &Desired,
+    live: &State,
+    ownership: Ownership<'_>,
+    options: &PlanOptions,
+) -> Result<Undeclared, PlanError> {
+    let inventory = ownership.inventory;
+    let mut warnings = Vec::new();
     // Candidates for deletion: live, not declared, and ours (or anything in mirror mode).
     let mut owned_undeclared = 0usize;
     let mut wanted: Vec<(Kind, String)> = Vec::new();
@@ -347,7 +448,7 @@ pub fn plan(
         for (kind, key) in wanted {
             if referenced.contains(&(kind, key.clone())) {
                 // Deleting it would take declared objects with it (Permit cascades), or break them.
-                plan.warnings.push(format!(
+                warnings.push(format!(
                     "{kind} {key} is no longer declared but declared objects still refer to it; \
                      it is kept"
                 ));
@@ -356,10 +457,11 @@ pub fn plan(
             }
         }
     }
+    let mut stale = Vec::new();
     if let Some(inv) = inventory {
         for (kind, key, _) in inv.iter() {
             if !desired.state.contains(kind, key) && !live.contains(kind, key) {
-                plan.stale.push((kind, key.clone()));
+                stale.push((kind, key.clone()));
             }
         }
     }
@@ -368,26 +470,29 @@ pub fn plan(
 
     // Permit deletes a user's or tenant's role assignments with it.
     let deleted: BTreeSet<(Kind, String)> = deletions.iter().cloned().collect();
-    for (kind, key) in deletions {
-        let have = live.get(kind, &key);
-        let cascaded_by = cascade(&have, |kind, key| {
-            deleted.contains(&(kind, key.to_string()))
-        });
-        plan.ops.push(delete_op(kind, key, have, cascaded_by));
-    }
-    ownership_warnings(&mut plan, ownership, options, owned_undeclared);
-    // Grown by doubling, the two lists can be nearly half spare capacity; large buffers shrink
-    // in place.
-    plan.ops.shrink_to_fit();
-    plan.declared.shrink_to_fit();
-    Ok(plan)
+    let deletions = deletions
+        .into_iter()
+        .map(|(kind, key)| {
+            let have = live.get(kind, &key);
+            let cascaded_by = cascade(&have, |kind, key| {
+                deleted.contains(&(kind, key.to_string()))
+            });
+            delete_op(kind, key, have, cascaded_by)
+        })
+        .collect();
+    ownership_warnings(&mut warnings, ownership, options, owned_undeclared);
+    Ok(Undeclared {
+        deletions,
+        stale,
+        warnings,
+    })
 }
 
 /// One declared object: the inventory entry to record, and the op that makes Permit hold it
 /// (none when it already does and is ours). Shared by [`plan`] and [`keys::plan_keys`].
 fn plan_declared(
     plan: &mut Plan,
-    desired: &Desired,
+    notes: Notes<'_>,
     live: &State,
     inventory: Option<&Inventory>,
     want: Obj,
@@ -396,7 +501,7 @@ fn plan_declared(
     let kind = want.kind();
     let recorded = inventory.and_then(|i| i.get(kind, &key));
     let owned = recorded.is_some();
-    let orphan = !desired.orphans.is_empty() && desired.orphans.contains(&(kind, key.clone()));
+    let orphan = !notes.orphans.is_empty() && notes.orphans.contains(&(kind, key.clone()));
     // The inventory records the spec last applied: recorded anew for what this plan writes or
     // adopts, or when the deletion policy changes. Hashing every unchanged object (a JSON dump
     // and a digest each) was half of a re-plan at 400,000 objects.
@@ -428,7 +533,7 @@ fn plan_declared(
         }
     };
     let record = record(&want);
-    let origin = desired.origin(kind, &key).cloned();
+    let origin = crate::desired::origin_of(notes.origins, kind, &key).cloned();
     plan.ops.push(Op {
         kind,
         adopted: action != Action::Create && !owned,
@@ -494,7 +599,7 @@ fn cascade(have: &Option<Obj>, mut deleted: impl FnMut(Kind, &str) -> bool) -> O
 /// What the plan says about ownership: prune skipped for want of a trusted inventory, or owned
 /// objects left behind without `--prune`.
 fn ownership_warnings(
-    plan: &mut Plan,
+    warnings: &mut Vec<String>,
     ownership: Ownership<'_>,
     options: &PlanOptions,
     owned_undeclared: usize,
@@ -503,10 +608,10 @@ fn ownership_warnings(
         && options.mode == Mode::Owned
         && let Some(why) = ownership.untrusted
     {
-        plan.warnings.push(format!("prune skipped: {why}"));
+        warnings.push(format!("prune skipped: {why}"));
     }
     if !options.prunes() && owned_undeclared > 0 {
-        plan.warnings.push(format!(
+        warnings.push(format!(
             "{owned_undeclared} object(s) managed by permit-sync are no longer declared; \
              run with --prune to delete them"
         ));

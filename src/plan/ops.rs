@@ -1,7 +1,7 @@
 //! The operations a plan is made of.
 
 use crate::kinds::Kind;
-use crate::model::{Assignment, Obj};
+use crate::model::{Assignment, AssignmentRef, Obj};
 use serde::Serialize;
 
 /// What happens to one object.
@@ -78,6 +78,13 @@ impl Op {
     pub fn assignment(&self) -> Option<Assignment> {
         (self.kind == Kind::RoleAssignment)
             .then(|| Assignment::parse(&self.key))
+            .flatten()
+    }
+
+    /// [`Op::assignment`], borrowed from the key.
+    pub fn assignment_ref(&self) -> Option<AssignmentRef<'_>> {
+        (self.kind == Kind::RoleAssignment)
+            .then(|| AssignmentRef::parse(&self.key))
             .flatten()
     }
 
