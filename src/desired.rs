@@ -45,7 +45,9 @@ impl Desired {
     /// user that declares it.
     pub fn origin(&self, kind: Kind, key: &str) -> Option<&Origin> {
         let declared = kind != Kind::RoleAssignment || self.state.assignments.contains_key(key);
-        declared.then(|| origin_of(&self.origins, kind, key)).flatten()
+        declared
+            .then(|| origin_of(&self.origins, kind, key))
+            .flatten()
     }
 
     /// Every declared object with where it was declared, kind by kind in key order.

@@ -9,9 +9,6 @@ use crate::permit::{PermitClient, live};
 use crate::plan::{self, Ownership, Plan, PlanOptions};
 use anyhow::Context;
 
-/// Objects (declared and live) from which planning runs on a thread of its own.
-const LARGE: usize = 50_000;
-
 /// A plan with the inputs it was computed from.
 #[derive(Clone, Debug)]
 pub struct Planned {
@@ -28,19 +25,8 @@ pub async fn plan(
     options: &PlanOptions,
 ) -> anyhow::Result<Planned> {
     let (live, inventory) = read(client, desired, state_file, options).await?;
-    // A large plan is computed on a thread of its own: its ops then sit in that thread's
-    // allocator arena, densely, rather than in the gaps of the model's. A few hundred
-    // milliseconds at 400,000 objects, so blocking is fine.
-    let plan = if desired.state.len() + live.len() >= LARGE {
-        std::thread::scope(|s| {
-            s.spawn(|| plan_against(desired, &live, &inventory, options))
-                .join()
-                .expect("the planner does not panic")
-        })
-    } else {
-        plan_against(desired, &live, &inventory, options)
-    }?;
-    crate::memory::release_free_memory("planning");
+    let plan = plan_against(desired, &live, &inventory, options)?;
+    crate::memory::log_phase("planning");
     Ok(Planned {
         plan,
         live,
@@ -63,7 +49,7 @@ pub async fn plan_once(
         untrusted: untrusted.as_deref(),
     };
     let plan = plan::plan_owned(desired, &live, ownership, options)?;
-    crate::memory::release_free_memory("planning");
+    crate::memory::log_phase("planning");
     Ok(Planned {
         plan,
         live,
@@ -85,7 +71,7 @@ async fn read(
     // Loaded after reading Permit: at scale the listing's garbage is freed by then, and the
     // inventory (an entry per object) takes its place instead of adding to the listing's peak.
     let inventory = state_file.load(Some(&client.scope().id()));
-    crate::memory::release_free_memory("loading the inventory");
+    crate::memory::log_phase("loading the inventory");
     Ok((live, inventory))
 }
 
@@ -160,7 +146,7 @@ pub async fn apply_once(
         inventory,
     } = planned;
     drop(live);
-    crate::memory::release_free_memory("dropping the live state");
+    crate::memory::log_phase("dropping the live state");
     let trusted = trusted_or_set_aside(inventory, state_file)?;
     let environment = Some(client.scope().id());
     let before = if plan.deletions() > 0 || !plan.stale.is_empty() {
@@ -170,7 +156,10 @@ pub async fn apply_once(
     } else {
         // Nothing leaves the inventory after executing: written straight from the old one and
         // the plan, and neither a merged copy nor the old one kept while executing.
-        save(&plan.inventory_overlay(trusted.as_ref(), environment), state_file)?;
+        save(
+            &plan.inventory_overlay(trusted.as_ref(), environment),
+            state_file,
+        )?;
         None
     };
     let executed = exec::run(client, &plan, options).await;
@@ -180,7 +169,9 @@ pub async fn apply_once(
         });
         save(&after, state_file)?;
     }
-    Ok(executed.into_report(plan))
+    let report = executed.into_report(plan);
+    crate::memory::log_phase("reporting");
+    Ok(report)
 }
 
 /// Executes `plan` with ownership recorded in `state_file` before and after.

@@ -1,23 +1,16 @@
-//! Handing freed memory back to the system between the phases of a large sync, and saying how
-//! much is held (`RUST_LOG=permit_sync::memory=debug`), which is how the phases were sized.
+//! How much memory the phases of a large sync hold (`RUST_LOG=permit_sync::memory=debug`), which
+//! is how they were sized. The binary allocates with jemalloc, which returns freed pages as they
+//! are freed (`src/main.rs`), so nothing here hands memory back.
 
-/// Returns the allocator's free pages to the system after `phase`. glibc keeps what a phase frees
-/// (manifests parsed on their own thread, listing pages, request bodies) in its arenas, so the
-/// peak RSS of a run of 400,000 objects was the sum of its phases' garbage rather than the
-/// largest live set. Cheap (milliseconds), so it is called after each phase that frees much.
-pub fn release_free_memory(phase: &str) {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases memory the allocator holds free; it has no preconditions.
-    unsafe {
-        libc::malloc_trim(0);
-    }
+/// Logs resident, allocated and peak memory after `phase`, when the memory log is on.
+pub fn log_phase(phase: &str) {
     if tracing::enabled!(target: "permit_sync::memory", tracing::Level::DEBUG)
         && let Some((resident, peak)) = resident_mb()
     {
         tracing::debug!(
             target: "permit_sync::memory",
-            "after {phase}: {resident} MB resident ({} MB in use), peak {peak} MB",
-            in_use_mb()
+            "after {phase}: {resident} MB resident ({} MB allocated), peak {peak} MB",
+            allocated_mb()
         );
     }
 }
@@ -38,15 +31,16 @@ fn resident_mb() -> Option<(u64, u64)> {
     Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
-/// Bytes the allocator has handed out and not had back, in MB: what is alive, as against what is
-/// resident (the difference is free memory the allocator could not return).
-fn in_use_mb() -> u64 {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallinfo2 only reads the allocator's counters.
-    unsafe {
-        let info = libc::mallinfo2();
-        ((info.uordblks + info.hblkhd) / (1024 * 1024)) as u64
+/// Bytes jemalloc has handed out and not had back, in MB: what is alive, as against what is
+/// resident. Zero where jemalloc is not the allocator (tests of the library).
+fn allocated_mb() -> u64 {
+    #[cfg(not(target_env = "msvc"))]
+    {
+        use tikv_jemalloc_ctl::{epoch, stats};
+        // The statistics are a snapshot taken when the epoch advances.
+        if epoch::advance().is_ok() {
+            return stats::allocated::read().map_or(0, |b| b as u64 / (1024 * 1024));
+        }
     }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
     0
 }

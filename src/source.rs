@@ -74,9 +74,6 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Source {
         });
         source.diagnostics.extend(parsed);
         source.diagnostics.extend(found);
-        // Each file is parsed on a thread of its own, whose allocator arena keeps the parse's
-        // garbage: hand it back before the next file, or the peak is every file's at once.
-        crate::memory::release_free_memory(&format!("reading {}", file.display()));
     }
     drop(clashes);
     source.desired = match builder.finish() {
@@ -115,7 +112,7 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Source {
         .diagnostics
         .extend(validate::check_with(&in_force, &declared));
     drop(in_force);
-    crate::memory::release_free_memory("loading the manifests");
+    crate::memory::log_phase("loading the manifests");
     source
 }
 

@@ -1,8 +1,8 @@
 //! Request bodies, in the field names Permit's API takes.
 
 use crate::model::{AssignmentRef, Attrs, Resource, Role, Tenant, User};
-use serde::Serialize;
 use crate::plan::Op;
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 fn put_opt<T: serde::Serialize>(m: &mut Map<String, Value>, k: &str, v: &Option<T>) {
@@ -131,7 +131,8 @@ pub struct UserUpsert<'a> {
 /// keep the values Permit holds.
 pub fn user_upsert<'a>(desired: &'a User, live: Option<&'a User>) -> UserUpsert<'a> {
     let kept = |want: &'a Option<String>, have: fn(&'a User) -> &'a Option<String>| {
-        want.as_deref().or_else(|| live.and_then(|l| have(l).as_deref()))
+        want.as_deref()
+            .or_else(|| live.and_then(|l| have(l).as_deref()))
     };
     UserUpsert {
         key: &desired.key,

@@ -124,14 +124,14 @@ struct Exec<'a> {
 
 /// Runs the plan. Never fails as a whole: failures are reported per object.
 pub async fn execute(client: &PermitClient, plan: &Plan, opts: &ExecOptions) -> Report {
-    run(client, plan, opts).await.report(plan.ops.iter().map(Op::clone_status))
+    run(client, plan, opts).await.report(plan)
 }
 
 /// What running a plan did, op by op (by position in the plan), before it is a [`Report`].
 pub struct Executed {
     /// Each op's outcome, cascades resolved: a failure boxed, so that at 400,000 ops, most of
     /// them done, this is 16 bytes an op.
-    outcomes: Vec<Result<(), Box<(String, Option<u16>)>>>,
+    outcomes: Vec<Recorded>,
     metrics: Metrics,
     elapsed: Duration,
 }
@@ -142,28 +142,13 @@ impl Executed {
         self.outcomes.get(at).is_some_and(Result::is_ok)
     }
 
-    /// The report, given each op's kind, key and action in plan order: borrowed copies
-    /// ([`execute`]) or the plan's own keys, moved ([`Executed::into_report`]).
-    fn report(self, ops: impl Iterator<Item = (Kind, String, Action)>) -> Report {
-        let objects = ops
+    /// The report, each op's key copied.
+    fn report(self, plan: &Plan) -> Report {
+        let objects = plan
+            .ops
+            .iter()
             .zip(self.outcomes)
-            .map(|((kind, key, action), outcome)| {
-                let (message, http_status) = match outcome {
-                    Ok(()) => (None, None),
-                    Err(failed) => {
-                        let (message, status) = *failed;
-                        (Some(message), status)
-                    }
-                };
-                ObjectStatus {
-                    kind,
-                    key,
-                    action,
-                    synced: message.is_none(),
-                    http_status,
-                    message,
-                }
-            })
+            .map(|(op, outcome)| status(op.kind, op.key.clone(), op.action, outcome))
             .collect();
         Report {
             objects,
@@ -172,16 +157,41 @@ impl Executed {
         }
     }
 
-    /// The report, taking the plan: its keys move into the report instead of being copied
-    /// (a one-shot apply of 400,000 objects has no other use for them by then).
+    /// The report, taking the plan: its keys move into the report instead of being copied, and
+    /// the statuses are written over the ops as they are read (the standard library collects a
+    /// vector's mapped items into its own buffer), so that at 400,000 objects the report is not
+    /// a second large list beside the plan's.
     pub fn into_report(self, plan: Plan) -> Report {
-        self.report(plan.ops.into_iter().map(|op| (op.kind, op.key, op.action)))
+        let mut objects: Vec<ObjectStatus> = plan
+            .ops
+            .into_iter()
+            .zip(self.outcomes)
+            .map(|(op, outcome)| status(op.kind, op.key, op.action, outcome))
+            .collect();
+        objects.shrink_to_fit();
+        Report {
+            objects,
+            metrics: self.metrics,
+            elapsed: self.elapsed,
+        }
     }
 }
 
-impl Op {
-    fn clone_status(&self) -> (Kind, String, Action) {
-        (self.kind, self.key.clone(), self.action)
+fn status(kind: Kind, key: String, action: Action, outcome: Recorded) -> ObjectStatus {
+    let (message, http_status) = match outcome {
+        Ok(()) => (None, None),
+        Err(failed) => {
+            let (message, status) = *failed;
+            (Some(message), status)
+        }
+    };
+    ObjectStatus {
+        kind,
+        key,
+        action,
+        synced: message.is_none(),
+        http_status,
+        message,
     }
 }
 
@@ -215,11 +225,11 @@ pub async fn run(client: &PermitClient, plan: &Plan, opts: &ExecOptions) -> Exec
             .filter(|o| o.kind == kind && actions.contains(&o.action))
             .collect()
     };
-    // A large plan's stages each free their request bodies: handed back between stages. Small
-    // ones (a watcher's or controller's sync) skip the allocator walk.
-    let trim = |stage: &str| {
+    // The memory log follows a large plan stage by stage; a watcher's or controller's small
+    // syncs stay out of it.
+    let logged = |stage: &str| {
         if plan.ops.len() >= 10_000 {
-            crate::memory::release_free_memory(stage);
+            crate::memory::log_phase(stage);
         }
     };
     let upsert = [Action::Create, Action::Update];
@@ -231,13 +241,13 @@ pub async fn run(client: &PermitClient, plan: &Plan, opts: &ExecOptions) -> Exec
     ex.roles(of(Kind::PermitRole, &upsert)).await;
     ex.progress.set_message("tenants");
     ex.tenants(of(Kind::PermitTenant, &upsert)).await;
-    trim("writing tenants");
+    logged("writing tenants");
     ex.progress.set_message("users");
     ex.users(of(Kind::PermitUser, &upsert)).await;
-    trim("writing users");
+    logged("writing users");
     ex.progress.set_message("role assignments");
     ex.assign(of(Kind::RoleAssignment, &upsert)).await;
-    trim("writing role assignments");
+    logged("writing role assignments");
     ex.progress.set_message("deletions");
     ex.unassign(of(Kind::RoleAssignment, &delete)).await;
     ex.bulk_delete(
@@ -271,7 +281,7 @@ pub async fn run(client: &PermitClient, plan: &Plan, opts: &ExecOptions) -> Exec
     })
     .await;
     ex.progress.finish_and_clear();
-    trim("executing the plan");
+    logged("executing the plan");
 
     let mut outcomes = ex.outcomes.into_inner().expect("outcomes lock");
     // The deletions a cascaded op rides on, by the subject its `cascaded_by` names.

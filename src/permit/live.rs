@@ -164,7 +164,7 @@ async fn read_listed(client: &PermitClient, with_ids: bool) -> Result<(State, Id
         )
         .await?;
     let listed = assembly.finish();
-    crate::memory::release_free_memory("reading Permit");
+    crate::memory::log_phase("reading Permit");
     Ok(listed)
 }
 

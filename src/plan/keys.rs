@@ -10,8 +10,8 @@
 //! a deletion candidate (whether declared objects still refer to it).
 
 use super::{
-    Ownership, Plan, PlanError, PlanOptions, cascade, check_guards, delete_op, deletion_wanted,
-    Notes, ownership_warnings, plan_declared, references,
+    Notes, Ownership, Plan, PlanError, PlanOptions, cascade, check_guards, delete_op,
+    deletion_wanted, ownership_warnings, plan_declared, references,
 };
 use crate::desired::Desired;
 use crate::kinds::{DEFAULT_TENANT, Kind};

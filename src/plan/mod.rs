@@ -11,10 +11,10 @@ pub use ops::{Action, FieldDiff, Op};
 
 use crate::desired::Desired;
 use crate::inventory::{Entry, Inventory};
+use crate::kinds::Origin;
 use crate::kinds::{DEFAULT_TENANT, Kind};
 use crate::model::{Obj, SYNCED_KINDS, State};
 use serde::Serialize;
-use crate::kinds::Origin;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Which live objects prune may delete.
@@ -260,8 +260,7 @@ impl Plan {
         old: Option<&'a Inventory>,
         environment: Option<String>,
     ) -> crate::inventory::Overlay<'a> {
-        let mut entries: std::collections::BTreeMap<Kind, Vec<(&str, &Entry)>> =
-            Default::default();
+        let mut entries: std::collections::BTreeMap<Kind, Vec<(&str, &Entry)>> = Default::default();
         for (kind, key, entry) in self.entries() {
             entries.entry(kind).or_default().push((key, entry));
         }
@@ -342,7 +341,14 @@ pub fn plan(
     for kind in ordered_kinds() {
         for key in desired.state.key_refs(kind) {
             let want = desired.state.get(kind, key).expect("key listed");
-            plan_declared(&mut plan, notes, live, ownership.inventory, want, key.to_string());
+            plan_declared(
+                &mut plan,
+                notes,
+                live,
+                ownership.inventory,
+                want,
+                key.to_string(),
+            );
         }
     }
     Ok(undeclared.finish(plan))
