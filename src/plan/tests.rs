@@ -512,6 +512,11 @@ fn arb_inventory(live: &State) -> impl Strategy<Value = Inventory> + use<> {
     )
 }
 
+/// The state file's text of an inventory.
+fn text(inventory: &impl Serialize) -> String {
+    serde_json::to_string_pretty(inventory).expect("inventories serialise")
+}
+
 fn satisfies(want: &State, have: &State) -> Result<(), String> {
     for kind in SYNCED_KINDS {
         for key in want.keys(kind) {
@@ -549,8 +554,9 @@ proptest! {
         let d = desired(want.clone());
         let p = plan(&d, &live, own(Some(&inv)), &options).unwrap();
 
-        // Deterministic.
+        // Deterministic, and the same when the planner takes the model.
         prop_assert_eq!(&p, &plan(&d, &live, own(Some(&inv)), &options).unwrap());
+        prop_assert_eq!(&p, &plan_owned(d.clone(), &live, own(Some(&inv)), &options).unwrap());
 
         // No delete outside the inventory unless mirroring; never the default tenant or an orphan.
         for op in p.ops.iter().filter(|o| o.action == Action::Delete) {
@@ -573,6 +579,12 @@ proptest! {
         // Planning again on the result changes nothing.
         let before = p.inventory_before(Some(&inv), None);
         let inv2 = p.inventory_after(before.clone(), |_| true);
+        // Written as an overlay, the inventory is the one built, byte for byte.
+        prop_assert_eq!(text(&p.inventory_overlay(Some(&inv), None)), text(&before));
+        prop_assert_eq!(
+            text(&p.inventory_overlay(None, Some("o/p/e".into()))),
+            text(&p.inventory_before(None, Some("o/p/e".into())))
+        );
         let again = plan(&d, &after, own(Some(&inv2)), &options).unwrap();
         prop_assert!(again.ops.is_empty(), "second plan: {:?}", again.ops);
 
