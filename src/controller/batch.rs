@@ -226,6 +226,24 @@ pub enum Verdict {
     Ignored,
 }
 
+impl Verdict {
+    /// The outcome as metrics and logs name it.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Verdict::Synced(_) => "synced",
+            Verdict::Failed { rejected: true, .. } => "rejected",
+            Verdict::Failed { .. } => "failed",
+            Verdict::Held => "held",
+            Verdict::Released(_) => "released",
+            Verdict::Blocked(_) => "blocked",
+            Verdict::Invalid(_) => "invalid",
+            Verdict::Paused => "paused",
+            Verdict::Conflict(_) => "conflict",
+            Verdict::Ignored => "ignored",
+        }
+    }
+}
+
 /// Maps the executed plan back to one resource.
 pub fn verdict(
     d: &Disposition,
@@ -341,22 +359,11 @@ pub fn held_ids(items: &[(Cr, Disposition)], held: &BTreeSet<CrId>) -> BTreeSet<
         .collect()
 }
 
-/// Count of resources per verdict label, for logs.
-pub fn tally(verdicts: &[Verdict]) -> BTreeMap<&'static str, usize> {
+/// How many resources of a batch got each outcome, by [`Verdict::label`] (the debug log).
+pub fn tally<'a>(verdicts: impl IntoIterator<Item = &'a Verdict>) -> BTreeMap<&'static str, usize> {
     let mut m = BTreeMap::new();
     for v in verdicts {
-        let label = match v {
-            Verdict::Synced(_) => "synced",
-            Verdict::Failed { .. } => "failed",
-            Verdict::Held => "held",
-            Verdict::Released(_) => "released",
-            Verdict::Blocked(_) => "blocked",
-            Verdict::Invalid(_) => "invalid",
-            Verdict::Paused => "paused",
-            Verdict::Conflict(_) => "conflict",
-            Verdict::Ignored => "ignored",
-        };
-        *m.entry(label).or_default() += 1;
+        *m.entry(v.label()).or_default() += 1;
     }
     m
 }

@@ -466,7 +466,7 @@ impl Syncer {
             })
             .collect();
         self.applied = applied;
-        tracing::debug!(tally = ?batch::tally(&verdicts.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>()), "batch verdicts");
+        tracing::debug!(tally = ?batch::tally(verdicts.iter().map(|(_, v)| v)), "batch verdicts");
         self.remember(&verdicts, now);
         self.write_back(verdicts).await;
         metrics
@@ -537,7 +537,7 @@ impl Syncer {
                 let recorder = recorder.clone();
                 let shared = shared.clone();
                 async move {
-                    let label = outcome_label(v);
+                    let label = v.label();
                     metrics
                         .reconciles
                         .get_or_create(&crate::metrics::OutcomeLabels {
@@ -619,20 +619,5 @@ impl Syncer {
             .buffer_unordered(self.config.kube_concurrency.max(1))
             .collect()
             .await
-    }
-}
-
-fn outcome_label(v: &Verdict) -> &'static str {
-    match v {
-        Verdict::Synced(_) => "synced",
-        Verdict::Failed { rejected: true, .. } => "rejected",
-        Verdict::Failed { .. } => "failed",
-        Verdict::Held => "held",
-        Verdict::Released(_) => "released",
-        Verdict::Blocked(_) => "blocked",
-        Verdict::Invalid(_) => "invalid",
-        Verdict::Paused => "paused",
-        Verdict::Conflict(_) => "conflict",
-        Verdict::Ignored => "ignored",
     }
 }
