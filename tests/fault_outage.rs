@@ -153,9 +153,11 @@ async fn watch_rides_out_a_long_permit_outage_without_hammering_and_converges() 
     }
     let total = attempts.load(Ordering::Relaxed);
     let minutes = started.elapsed().as_secs_f64() / 60.0;
-    // Bounded, far from a hot loop (thousands a second), and under a fifth of Permit's 1,000
-    // requests a minute. Measured: about 2.6 a second whatever --max-backoff is (10 s or 30 s):
-    // the watch's own backoff is not what bounds it (README, Reliability).
+    // Paced by the watch's backoff (1 s doubling to --max-backoff, 30 s here), a handful of
+    // calls per attempt, each tried once while Permit does not answer. Measured: 47 attempts in
+    // 90 s, 0.15 a second at the cap. It was 2.1–2.6 a second, whatever --max-backoff, while
+    // the watcher's own log and state file (in the manifests' parent, as here) re-triggered it
+    // and every call retried six times per attempt.
     let late = &per_window[per_window.len().min(5)..];
     let steady = late.iter().sum::<u64>() as f64 / (late.len().max(1) * 10) as f64;
     eprintln!(
@@ -165,11 +167,11 @@ async fn watch_rides_out_a_long_permit_outage_without_hammering_and_converges() 
     );
     assert!(total > 0, "no attempt at all during the outage");
     assert!(
-        steady <= 4.0,
+        steady <= 1.0,
         "{steady:.1} connections a second at the backoff cap: {per_window:?}"
     );
     assert!(
-        (total as f64 / minutes) <= 250.0,
+        (total as f64 / minutes) <= 60.0,
         "{total} attempts in {minutes:.1} min"
     );
 

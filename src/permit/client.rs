@@ -7,6 +7,7 @@ use reqwest::Method;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -212,6 +213,11 @@ struct Inner {
     limiter: Limiter,
     retry: RetryPolicy,
     metrics: Mutex<Metrics>,
+    /// The last call gave up on a transport failure, and no answer has come since: each call
+    /// is then tried once, so that a caller that retries on its own (the watcher's and the
+    /// controller's backoff) sets the pace of attempts while Permit is down, not every call's
+    /// retries on top of it. Any answer clears it.
+    unreachable: std::sync::atomic::AtomicBool,
 }
 
 /// A client bound to one Permit environment. Cheap to clone.
@@ -248,6 +254,7 @@ impl PermitClient {
             limiter: Limiter::new(&config.limits),
             retry: config.retry,
             metrics: Mutex::new(Metrics::default()),
+            unreachable: Default::default(),
         };
         let probe = PermitClient {
             inner: Arc::new(Inner {
@@ -258,6 +265,7 @@ impl PermitClient {
                 limiter: Limiter::new(&Limits::unlimited()),
                 retry: inner.retry.clone(),
                 metrics: Mutex::new(Metrics::default()),
+                unreachable: Default::default(),
             }),
         };
         let v = probe
@@ -357,7 +365,12 @@ impl PermitClient {
         let classes = LimitClass::of(&call.method, &call.path);
         let label = classes[0];
         let url = format!("{}{}", self.inner.base, call.path);
-        let mut delays = self.inner.retry.backoff();
+        let retries = if self.inner.unreachable.load(Ordering::Relaxed) {
+            0
+        } else {
+            usize::MAX
+        };
+        let mut delays = self.inner.retry.backoff().take(retries);
         loop {
             let waited = self.inner.limiter.acquire(&classes).await;
             if waited >= Duration::from_millis(1) {
@@ -400,6 +413,7 @@ impl PermitClient {
             };
             let (verdict, error, retry_after) = match outcome {
                 Ok((status, retry_after, text)) => {
+                    self.inner.unreachable.store(false, Ordering::Relaxed);
                     self.count(label, status, call.endpoint, &call.method);
                     if (200..300).contains(&status) {
                         if text.trim().is_empty() {
@@ -443,6 +457,12 @@ impl PermitClient {
                 return Err(error);
             }
             let Some(backoff) = delays.next() else {
+                if matches!(error, PermitError::Transport { .. })
+                    && !self.inner.unreachable.swap(true, Ordering::Relaxed)
+                {
+                    tracing::warn!(error = %error, "Permit is unreachable: until it answers again, \
+                        each call is tried once and retried only as its caller backs off");
+                }
                 return Err(error);
             };
             let delay = retry_after

@@ -52,17 +52,27 @@ pub struct FsWatch {
 
 impl FsWatch {
     pub fn start(path: &Path, signal: Arc<Signal>) -> notify::Result<FsWatch> {
+        let target = path.canonicalize().ok();
+        let (watched, resolved) = (path.to_path_buf(), target.clone());
+        // The parent is watched for the path itself only: its other entries (the state file,
+        // a log file, another checkout) are not manifests, and counting them made a watcher
+        // whose own writes land there sync again and again.
+        let concerns_the_path = move |p: &Path| {
+            p.starts_with(&watched) || resolved.as_ref().is_some_and(|t| p.starts_with(t))
+        };
         let mut watcher =
             notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
                 match res {
                     // Reads (our own rescans among them) change nothing; git's bookkeeping neither.
                     Ok(event) if matches!(event.kind, notify::EventKind::Access(_)) => {}
                     Ok(event) if event.paths.iter().all(|p| in_git_dir(p)) => {}
+                    Ok(event)
+                        if !event.paths.is_empty()
+                            && !event.paths.iter().any(|p| concerns_the_path(p)) => {}
                     // An error (a queue overflow among them) may hide changes: rescan as well.
                     _ => signal.raise(),
                 }
             })?;
-        let target = path.canonicalize().ok();
         if path.exists() {
             watcher.watch(path, RecursiveMode::Recursive)?;
         }
@@ -139,5 +149,50 @@ mod tests {
         assert_eq!(b.deadline(), t0 + Duration::from_millis(540));
         b.event(t0 + Duration::from_secs(10));
         assert_eq!(b.deadline(), t0 + w * 4 + QUIET);
+    }
+
+    /// Events are delivered by a thread of the watcher: waits up to `secs` for one.
+    fn raised_within(signal: &Signal, before: u64, secs: f64) -> bool {
+        let until = Instant::now() + Duration::from_secs_f64(secs);
+        while Instant::now() < until {
+            if signal.count() > before {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    #[test]
+    fn the_parent_is_watched_for_the_path_itself_not_its_other_entries() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("manifests");
+        std::fs::create_dir(&path).unwrap();
+        let signal = Signal::new();
+        let _watch = FsWatch::start(&path, signal.clone()).unwrap();
+
+        // A sibling (the state file, a log) changing is not a manifest change.
+        let before = signal.count();
+        std::fs::write(tmp.path().join("inventory.json"), "{}").unwrap();
+        std::fs::write(tmp.path().join("watch.log"), "line\n").unwrap();
+        assert!(!raised_within(&signal, before, 0.5), "a sibling raised it");
+
+        // A manifest inside, and the path itself replaced, are.
+        std::fs::write(path.join("users.yaml"), "kind: PermitUser\n").unwrap();
+        assert!(
+            raised_within(&signal, before, 5.0),
+            "a manifest did not raise it"
+        );
+        let before = signal.count();
+        let next = tmp.path().join("manifests.next");
+        std::fs::create_dir(&next).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        let settled = signal.count();
+        std::fs::remove_dir_all(&path).unwrap();
+        std::fs::rename(&next, &path).unwrap();
+        assert!(
+            raised_within(&signal, settled.max(before), 5.0),
+            "replacing the path did not raise it"
+        );
     }
 }
