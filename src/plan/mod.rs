@@ -200,9 +200,12 @@ impl Plan {
                 }
                 Action::Delete => {
                     s.remove(op.kind, &op.key);
+                    // Permit deletes the role assignments of a user, tenant or role with it
+                    // (a role's may be someone else's: the planner keeps roles declared ones use).
                     match op.kind {
                         Kind::PermitUser => s.assignments.retain(|a| a.user != op.key),
                         Kind::PermitTenant => s.assignments.retain(|a| a.tenant != op.key),
+                        Kind::PermitRole => s.assignments.retain(|a| a.role != op.key),
                         _ => {}
                     }
                 }

@@ -82,13 +82,14 @@ fn drop_gone(plan: &Plan, inventory: &mut Inventory, ok: impl Fn(&Op) -> bool) -
     changed
 }
 
-/// `Plan::project`, in place: the objects the plan touches (and the role assignments of users
-/// and tenants it deletes, which Permit deletes with them) are projected on their own and put
-/// back.
+/// `Plan::project`, in place: the objects the plan touches (and the role assignments of users,
+/// tenants and roles it deletes, which Permit deletes with them) are projected on their own and
+/// put back.
 fn project(plan: &Plan, live: &mut State, ok: impl Fn(&Op) -> bool) {
     let mut part = State::default();
     let mut users = HashSet::new();
     let mut tenants = HashSet::new();
+    let mut roles = HashSet::new();
     for op in plan.ops.iter().filter(|o| ok(o)) {
         if let Some(obj) = live.remove(op.kind, &op.key) {
             part.insert(obj);
@@ -101,15 +102,20 @@ fn project(plan: &Plan, live: &mut State, ok: impl Fn(&Op) -> bool) {
                 Kind::PermitTenant => {
                     tenants.insert(op.key.as_str());
                 }
+                Kind::PermitRole => {
+                    roles.insert(op.key.as_str());
+                }
                 _ => {}
             }
         }
     }
-    if !users.is_empty() || !tenants.is_empty() {
+    if !users.is_empty() || !tenants.is_empty() || !roles.is_empty() {
         let cascaded: Vec<String> = live
             .assignments
             .iter()
-            .filter(|(_, a)| users.contains(a.user) || tenants.contains(a.tenant))
+            .filter(|(_, a)| {
+                users.contains(a.user) || tenants.contains(a.tenant) || roles.contains(a.role)
+            })
             .map(|(k, _)| k.to_string())
             .collect();
         for key in cascaded {
@@ -131,7 +137,7 @@ fn project(plan: &Plan, live: &mut State, ok: impl Fn(&Op) -> bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Assignment, Obj, Tenant, User};
+    use crate::model::{Assignment, Obj, Role, Tenant, User};
     use crate::plan::{Ownership, PlanOptions};
 
     fn state() -> State {
@@ -166,7 +172,24 @@ mod tests {
 
     #[test]
     fn projecting_in_place_gives_what_project_gives() {
-        let live = state();
+        let mut live = state();
+        // An owned role on which someone else assigned jane: deleting the role deletes that
+        // assignment in Permit, though it is not ours to delete.
+        live.insert(Obj::Role(Role {
+            key: "auditor".into(),
+            name: "Auditor".into(),
+            description: None,
+            permissions: Default::default(),
+            extends: Default::default(),
+            attributes: None,
+        }));
+        let foreign = Assignment {
+            user: "jane".into(),
+            role: "auditor".into(),
+            tenant: "acme".into(),
+            resource_instance: None,
+        };
+        live.insert(Obj::Assignment(foreign.clone()));
         let mut want = state();
         want.users.remove("bob");
         want.assignments.retain(|a| a.user != "bob");
@@ -192,6 +215,7 @@ mod tests {
                 );
             }
         }
+        inv.remove(Kind::RoleAssignment, &foreign.key());
         let desired = crate::desired::Desired {
             state: want,
             ..Default::default()
@@ -206,11 +230,17 @@ mod tests {
         };
         let plan = crate::plan::plan(&desired, &live, ownership, &options).unwrap();
         assert!(plan.deletions() > 0 && plan.has_changes());
-        for fails in [None, Some("jane"), Some("globex")] {
+        for fails in [None, Some("jane"), Some("globex"), Some("auditor")] {
             let ok = |op: &Op| Some(op.key.as_str()) != fails;
             let mut in_place = live.clone();
             project(&plan, &mut in_place, ok);
             assert_eq!(in_place, plan.project(&live, ok));
+            let role_deleted = fails != Some("auditor");
+            assert_eq!(
+                in_place.assignments.contains_key(&foreign.key()),
+                !role_deleted,
+                "the foreign assignment goes with its role, and only with it"
+            );
 
             let mut inv2 = inv.clone();
             record_declared(&plan, &mut inv2, "o/p/e".into());
