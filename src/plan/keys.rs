@@ -10,8 +10,8 @@
 //! a deletion candidate (whether declared objects still refer to it).
 
 use super::{
-    Notes, Ownership, Plan, PlanError, PlanOptions, cascade, check_guards, delete_op,
-    deletion_wanted, ownership_warnings, plan_declared, references,
+    Notes, Ownership, Plan, PlanError, PlanOptions, cascade, cascade_warnings, check_guards,
+    delete_op, deletion_wanted, ownership_warnings, plan_declared, references,
 };
 use crate::desired::Desired;
 use crate::kinds::{DEFAULT_TENANT, Kind};
@@ -102,11 +102,17 @@ pub fn plan_keys(
             && wanted(kind, key).0
             && !is_referenced(kind, key)
     };
-    for (kind, key) in deletions {
-        let have = live.get(kind, &key);
+    for (kind, key) in &deletions {
+        let have = live.get(*kind, key);
         let cascaded_by = cascade(&have, &mut deleted);
-        plan.ops.push(delete_op(kind, key, have, cascaded_by));
+        plan.ops
+            .push(delete_op(*kind, key.clone(), have, cascaded_by));
     }
+    plan.warnings.extend(cascade_warnings(
+        live,
+        deletions.iter().map(|(kind, key)| (*kind, key.as_str())),
+        &mut deleted,
+    ));
     ownership_warnings(&mut plan.warnings, ownership, options, owned_undeclared);
     Ok(plan)
 }

@@ -489,6 +489,11 @@ fn plan_undeclared(
             delete_op(kind, key, have, cascaded_by)
         })
         .collect();
+    warnings.extend(cascade_warnings(
+        live,
+        deleted.iter().map(|(kind, key)| (*kind, key.as_str())),
+        |kind, key| deleted.contains(&(kind, key.to_string())),
+    ));
     ownership_warnings(&mut warnings, ownership, options, owned_undeclared);
     Ok(Undeclared {
         deletions,
@@ -603,6 +608,52 @@ fn cascade(have: &Option<Obj>, mut deleted: impl FnMut(Kind, &str) -> bool) -> O
     } else {
         None
     }
+}
+
+/// The role assignments Permit deletes with the users, tenants and roles the plan deletes
+/// (`causes`) although the plan does not delete them itself (`gone` says what it deletes):
+/// someone else's, or declared to be left. One warning per cause, so a reviewer sees what goes.
+fn cascade_warnings<'a>(
+    live: &State,
+    causes: impl Iterator<Item = (Kind, &'a str)>,
+    mut gone: impl FnMut(Kind, &str) -> bool,
+) -> Vec<String> {
+    let causes: BTreeSet<(Kind, &str)> = causes
+        .filter(|(kind, _)| {
+            matches!(
+                kind,
+                Kind::PermitUser | Kind::PermitTenant | Kind::PermitRole
+            )
+        })
+        .collect();
+    if causes.is_empty() {
+        return Vec::new();
+    }
+    let mut taken: BTreeMap<(Kind, &str), Vec<&str>> = BTreeMap::new();
+    for (key, a) in live.assignments.iter() {
+        let by = [
+            (Kind::PermitUser, a.user),
+            (Kind::PermitTenant, a.tenant),
+            (Kind::PermitRole, a.role),
+        ];
+        if let Some(cause) = by.iter().find(|c| causes.contains(c))
+            && !gone(Kind::RoleAssignment, key)
+        {
+            let cause = *causes.get(cause).expect("found above");
+            taken.entry(cause).or_default().push(key);
+        }
+    }
+    taken
+        .into_iter()
+        .map(|((kind, key), assignments)| {
+            format!(
+                "deleting {kind} {key} also deletes {} role assignment(s) on it that this plan \
+                 does not (Permit deletes them with it), e.g. {}",
+                assignments.len(),
+                assignments[0]
+            )
+        })
+        .collect()
 }
 
 /// What the plan says about ownership: prune skipped for want of a trusted inventory, or owned

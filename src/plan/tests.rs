@@ -283,6 +283,82 @@ fn referenced_and_orphaned_objects_are_kept_and_default_tenant_is_never_pruned()
 }
 
 #[test]
+fn a_deletion_says_which_assignments_permit_deletes_with_it_that_the_plan_does_not() {
+    // Ours: the blog, plus an auditor role and bob, both no longer declared.
+    let mut live = blog();
+    live.insert(Obj::Role(Role {
+        key: "auditor".into(),
+        name: "Auditor".into(),
+        description: None,
+        permissions: BTreeSet::new(),
+        extends: BTreeSet::new(),
+        attributes: None,
+    }));
+    live.insert(Obj::User(User {
+        key: "bob".into(),
+        email: None,
+        first_name: None,
+        last_name: None,
+        attributes: None,
+    }));
+    let assignment = |user: &str, role: &str| Assignment {
+        user: user.into(),
+        role: role.into(),
+        tenant: "acme".into(),
+        resource_instance: None,
+    };
+    live.insert(Obj::Assignment(assignment("bob", "viewer")));
+    let inv = owning(&live);
+    // Someone else's: jane as auditor, bob as auditor.
+    live.insert(Obj::Assignment(assignment("jane@example.com", "auditor")));
+    live.insert(Obj::Assignment(assignment("bob", "auditor")));
+    let d = desired(blog());
+
+    let p = plan(&d, &live, own(Some(&inv)), &prune()).unwrap();
+    let deleted: Vec<_> = p.ops.iter().map(|o| o.subject()).collect();
+    assert_eq!(
+        deleted,
+        [
+            "RoleAssignment bob/viewer/acme",
+            "PermitUser bob",
+            "PermitRole auditor"
+        ]
+    );
+    // bob's own assignment is in the plan (cascaded); the two foreign ones are said, each
+    // with the first deletion that takes it.
+    let said: Vec<_> = p
+        .warnings
+        .iter()
+        .filter(|w| w.contains("also deletes"))
+        .collect();
+    assert_eq!(said.len(), 2, "{said:?}");
+    assert!(
+        said[0].starts_with("deleting PermitRole auditor also deletes 1 role assignment(s)")
+            && said[0].ends_with("e.g. jane@example.com/auditor/acme"),
+        "{said:?}"
+    );
+    assert!(
+        said[1].starts_with("deleting PermitUser bob also deletes 1 role assignment(s)")
+            && said[1].ends_with("e.g. bob/auditor/acme"),
+        "{said:?}"
+    );
+    // The watcher's plan for the role alone says it too; bob is not deleted in that plan, so
+    // his grant as auditor goes with the role there.
+    let keys: BTreeSet<(Kind, String)> = [(Kind::PermitRole, "auditor".to_string())].into();
+    let some = plan_keys(&d, &live, own(Some(&inv)), &prune(), &keys).unwrap();
+    assert!(
+        some.warnings.iter().any(|w| w
+            .starts_with("deleting PermitRole auditor also deletes 2 role assignment(s)")),
+        "{:?}",
+        some.warnings
+    );
+
+    // Nothing deleted, nothing said.
+    let kept = plan(&d, &live, own(Some(&inv)), &PlanOptions::default()).unwrap();
+    assert!(!kept.warnings.iter().any(|w| w.contains("also deletes")));
+}
+
+#[test]
 fn unusable_inventory_disables_prune_with_a_message() {
     let live = blog();
     let p = plan(
