@@ -73,9 +73,10 @@ pub fn origin_of<'a>(
     if let Some(origin) = origins.get(&(kind, key.to_string())) {
         return Some(origin);
     }
-    let user = crate::model::AssignmentRef::parse(key)
-        .filter(|_| kind == Kind::RoleAssignment)?
-        .user;
+    if kind != Kind::RoleAssignment {
+        return None;
+    }
+    let user = crate::model::AssignmentRef::parse(key)?.user;
     origins.get(&(Kind::PermitUser, user.to_string()))
 }
 

@@ -43,12 +43,9 @@ pub async fn plan_once(
     options: &PlanOptions,
 ) -> anyhow::Result<Planned> {
     let (live, inventory) = read(client, &desired, state_file, options).await?;
-    let untrusted = inventory.prune_disabled_reason();
-    let ownership = Ownership {
-        inventory: inventory.trusted(),
-        untrusted: untrusted.as_deref(),
-    };
-    let plan = plan::plan_owned(desired, &live, ownership, options)?;
+    let plan = with_ownership(&inventory, |ownership| {
+        plan::plan_owned(desired, &live, ownership, options)
+    })?;
     crate::memory::log_phase("planning");
     Ok(Planned {
         plan,
@@ -82,16 +79,18 @@ pub fn plan_against(
     inventory: &Loaded,
     options: &PlanOptions,
 ) -> Result<Plan, plan::PlanError> {
+    with_ownership(inventory, |ownership| {
+        plan::plan(desired, live, ownership, options)
+    })
+}
+
+/// Runs `f` with the ownership a plan is made with: the trusted inventory, or why there is none.
+fn with_ownership<T>(inventory: &Loaded, f: impl FnOnce(Ownership<'_>) -> T) -> T {
     let untrusted = inventory.prune_disabled_reason();
-    plan::plan(
-        desired,
-        live,
-        Ownership {
-            inventory: inventory.trusted(),
-            untrusted: untrusted.as_deref(),
-        },
-        options,
-    )
+    f(Ownership {
+        inventory: inventory.trusted(),
+        untrusted: untrusted.as_deref(),
+    })
 }
 
 /// The outcome of an apply.
@@ -147,15 +146,13 @@ pub async fn apply_once(
     } = planned;
     drop(live);
     crate::memory::log_phase("dropping the live state");
-    let trusted = trusted_or_set_aside(inventory, state_file)?;
-    let environment = Some(client.scope().id());
     let before = if plan.deletions() > 0 || !plan.stale.is_empty() {
-        let before = plan.inventory_before_owned(trusted, environment);
-        save(&before, state_file)?;
-        Some(before)
+        Some(record_before(client, &plan, inventory, state_file)?)
     } else {
         // Nothing leaves the inventory after executing: written straight from the old one and
         // the plan, and neither a merged copy nor the old one kept while executing.
+        let trusted = trusted_or_set_aside(inventory, state_file)?;
+        let environment = Some(client.scope().id());
         save(
             &plan.inventory_overlay(trusted.as_ref(), environment),
             state_file,
@@ -164,10 +161,9 @@ pub async fn apply_once(
     };
     let executed = exec::run(client, &plan, options).await;
     if let Some(before) = before {
-        let after = plan.inventory_after(before, |op| {
-            plan::position(&plan.ops, op).is_some_and(|at| executed.synced(at))
-        });
-        save(&after, state_file)?;
+        let synced =
+            |op: &plan::Op| plan::position(&plan.ops, op).is_some_and(|at| executed.synced(at));
+        record_after(&plan, synced, before, state_file)?;
     }
     let report = executed.into_report(plan);
     crate::memory::log_phase("reporting");
@@ -184,7 +180,7 @@ async fn execute_recorded(
 ) -> anyhow::Result<(Report, Inventory)> {
     let before = record_before(client, plan, inventory, state_file)?;
     let report = exec::execute(client, plan, options).await;
-    let after = record_after(plan, &report, before, state_file)?;
+    let after = record_after(plan, synced(plan, &report), before, state_file)?;
     Ok((report, after))
 }
 
@@ -231,11 +227,11 @@ fn trusted_or_set_aside(
 /// delete stays.
 fn record_after(
     plan: &Plan,
-    report: &Report,
+    synced: impl Fn(&plan::Op) -> bool,
     before: Inventory,
     state_file: &StateFile,
 ) -> anyhow::Result<Inventory> {
-    let after = plan.inventory_after(before, synced(plan, report));
+    let after = plan.inventory_after(before, synced);
     save(&after, state_file)?;
     Ok(after)
 }

@@ -172,12 +172,14 @@ impl Assignment {
     }
 }
 
-/// A role assignment borrowed from its key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A role assignment borrowed from its key; serialised as Permit's assign and unassign calls
+/// take it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct AssignmentRef<'a> {
     pub user: &'a str,
     pub role: &'a str,
     pub tenant: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub resource_instance: Option<&'a str>,
 }
 
@@ -190,6 +192,15 @@ impl<'a> AssignmentRef<'a> {
             tenant: parts.next()?,
             resource_instance: parts.next(),
         })
+    }
+
+    /// The objects Permit deletes this assignment with: its user, tenant and role.
+    pub fn parents(&self) -> [(Kind, &'a str); 3] {
+        [
+            (Kind::PermitUser, self.user),
+            (Kind::PermitTenant, self.tenant),
+            (Kind::PermitRole, self.role),
+        ]
     }
 
     pub fn to_owned(self) -> Assignment {
@@ -331,6 +342,9 @@ impl Obj {
         )
     }
 }
+
+/// The kinds whose objects Permit deletes their role assignments with ([`AssignmentRef::parents`]).
+pub const ASSIGNMENT_PARENTS: [Kind; 3] = [Kind::PermitUser, Kind::PermitTenant, Kind::PermitRole];
 
 /// The kinds the engine converges, in creation order (deletions run in reverse).
 pub const SYNCED_KINDS: [Kind; 5] = [

@@ -1,6 +1,6 @@
 //! Request bodies, in the field names Permit's API takes.
 
-use crate::model::{AssignmentRef, Attrs, Resource, Role, Tenant, User};
+use crate::model::{Attrs, Resource, Role, Tenant, User};
 use crate::plan::Op;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -143,25 +143,6 @@ pub fn user_upsert<'a>(desired: &'a User, live: Option<&'a User>) -> UserUpsert<
             .attributes
             .as_ref()
             .or_else(|| live.and_then(|l| l.attributes.as_ref())),
-    }
-}
-
-/// A role assignment as Permit's assign and unassign calls take it, borrowed from its key.
-#[derive(Serialize)]
-pub struct AssignmentBody<'a> {
-    user: &'a str,
-    role: &'a str,
-    tenant: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    resource_instance: Option<&'a str>,
-}
-
-pub fn assignment(a: AssignmentRef<'_>) -> AssignmentBody<'_> {
-    AssignmentBody {
-        user: a.user,
-        role: a.role,
-        tenant: a.tenant,
-        resource_instance: a.resource_instance,
     }
 }
 

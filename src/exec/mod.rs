@@ -815,7 +815,7 @@ impl Exec<'_> {
             "role_assignments.assign",
             op.subject(),
         )
-        .body(body::assignment(a));
+        .body(a);
         // Already assigned is as good as assigned.
         self.create(call).await.map(drop)
     }
@@ -824,7 +824,7 @@ impl Exec<'_> {
         let bulk = |chunk: &[&Op]| {
             let bodies: Vec<_> = chunk
                 .iter()
-                .map(|op| body::assignment(op.assignment_ref().expect("assignment op")))
+                .map(|op| op.assignment_ref().expect("assignment op"))
                 .collect();
             Call::new(
                 Method::POST,
@@ -854,7 +854,7 @@ impl Exec<'_> {
         let size = self.opts.batch.assignments.max(1);
         let chunks: Vec<Vec<&Op>> = ops.chunks(size).map(<[_]>::to_vec).collect();
         let single = |op: &Op| {
-            let body = body::assignment(op.assignment_ref().expect("assignment op"));
+            let body = op.assignment_ref().expect("assignment op");
             let call = Call::new(
                 Method::DELETE,
                 self.client.facts("role_assignments"),
@@ -874,10 +874,8 @@ impl Exec<'_> {
             .into_iter()
             .map(|chunk| async move {
                 if chunk.len() > 1 {
-                    let bodies: Vec<_> = chunk
-                        .iter()
-                        .filter_map(|op| op.assignment_ref().map(body::assignment))
-                        .collect();
+                    let bodies: Vec<_> =
+                        chunk.iter().filter_map(|op| op.assignment_ref()).collect();
                     let call = Call::new(
                         Method::DELETE,
                         self.client.facts("role_assignments/bulk"),

@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -217,7 +217,7 @@ struct Inner {
     /// is then tried once, so that a caller that retries on its own (the watcher's and the
     /// controller's backoff) sets the pace of attempts while Permit is down, not every call's
     /// retries on top of it. Any answer clears it.
-    unreachable: std::sync::atomic::AtomicBool,
+    unreachable: AtomicBool,
 }
 
 /// A client bound to one Permit environment. Cheap to clone.

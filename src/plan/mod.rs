@@ -13,7 +13,7 @@ use crate::desired::Desired;
 use crate::inventory::{Entry, Inventory};
 use crate::kinds::Origin;
 use crate::kinds::{DEFAULT_TENANT, Kind};
-use crate::model::{Obj, SYNCED_KINDS, State};
+use crate::model::{ASSIGNMENT_PARENTS, Obj, SYNCED_KINDS, State};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -202,11 +202,9 @@ impl Plan {
                     s.remove(op.kind, &op.key);
                     // Permit deletes the role assignments of a user, tenant or role with it
                     // (a role's may be someone else's: the planner keeps roles declared ones use).
-                    match op.kind {
-                        Kind::PermitUser => s.assignments.retain(|a| a.user != op.key),
-                        Kind::PermitTenant => s.assignments.retain(|a| a.tenant != op.key),
-                        Kind::PermitRole => s.assignments.retain(|a| a.role != op.key),
-                        _ => {}
+                    if ASSIGNMENT_PARENTS.contains(&op.kind) {
+                        let deleted = (op.kind, op.key.as_str());
+                        s.assignments.retain(|a| !a.parents().contains(&deleted));
                     }
                 }
             }
@@ -263,7 +261,7 @@ impl Plan {
         old: Option<&'a Inventory>,
         environment: Option<String>,
     ) -> crate::inventory::Overlay<'a> {
-        let mut entries: std::collections::BTreeMap<Kind, Vec<(&str, &Entry)>> = Default::default();
+        let mut entries: BTreeMap<Kind, Vec<(&str, &Entry)>> = BTreeMap::new();
         for (kind, key, entry) in self.entries() {
             entries.entry(kind).or_default().push((key, entry));
         }
@@ -619,27 +617,16 @@ fn cascade_warnings<'a>(
     mut gone: impl FnMut(Kind, &str) -> bool,
 ) -> Vec<String> {
     let causes: BTreeSet<(Kind, &str)> = causes
-        .filter(|(kind, _)| {
-            matches!(
-                kind,
-                Kind::PermitUser | Kind::PermitTenant | Kind::PermitRole
-            )
-        })
+        .filter(|(kind, _)| ASSIGNMENT_PARENTS.contains(kind))
         .collect();
     if causes.is_empty() {
         return Vec::new();
     }
     let mut taken: BTreeMap<(Kind, &str), Vec<&str>> = BTreeMap::new();
     for (key, a) in live.assignments.iter() {
-        let by = [
-            (Kind::PermitUser, a.user),
-            (Kind::PermitTenant, a.tenant),
-            (Kind::PermitRole, a.role),
-        ];
-        if let Some(cause) = by.iter().find(|c| causes.contains(c))
+        if let Some(cause) = a.parents().into_iter().find(|c| causes.contains(c))
             && !gone(Kind::RoleAssignment, key)
         {
-            let cause = *causes.get(cause).expect("found above");
             taken.entry(cause).or_default().push(key);
         }
     }

@@ -11,7 +11,7 @@
 use crate::exec::{self, ExecOptions, Report};
 use crate::inventory::{Inventory, StateFile};
 use crate::kinds::Kind;
-use crate::model::State;
+use crate::model::{ASSIGNMENT_PARENTS, State};
 use crate::permit::PermitClient;
 use crate::plan::{Action, Op, Plan};
 use anyhow::Context;
@@ -82,40 +82,25 @@ fn drop_gone(plan: &Plan, inventory: &mut Inventory, ok: impl Fn(&Op) -> bool) -
     changed
 }
 
-/// `Plan::project`, in place: the objects the plan touches (and the role assignments of users,
-/// tenants and roles it deletes, which Permit deletes with them) are projected on their own and
-/// put back.
+/// `Plan::project`, in place: the objects the plan touches (and the role assignments Permit
+/// deletes with the users, tenants and roles it deletes) are projected on their own and put back.
 fn project(plan: &Plan, live: &mut State, ok: impl Fn(&Op) -> bool) {
     let mut part = State::default();
-    let mut users = HashSet::new();
-    let mut tenants = HashSet::new();
-    let mut roles = HashSet::new();
+    // The users, tenants and roles deleted: Permit deletes their role assignments with them.
+    let mut parents = HashSet::new();
     for op in plan.ops.iter().filter(|o| ok(o)) {
         if let Some(obj) = live.remove(op.kind, &op.key) {
             part.insert(obj);
         }
-        if op.action == Action::Delete {
-            match op.kind {
-                Kind::PermitUser => {
-                    users.insert(op.key.as_str());
-                }
-                Kind::PermitTenant => {
-                    tenants.insert(op.key.as_str());
-                }
-                Kind::PermitRole => {
-                    roles.insert(op.key.as_str());
-                }
-                _ => {}
-            }
+        if op.action == Action::Delete && ASSIGNMENT_PARENTS.contains(&op.kind) {
+            parents.insert((op.kind, op.key.as_str()));
         }
     }
-    if !users.is_empty() || !tenants.is_empty() || !roles.is_empty() {
+    if !parents.is_empty() {
         let cascaded: Vec<String> = live
             .assignments
             .iter()
-            .filter(|(_, a)| {
-                users.contains(a.user) || tenants.contains(a.tenant) || roles.contains(a.role)
-            })
+            .filter(|(_, a)| a.parents().iter().any(|p| parents.contains(p)))
             .map(|(k, _)| k.to_string())
             .collect();
         for key in cascaded {
