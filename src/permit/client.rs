@@ -372,7 +372,8 @@ impl PermitClient {
         };
         let mut delays = self.inner.retry.backoff().take(retries);
         loop {
-            let waited = self.inner.limiter.acquire(&classes).await;
+            let admission = self.inner.limiter.acquire(&classes).await;
+            let waited = admission.waited;
             if waited >= Duration::from_millis(1) {
                 tracing::debug!(
                     endpoint = call.endpoint,
@@ -465,9 +466,24 @@ impl PermitClient {
                 }
                 return Err(error);
             };
-            let delay = retry_after
-                .map(|d| d.min(self.inner.retry.max_retry_after))
-                .unwrap_or(backoff);
+            // A 429 is paced by the limiter where a class of the call is limited: it waits out
+            // `Retry-After`, or the window under the budget the 429 shrank, however long that is
+            // (a bulk window is 10 minutes, far past any backoff). Otherwise: back off.
+            let refused = matches!(error, PermitError::Api { status: 429, .. });
+            let paced = refused
+                && self.inner.limiter.refused(
+                    &classes,
+                    admission,
+                    retry_after,
+                    self.inner.retry.max_retry_after,
+                );
+            let delay = if paced {
+                Duration::ZERO
+            } else {
+                retry_after
+                    .map(|d| d.min(self.inner.retry.max_retry_after))
+                    .unwrap_or(backoff)
+            };
             tracing::debug!(object = %call.object, error = %error, ?delay, "retrying Permit call");
             self.inner.metrics.lock().expect("metrics lock").retries += 1;
             tokio::time::sleep(delay).await;

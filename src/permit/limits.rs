@@ -1,10 +1,12 @@
-//! Client-side rate limiting per Permit limit class, so we wait instead of collecting 429s.
+//! Client-side rate limiting per Permit limit class, so we wait instead of collecting 429s: the
+//! classes and their limits here, the windows they are spent in in [`super::window`].
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use super::window::Windows;
 use reqwest::Method;
 use serde::Serialize;
-use std::num::NonZeroU32;
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// Permit's limit classes (see permit-api.md §7). A request belongs to every class that matches it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -171,43 +173,71 @@ impl Limits {
     }
 }
 
-/// One governor per class.
+/// The client's limiter: every request waits until each of its classes has room in its window
+/// ([`Windows`]). Cheap to share; the lock is never held across an await.
 pub struct Limiter {
-    classes: Vec<(LimitClass, DefaultDirectRateLimiter)>,
+    origin: Instant,
+    windows: Mutex<Windows>,
+}
+
+/// When a request was let through, and how long it waited for that.
+#[derive(Clone, Copy, Debug)]
+pub struct Admission {
+    pub waited: Duration,
+    /// Since the limiter's start, for [`Limiter::refused`].
+    pub at: Duration,
 }
 
 impl Limiter {
     pub fn new(limits: &Limits) -> Limiter {
-        let classes = limits
-            .classes
-            .iter()
-            .map(|(class, l)| {
-                // GCRA with burst b and rate r admits up to b + r·period in any window of one period;
-                // a burst of a tenth and the rest spread evenly keeps every window within the limit.
-                let burst = (l.count / 10).max(1);
-                let steady = (l.count - burst).max(1);
-                let per_cell = l.period / steady;
-                let quota = Quota::with_period(per_cell.max(Duration::from_micros(1)))
-                    .expect("non-zero period")
-                    .allow_burst(NonZeroU32::new(burst).expect("burst >= 1"));
-                (*class, RateLimiter::direct(quota))
-            })
-            .collect();
-        Limiter { classes }
+        Limiter {
+            origin: Instant::now(),
+            windows: Mutex::new(Windows::new(limits)),
+        }
     }
 
-    /// Waits until every class of the request admits it; returns how long that took.
-    pub async fn acquire(&self, classes: &[LimitClass]) -> Duration {
-        let start = Instant::now();
-        for class in classes {
-            if let Some((_, l)) = self.classes.iter().find(|(c, _)| c == class) {
-                l.until_ready().await;
-            }
+    fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+
+    fn windows(&self) -> std::sync::MutexGuard<'_, Windows> {
+        self.windows.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits until every class of the request has room, and counts the request in each.
+    pub async fn acquire(&self, classes: &[LimitClass]) -> Admission {
+        let start = self.now();
+        loop {
+            let now = self.now();
+            let ready = match self.windows().try_admit(classes, now) {
+                Ok(()) => {
+                    return Admission {
+                        waited: now - start,
+                        at: now,
+                    };
+                }
+                Err(ready) => ready,
+            };
+            tokio::time::sleep_until(self.origin + ready).await;
         }
-        start.elapsed()
+    }
+
+    /// Permit answered 429 to a request admitted as `admission`; see [`Windows::refused`].
+    /// `retry_after` is honoured up to the longest window of the request's classes or `cap`,
+    /// whichever is longer. Returns whether the limiter paces the next attempt.
+    pub fn refused(
+        &self,
+        classes: &[LimitClass],
+        admission: Admission,
+        retry_after: Option<Duration>,
+        cap: Duration,
+    ) -> bool {
+        let now = self.now();
+        let mut windows = self.windows();
+        let cap = cap.max(windows.longest_period(classes));
+        windows.refused(classes, admission.at, now, retry_after.map(|d| d.min(cap)))
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,16 +282,34 @@ mod tests {
         assert!(l.set("write=0/1").is_err());
     }
 
-    #[tokio::test]
-    async fn waits_once_the_burst_is_spent() {
-        let mut limits = Limits::unlimited();
-        limits.set("write=20/1").unwrap(); // burst 2, then one every 1/18 s
-        let limiter = Limiter::new(&limits);
-        let classes = LimitClass::of(&Method::POST, "/v2/facts/p/e/users");
-        let mut waited = Duration::ZERO;
-        for _ in 0..4 {
-            waited += limiter.acquire(&classes).await;
+    /// The limiter on tokio's paused clock: time moves only when every task waits.
+    #[tokio::test(start_paused = true)]
+    async fn spends_the_window_then_waits_for_it_to_pass() {
+        let limiter = Limiter::new(&Limits::default());
+        let bulk = LimitClass::of(&Method::PUT, "/v2/facts/p/e/bulk/users");
+        for _ in 0..100 {
+            assert_eq!(limiter.acquire(&bulk).await.waited, Duration::ZERO);
         }
-        assert!(waited >= Duration::from_millis(80), "waited {waited:?}");
+        let next = limiter.acquire(&bulk).await;
+        assert_eq!(
+            next.waited,
+            Duration::from_secs(601),
+            "10 min + the 1 s margin"
+        );
+        // A 429 without Retry-After on the only call of a fresh window: wait a whole window.
+        let limiter = Limiter::new(&Limits::default());
+        let first = limiter.acquire(&bulk).await;
+        let cap = Duration::from_secs(120);
+        assert!(limiter.refused(&bulk, first, None, cap));
+        assert_eq!(
+            limiter.acquire(&bulk).await.waited,
+            Duration::from_secs(601)
+        );
+        // A Retry-After past the policy's cap is honoured up to the class's window.
+        let limiter = Limiter::new(&Limits::default());
+        let get = LimitClass::of(&Method::GET, "/v2/facts/p/e/users");
+        let first = limiter.acquire(&get).await;
+        assert!(limiter.refused(&get, first, Some(Duration::from_secs(45)), cap));
+        assert_eq!(limiter.acquire(&get).await.waited, Duration::from_secs(45));
     }
 }

@@ -5,6 +5,7 @@ pub mod error;
 pub mod limits;
 pub mod live;
 pub mod retry;
+pub mod window;
 
 pub use client::{ApiKey, Call, ClientConfig, DEFAULT_API_URL, Metrics, PermitClient, Scope, seg};
 pub use error::PermitError;
