@@ -331,6 +331,17 @@ impl LocalHandle {
         self.set_knobs(knobs)
     }
 
+    /// Starts (afresh) or stops logging REST requests with their arrival times; a counter reset
+    /// restarts the log.
+    pub fn record_requests(&self, on: bool) {
+        self.shared.knobs.lock().record_requests(on);
+    }
+
+    /// The REST requests logged (see [`LocalHandle::record_requests`]), in arrival order.
+    pub fn request_log(&self) -> Vec<knobs::LoggedRequest> {
+        self.shared.knobs.lock().request_log()
+    }
+
     /// Clears counters and rate-limit windows and restarts the fault sequence.
     pub fn reset_counters(&self) {
         self.shared.knobs.lock().reset();

@@ -25,8 +25,12 @@ fn dropped_connection() -> Response {
 async fn apply(shared: &Shared, req: Request, next: Next, pdp: bool) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let arrived = Instant::now();
     let (latency, fault) = {
         let mut state = shared.knobs.lock();
+        if !pdp {
+            state.log_request(&method, &path, arrived);
+        }
         (state.knobs.latency_ms, state.draw_fault(pdp))
     };
     if latency > 0 {

@@ -10,11 +10,13 @@ mod admin;
 mod counters;
 mod layer;
 mod limits;
+mod log;
 mod state;
 
 pub(crate) use admin::router as admin_router;
 pub use counters::{ClassCount, Counters, class};
 pub(crate) use layer::{api_layer, pdp_layer};
+pub use log::LoggedRequest;
 pub use state::KnobState;
 
 use serde::{Deserialize, Serialize};

@@ -1,6 +1,7 @@
 //! The mutable side of the knobs: fault sequence, rate-limit windows, counters.
 
 use super::limits::{Limit, permit_limits};
+use super::log::{LoggedRequest, RequestLog};
 use super::{Counters, Fault, FaultTarget, Knobs};
 use axum::http::Method;
 use rand::rngs::StdRng;
@@ -17,6 +18,8 @@ pub struct KnobState {
     limits: Vec<Limit>,
     windows: Vec<VecDeque<Instant>>,
     pub counters: Counters,
+    /// REST requests with their arrival times, while [`KnobState::record_requests`] is on.
+    log: Option<RequestLog>,
 }
 
 impl KnobState {
@@ -30,6 +33,7 @@ impl KnobState {
             burst_left: 0,
             knobs: Knobs::default(),
             counters: Counters::default(),
+            log: None,
         };
         state.knobs = knobs;
         state
@@ -40,8 +44,10 @@ impl KnobState {
         let counters = std::mem::take(&mut self.counters);
         let windows_kept = self.knobs.rate_limits == knobs.rate_limits;
         let windows = std::mem::take(&mut self.windows);
+        let log = self.log.take();
         *self = KnobState::new(knobs);
         self.counters = counters;
+        self.log = log;
         if windows_kept {
             self.windows = windows;
         }
@@ -49,7 +55,28 @@ impl KnobState {
 
     /// Clears counters and rate-limit windows and restarts the fault sequence.
     pub fn reset(&mut self) {
+        let logging = self.log.is_some();
         *self = KnobState::new(self.knobs.clone());
+        self.record_requests(logging);
+    }
+
+    /// Starts (afresh) or stops logging REST requests with their arrival times.
+    pub fn record_requests(&mut self, on: bool) {
+        self.log = on.then(RequestLog::new);
+    }
+
+    /// The REST requests logged since logging started or the last reset.
+    pub fn request_log(&self) -> Vec<LoggedRequest> {
+        self.log
+            .as_ref()
+            .map(|l| l.entries.clone())
+            .unwrap_or_default()
+    }
+
+    pub(super) fn log_request(&mut self, method: &Method, path: &str, arrived: Instant) {
+        if let Some(log) = &mut self.log {
+            log.record(method.as_str(), path, arrived);
+        }
     }
 
     pub(super) fn draw_fault(&mut self, pdp: bool) -> Fault {
