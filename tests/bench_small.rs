@@ -47,6 +47,20 @@ fn small_scale_run_stays_within_the_call_bounds() {
     }
 
     let cold = find("S", "(cold)");
+    for r in runs
+        .iter()
+        .filter(|r| r.contender.starts_with("permit-sync apply"))
+    {
+        let ratio = r.at_limits_per_floor.expect("apply runs are replayed");
+        assert!(
+            ratio <= 1.1,
+            "{} / {}: at Permit's limits {:.1} s, floor {:?} s",
+            r.scenario,
+            r.contender,
+            r.projected_real_s,
+            r.floor_s
+        );
+    }
     assert!(
         cold.calls_per_bound <= 1.1,
         "cold apply: {} calls for a bound of {} ({:?})",
@@ -98,4 +112,41 @@ fn small_scale_run_stays_within_the_call_bounds() {
     let l_again = find("L", "(no change)");
     assert_eq!(l_again.writes, 0);
     assert!(l_again.total_calls <= l_again.bound);
+}
+
+/// The replay behind the benchmark's "at Permit's limits ÷ floor": calls that fit in one window
+/// wait for nothing; past a window, the floor is the window and the client's limiter adds only its
+/// margin (1 s a window).
+#[test]
+fn replay_at_permits_limits_spends_each_window_exactly() {
+    use permit_sync::local::knobs::LoggedRequest;
+    use std::time::Duration;
+    let call = |i: u64, method: &str, path: &str| LoggedRequest {
+        at: Duration::from_millis(i),
+        method: method.into(),
+        path: path.into(),
+    };
+    let reads: Vec<_> = (0..414)
+        .map(|i| call(i, "GET", "/v2/facts/p/e/users"))
+        .collect();
+    let at = harness::replay(&reads);
+    assert_eq!((at.limiter, at.floor), (Duration::ZERO, Duration::ZERO));
+
+    // L's cold apply: 190 bulk calls, 100 allowed per 10 minutes.
+    let bulk: Vec<_> = (0..190)
+        .map(|i| call(i, "PUT", "/v2/facts/p/e/bulk/users"))
+        .collect();
+    let at = harness::replay(&bulk);
+    let secs = |d: Duration| d.as_secs_f64();
+    assert!(
+        (599.0..=600.0).contains(&secs(at.floor)),
+        "floor {:?}",
+        at.floor
+    );
+    assert!(
+        at.limiter >= at.floor && secs(at.limiter) <= secs(at.floor) + 2.0,
+        "limiter {:?} for a floor of {:?}",
+        at.limiter,
+        at.floor
+    );
 }

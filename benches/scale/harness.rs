@@ -14,15 +14,16 @@ use permit_sync::commands;
 use permit_sync::engine;
 use permit_sync::inventory::StateFile;
 use permit_sync::kinds::Kind;
-use permit_sync::local::knobs::{Counters, Knobs, RateLimits};
+use permit_sync::local::knobs::{Counters, Knobs, LoggedRequest, RateLimits};
 use permit_sync::local::{LocalConfig, LocalHandle, LocalPermit};
 use permit_sync::model::State;
-use permit_sync::permit::{ApiKey, Call, ClientConfig, Limits, PermitClient, seg};
+use permit_sync::permit::window::Windows;
+use permit_sync::permit::{ApiKey, Call, ClientConfig, LimitClass, Limits, PermitClient, seg};
 use permit_sync::plan::{Action, Mode, Plan, PlanOptions};
 use reqwest::Method;
 use serde::Serialize;
 use serde_json::json;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -73,9 +74,14 @@ pub struct Run {
     pub extrapolated: bool,
     /// Wall time ÷ the baseline's wall time for the same objects, same limits.
     pub wall_vs_baseline: Option<f64>,
-    /// Time at Permit's real limits: the larger of the measured wall time and the time the
-    /// client's limiter needs for these calls at Permit's documented limits.
+    /// Time at Permit's real limits: the wall time plus what permit-sync's limiter would hold
+    /// these requests at Permit's documented limits (the run's requests replayed through it).
     pub projected_real_s: f64,
+    /// The least time Permit's windows allow for the same requests: the wall time plus the waits
+    /// that spending every window exactly needs (none when the calls fit in one window).
+    pub floor_s: Option<f64>,
+    /// `projected_real_s ÷ floor_s`.
+    pub at_limits_per_floor: Option<f64>,
     pub peak_rss_mb: Option<f64>,
     /// Time of the pure planning step (desired vs live vs inventory), in-process.
     pub plan_ms: Option<f64>,
@@ -238,6 +244,8 @@ impl Stage {
         let mut config = LocalConfig::ephemeral();
         config.knobs = stage_knobs(settings);
         let permit = rt.block_on(LocalPermit::start(config))?;
+        // Every run's requests are replayed at Permit's real limits (`replay`).
+        permit.record_requests(true);
         Ok(Stage {
             rt,
             permit,
@@ -331,6 +339,7 @@ impl Stage {
         let child = run_child(cmd)?;
         Ok(Child {
             counters: self.permit.counters(),
+            requests: self.permit.request_log(),
             ..child
         })
     }
@@ -366,6 +375,8 @@ pub struct Child {
     pub exit_code: i32,
     pub stderr: String,
     pub counters: Counters,
+    /// The requests the local Permit received, with their arrival times.
+    pub requests: Vec<LoggedRequest>,
 }
 
 /// The child's peak resident set so far (`VmHWM`), in KiB; `None` once it has exited.
@@ -411,6 +422,7 @@ pub fn run_child(mut cmd: Command) -> anyhow::Result<Child> {
         exit_code: status.code().unwrap_or(-1),
         stderr: reader.join().unwrap_or_default(),
         counters: Counters::default(),
+        requests: Vec::new(),
     })
 }
 
@@ -523,20 +535,89 @@ pub fn per_limit(c: &Counters) -> BTreeMap<&'static str, u64> {
     m
 }
 
-/// The time the client's limiter (burst of a tenth, the rest evenly spread) needs for these
-/// requests at Permit's documented limits: the slowest class decides.
-pub fn limiter_floor(per_limit: &BTreeMap<&'static str, u64>) -> Duration {
+/// The least wait Permit's windows need for these requests when they are sent at once: the
+/// slowest class decides (for runs without a request log: the baseline's extrapolated figures).
+pub fn window_floor(per_limit: &BTreeMap<&'static str, u64>) -> Duration {
     let mut worst = Duration::ZERO;
     for (class, l) in Limits::default().classes {
         let n = per_limit.get(class.as_str()).copied().unwrap_or(0);
-        let burst = u64::from((l.count / 10).max(1));
-        let steady = u64::from((l.count - burst as u32).max(1));
-        let t = l
-            .period
-            .mul_f64(n.saturating_sub(burst) as f64 / steady as f64);
-        worst = worst.max(t);
+        let windows = n.saturating_sub(1) / u64::from(l.count);
+        worst = worst.max(l.period * windows as u32);
     }
     worst
+}
+
+/// What a run's requests wait at Permit's documented limits, replayed in their arrival order.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AtLimits {
+    /// The wait permit-sync's limiter (`permit::window`) imposes.
+    pub limiter: Duration,
+    /// The wait Permit's windows require, spent exactly (no margin): the floor.
+    pub floor: Duration,
+}
+
+/// Replays `requests` through the client's limiter and through exact windows. A request is sent
+/// no earlier than it was in the run, and never before the one sent before it: a wait shifts every
+/// later request, the same rule for both, so the ratio compares the limiters alone.
+pub fn replay(requests: &[LoggedRequest]) -> AtLimits {
+    let limits = Limits::default();
+    let mut ours = Windows::new(&limits);
+    let mut exact = ExactWindows::new(&limits);
+    let (mut limiter, mut floor) = (Duration::ZERO, Duration::ZERO);
+    for r in requests {
+        let method = Method::from_bytes(r.method.as_bytes()).unwrap_or(Method::GET);
+        let classes = LimitClass::of(&method, &r.path);
+        let ready = r.at + limiter;
+        limiter += ours.admit_at(&classes, ready) - ready;
+        let ready = r.at + floor;
+        floor += exact.admit_at(&classes, ready) - ready;
+    }
+    AtLimits { limiter, floor }
+}
+
+/// Permit's windows spent exactly, written apart from the client's limiter so that the floor
+/// does not depend on the code it measures: a request goes when every class it belongs to has had
+/// fewer than `count` requests in the last `period`.
+struct ExactWindows {
+    classes: Vec<(LimitClass, u32, Duration, VecDeque<Duration>)>,
+}
+
+impl ExactWindows {
+    fn new(limits: &Limits) -> ExactWindows {
+        let classes = limits
+            .classes
+            .iter()
+            .map(|(c, l)| (*c, l.count, l.period, VecDeque::new()))
+            .collect();
+        ExactWindows { classes }
+    }
+
+    fn admit_at(&mut self, classes: &[LimitClass], mut at: Duration) -> Duration {
+        loop {
+            let mut later = at;
+            for (class, count, period, sent) in &mut self.classes {
+                if !classes.contains(class) {
+                    continue;
+                }
+                while sent.front().is_some_and(|t| *t + *period <= at) {
+                    sent.pop_front();
+                }
+                if sent.len() >= *count as usize {
+                    later = later.max(sent[sent.len() - *count as usize] + *period);
+                }
+            }
+            if later == at {
+                break;
+            }
+            at = later;
+        }
+        for (class, _, _, sent) in &mut self.classes {
+            if classes.contains(class) {
+                sent.push_back(at);
+            }
+        }
+        at
+    }
 }
 
 fn calls_by_class(c: &Counters) -> BTreeMap<String, u64> {
@@ -546,15 +627,31 @@ fn calls_by_class(c: &Counters) -> BTreeMap<String, u64> {
         .collect()
 }
 
-pub fn finish(mut run: Run, counters: &Counters, wall: Duration) -> Run {
+/// Fills in the counts and times. With the run's `requests`, "at Permit's limits" and its floor
+/// come from replaying them (`replay`); without (an extrapolated baseline), from the counts.
+pub fn finish(
+    mut run: Run,
+    counters: &Counters,
+    requests: Option<&[LoggedRequest]>,
+    wall: Duration,
+) -> Run {
     run.calls = calls_by_class(counters);
     run.total_calls = counters.total;
     run.writes = counters.writes();
     run.calls_per_bound = run.total_calls as f64 / run.bound.max(1) as f64;
     run.wall_s = wall.as_secs_f64();
-    run.projected_real_s = limiter_floor(&per_limit(counters))
-        .as_secs_f64()
-        .max(run.wall_s);
+    match requests {
+        Some(requests) => {
+            let at = replay(requests);
+            run.projected_real_s = (wall + at.limiter).as_secs_f64();
+            let floor = (wall + at.floor).as_secs_f64();
+            run.floor_s = Some(floor);
+            run.at_limits_per_floor = Some(run.projected_real_s / floor.max(1e-9));
+        }
+        None => {
+            run.projected_real_s = (wall + window_floor(&per_limit(counters))).as_secs_f64();
+        }
+    }
     run
 }
 
@@ -597,7 +694,12 @@ pub fn apply_run(
         note,
         ..Run::default()
     };
-    Ok(finish(run, &child.counters, child.wall))
+    Ok(finish(
+        run,
+        &child.counters,
+        Some(&child.requests),
+        child.wall,
+    ))
 }
 
 /// One object as the baseline sends it: one call each, as an SDK loop or the Terraform provider.
@@ -784,7 +886,7 @@ pub fn baseline_run(
         note,
         ..Run::default()
     };
-    Ok(finish(run, &full, wall))
+    Ok(finish(run, &full, None, wall))
 }
 
 // ---- scenarios ----
@@ -944,6 +1046,7 @@ pub fn scenario_w(stage: &Stage, changes: usize) -> anyhow::Result<Vec<Run>> {
     let p = |q: usize| samples[(samples.len() * q).div_ceil(100).max(1) - 1].as_secs_f64() * 1000.0;
     let (p50, p99) = (p(50), p(99));
     let counters = stage.permit.counters();
+    let requests = stage.permit.request_log();
     let mut d = BTreeMap::new();
     // Permit has no bulk update for tenants: one PATCH per change is the floor.
     d.insert("tenants update (single)".to_string(), changes as u64);
@@ -961,7 +1064,7 @@ pub fn scenario_w(stage: &Stage, changes: usize) -> anyhow::Result<Vec<Run>> {
         ),
         ..Run::default()
     };
-    Ok(vec![finish(run, &counters, wall)])
+    Ok(vec![finish(run, &counters, Some(&requests), wall)])
 }
 
 pub fn run_all(settings: &Settings, extra: Extra<'_>) -> anyhow::Result<Vec<Run>> {
@@ -1003,15 +1106,18 @@ pub fn table(settings: &Settings, runs: &[Run]) -> String {
     );
     let _ = writeln!(
         out,
-        "| scen. | contender | calls: read / write / bulk / schema / delete | total | bound | calls ÷ bound | wall s | wall ÷ baseline | at Permit's limits | peak RSS MB | plan ms |"
+        "| scen. | contender | calls: read / write / bulk / schema / delete | total | bound | calls ÷ bound | wall s | wall ÷ baseline | at Permit's limits | at Permit's limits ÷ floor | peak RSS MB | plan ms |"
     );
-    let _ = writeln!(out, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        out,
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
     for r in runs {
         let c = |k: &str| r.calls.get(k).copied().unwrap_or(0);
         let opt = |v: Option<f64>, p: usize| v.map_or("–".to_string(), |v| format!("{v:.p$}"));
         let _ = writeln!(
             out,
-            "| {} | {} | {} / {} / {} / {} / {} | {} | {} | {:.3} | {}{:.2} | {} | {} | {} | {} |",
+            "| {} | {} | {} / {} / {} / {} / {} | {} | {} | {:.3} | {}{:.2} | {} | {} | {} | {} | {} |",
             r.scenario,
             r.contender,
             c("read"),
@@ -1030,6 +1136,7 @@ pub fn table(settings: &Settings, runs: &[Run]) -> String {
                 format!("1/{:.0}", 1.0 / v)
             }),
             human(r.projected_real_s),
+            opt(r.at_limits_per_floor, 2),
             opt(r.peak_rss_mb, 1),
             opt(r.plan_ms, 1),
         );

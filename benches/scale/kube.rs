@@ -181,7 +181,8 @@ fn run(stage: &Stage, env: &KubeEnv, total: usize) -> anyhow::Result<Vec<Run>> {
         ),
         ..Run::default()
     };
-    Ok(vec![harness::finish(run, &counters, wall)])
+    let requests = stage.permit.request_log();
+    Ok(vec![harness::finish(run, &counters, Some(&requests), wall)])
 }
 
 type Driven = (
