@@ -490,6 +490,13 @@ mod local {
             "the API key never shows"
         );
         assert!(out.contains("0 failed"), "{out}");
+        // Every request the command made counts in the summary, by class: the bulk upserts and
+        // assign, the resource (a schema write), the tenant, and the scope lookup and the five
+        // listings as reads.
+        assert!(
+            out.contains("11 API calls (3 bulk, 1 schema_write, 1 write, 6 read;"),
+            "{out}"
+        );
         let c1 = env.permit.counters();
         let first = calls(&c0, &c1);
         report("blog-rbac first apply", &first);
@@ -517,6 +524,7 @@ mod local {
         let c2 = env.permit.counters();
         let second = calls(&c1, &c2);
         report("blog-rbac second apply", &second);
+        assert!(out.contains("6 API calls (6 read;"), "{out}");
         assert!(second.keys().all(|k| k.starts_with("GET ")), "{second:?}");
         assert_eq!(second.values().sum::<u64>(), 6);
 

@@ -81,7 +81,10 @@ pub async fn run(
         progress: std::io::stderr().is_terminal(),
         ..ExecOptions::default()
     };
-    let report = engine::apply_once(&client, planned, &state_file, &options).await?;
+    let mut report = engine::apply_once(&client, planned, &state_file, &options).await?;
+    // Every request of the command counts, the scope lookup and the listings included: they
+    // are spent from the same limits as the writes.
+    report.metrics = client.metrics();
     out.write_all(redactor.text(&summary::render(&report)).as_bytes())?;
     if let Some(path) = &args.report {
         let json = serde_json::to_string_pretty(&report)?;

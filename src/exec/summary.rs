@@ -15,18 +15,28 @@ pub fn render(report: &Report) -> String {
     let failed: Vec<_> = report.failed().collect();
     let m = &report.metrics;
     let mut out = String::new();
+    let classes: Vec<String> = m
+        .by_class()
+        .into_iter()
+        .map(|(class, n)| format!("{n} {class}"))
+        .collect();
     let _ = writeln!(
         out,
-        "Applied: {} created, {} updated, {} deleted, {} adopted; {} failed. {} API calls ({} retries, {} rate-limit waits) in {:.1}s.",
+        "Applied: {} created, {} updated, {} deleted, {} adopted; {} failed, in {:.1}s. {} API calls ({}; {} retries, {} rate-limit waits).",
         count(Action::Create),
         count(Action::Update),
         count(Action::Delete),
         count(Action::Adopt),
         failed.len(),
+        report.elapsed.as_secs_f64(),
         m.total(),
+        if classes.is_empty() {
+            "none".to_string()
+        } else {
+            classes.join(", ")
+        },
         m.retries,
         m.rate_limit_waits,
-        report.elapsed.as_secs_f64()
     );
     for f in failed {
         let _ = writeln!(

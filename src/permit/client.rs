@@ -92,6 +92,22 @@ impl Metrics {
         self.requests.values().flat_map(|m| m.values()).sum()
     }
 
+    /// Requests by the class they are counted under, most specific first (`read` for those
+    /// only the overall limit counts), classes without requests left out.
+    pub fn by_class(&self) -> Vec<(&'static str, u64)> {
+        LimitClass::ALL
+            .into_iter()
+            .filter_map(|class| {
+                let n: u64 = self.requests.get(class.as_str())?.values().sum();
+                let name = match class {
+                    LimitClass::All => "read",
+                    other => other.as_str(),
+                };
+                (n > 0).then_some((name, n))
+            })
+            .collect()
+    }
+
     /// Requests other than GET: what a "no writes" assertion checks.
     pub fn writes(&self) -> u64 {
         self.endpoints
