@@ -23,6 +23,10 @@ pub struct LocalArgs {
     /// Latency added to every request, in milliseconds.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
+    /// Delay the PDP's view of writes: decisions are taken on the data as it was this long ago,
+    /// as Permit's PDPs get writes seconds after the API returns (e.g. `2s`; 0: at once).
+    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = crate::commands::watch::parse_duration)]
+    pub pdp_delay: std::time::Duration,
     /// Enforce Permit's documented REST rate limits (off by default).
     #[arg(long)]
     pub rate_limits: bool,
@@ -74,6 +78,7 @@ impl LocalArgs {
             knobs: Knobs {
                 latency_ms: self.latency_ms,
                 pdp_unhealthy: false,
+                pdp_delay_ms: self.pdp_delay.as_millis() as u64,
                 rate_limits: RateLimits {
                     enabled: self.rate_limits,
                     scale: self.rate_limit_scale,
@@ -117,6 +122,13 @@ pub async fn run(args: &LocalArgs) -> anyhow::Result<()> {
     }
     if let Some(state) = &args.state {
         println!("  state:   {}", state.display());
+    }
+    if !args.pdp_delay.is_zero() {
+        println!(
+            "  PDP delay: {} ms (decisions see writes that late; header {})",
+            args.pdp_delay.as_millis(),
+            super::lag::PENDING_HEADER
+        );
     }
     println!("press Ctrl-C to stop");
     shutdown_signal().await;

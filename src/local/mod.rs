@@ -49,6 +49,7 @@ pub mod cli;
 pub mod error;
 mod input;
 pub mod knobs;
+pub mod lag;
 mod pdp;
 mod persist;
 pub mod store;
@@ -114,6 +115,8 @@ pub(crate) struct Shared {
     pub store: RwLock<Store>,
     pub api_key: String,
     pub knobs: Mutex<KnobState>,
+    /// What the PDP decides on while `pdp_delay_ms` is set ([`lag`]).
+    pub pdp_view: lag::PdpView,
 }
 
 /// A fresh environment key in Permit's style.
@@ -149,6 +152,7 @@ impl LocalPermit {
             store: RwLock::new(store),
             api_key,
             knobs: Mutex::new(KnobState::new(config.knobs.clone())),
+            pdp_view: lag::PdpView::default(),
         });
 
         // Write the state once before serving: an unwritable --state is a start error, not a
@@ -170,7 +174,9 @@ impl LocalPermit {
         // Knobs wrap everything but the admin routes; auth sits inside them, so even refused
         // requests are delayed and counted.
         let rest_auth = axum::middleware::from_fn_with_state(shared.clone(), auth::rest);
+        let track_writes = axum::middleware::from_fn_with_state(shared.clone(), lag::track_writes);
         let api_app = api::router()
+            .route_layer(track_writes.clone())
             .route_layer(rest_auth.clone())
             .layer(axum::middleware::from_fn_with_state(
                 shared.clone(),
@@ -185,7 +191,11 @@ impl LocalPermit {
                 shared.clone(),
                 auth::pdp,
             ))
-            .merge(api::pdp_facts_router().route_layer(rest_auth))
+            .merge(
+                api::pdp_facts_router()
+                    .route_layer(track_writes)
+                    .route_layer(rest_auth),
+            )
             .merge(pdp::health_router())
             .layer(axum::middleware::from_fn_with_state(
                 shared.clone(),
@@ -329,6 +339,24 @@ impl LocalHandle {
         let mut knobs = self.knobs();
         knobs.rate_limits = limits;
         self.set_knobs(knobs)
+    }
+
+    /// Delays the PDP's view of writes: decisions are taken on the data as it was `delay` ago
+    /// (zero: at once, the default). See [`lag`].
+    pub fn set_pdp_delay(&self, delay: Duration) -> anyhow::Result<()> {
+        let mut knobs = self.knobs();
+        knobs.pdp_delay_ms = delay.as_millis() as u64;
+        self.set_knobs(knobs)
+    }
+
+    /// How far the PDP's decisions are behind the REST API now.
+    pub fn pdp_lag(&self) -> lag::PdpLag {
+        self.shared.pdp_lag()
+    }
+
+    /// A cloneable handle on [`LocalHandle::pdp_lag`], for a task that outlives a borrow.
+    pub fn lag_probe(&self) -> lag::LagProbe {
+        lag::LagProbe(self.shared.clone())
     }
 
     /// Starts (afresh) or stops logging REST requests with their arrival times; a counter reset

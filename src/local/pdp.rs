@@ -1,10 +1,12 @@
 //! The PDP's decision routes, answered from the store itself: a write through the REST API is
-//! visible to the next decision (no OPAL-style propagation delay).
+//! visible to the next decision, unless the `pdp_delay_ms` knob delays the PDP's view as Permit's
+//! OPAL propagation does ([`super::lag`]). Every decision carries the lag headers.
 //!
 //! Decisions are RBAC: the user's roles in the resource's tenant (default `default`), with the
 //! permissions of the roles they extend, must include `resource_type:action`.
 
 use super::Shared;
+use super::lag::with_lag_headers;
 use super::store::{DEFAULT_TENANT, Store};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -12,8 +14,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use std::collections::HashSet;
 use std::sync::Arc;
 
 pub fn router() -> Router<Arc<Shared>> {
@@ -49,15 +51,60 @@ async fn health(State(s): State<Arc<Shared>>) -> Response {
     .into_response()
 }
 
-fn bad_request(msg: impl Into<String>) -> Response {
-    (
-        StatusCode::UNPROCESSABLE_ENTITY,
-        Json(json!({"detail": [{"loc": ["body"], "msg": msg.into(), "type": "value_error"}]})),
-    )
-        .into_response()
+/// A body the PDP refuses, answered as Permit's PDP answers it: its handlers take axum's `Json<T>`
+/// of the request types below, so a body that does not fit gets axum's rejection, a **plain-text**
+/// 422 `Failed to deserialize the JSON body into the target type: user: invalid type: string
+/// "jane", expected struct User at line 1 column 9` (400 `Failed to parse the request body as
+/// JSON: …` for broken JSON). (permitio/PDP `pdp-server/src/api/authz/allowed.rs`:
+/// `Json(query): Json<AllowedQuery>`, utoipa `(status = 422, description = "Invalid request
+/// payload")`; axum 0.8 `Json::from_bytes`.) Unlike the PDP, a missing `Content-Type` is not
+/// refused (415 there).
+fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, Response> {
+    axum::Json::<T>::from_bytes(body)
+        .map(|axum::Json(v)| v)
+        .map_err(IntoResponse::into_response)
 }
 
-/// One check, normalized the way the SDKs build it.
+/// The PDP's request types (permitio/PDP `pdp-server/src/opa_client/allowed.rs`): `user` is an
+/// object with a `key`, `resource` an object with a `type`. The SDKs turn a string user `"u1"`
+/// into `{key: "u1"}` and a resource `"doc:1"` into `{type, key}` before sending (permit-python
+/// `enforcer.py`, permit-node `enforcer.ts` `buildCheckInput`); the PDP itself takes no strings.
+/// Unknown fields are ignored, as serde does there.
+#[derive(Debug, Deserialize)]
+struct PdpUser {
+    key: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct PdpResource {
+    r#type: String,
+    #[serde(default)]
+    tenant: Option<String>,
+    #[serde(default)]
+    context: Map<String, Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct AllowedQuery {
+    user: PdpUser,
+    action: String,
+    resource: PdpResource,
+}
+
+/// `/user-permissions`' body (permitio/PDP `pdp-server/src/opa_client/user_permissions.rs`).
+#[derive(Debug, Deserialize)]
+struct UserPermissionsQuery {
+    user: PdpUser,
+    #[serde(default)]
+    tenants: Option<Vec<String>>,
+    #[serde(default)]
+    resources: Option<Vec<String>>,
+    #[serde(default)]
+    resource_types: Option<Vec<String>>,
+}
+
+/// One check, normalized: the tenant from `resource.tenant`, else `resource.context.tenant`, else
+/// `default` (the SDKs always send one).
 #[derive(Debug, PartialEq)]
 struct Check {
     user: String,
@@ -66,42 +113,26 @@ struct Check {
     tenant: String,
 }
 
-fn str_field<'a>(v: &'a Value, name: &str) -> Option<&'a str> {
-    v.get(name).and_then(Value::as_str)
-}
-
-/// The user as a key string or `{key, ...}`.
-fn user_key(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::String(s) => Some(s.clone()),
-        obj => str_field(obj, "key").map(String::from),
+impl From<AllowedQuery> for Check {
+    fn from(q: AllowedQuery) -> Self {
+        let tenant = q
+            .resource
+            .tenant
+            .or_else(|| {
+                q.resource
+                    .context
+                    .get("tenant")
+                    .and_then(Value::as_str)
+                    .map(String::from)
+            })
+            .unwrap_or_else(|| DEFAULT_TENANT.to_string());
+        Check {
+            user: q.user.key,
+            action: q.action,
+            resource_type: q.resource.r#type,
+            tenant,
+        }
     }
-}
-
-fn parse_check(v: &Value) -> Result<Check, String> {
-    let user = user_key(v.get("user")).ok_or("user.key is required")?;
-    let action = str_field(v, "action")
-        .ok_or("action is required")?
-        .to_string();
-    let resource = v.get("resource").ok_or("resource is required")?;
-    let (resource_type, tenant) = match resource {
-        // "type" or "type:key", as the SDKs accept it.
-        Value::String(s) => (s.split(':').next().unwrap_or_default().to_string(), None),
-        obj => (
-            str_field(obj, "type")
-                .ok_or("resource.type is required")?
-                .to_string(),
-            str_field(obj, "tenant")
-                .or_else(|| obj.get("context").and_then(|c| str_field(c, "tenant")))
-                .map(String::from),
-        ),
-    };
-    Ok(Check {
-        user,
-        action,
-        resource_type,
-        tenant: tenant.unwrap_or_else(|| DEFAULT_TENANT.to_string()),
-    })
 }
 
 fn decide(store: &Store, c: &Check) -> bool {
@@ -112,113 +143,101 @@ fn decision(allow: bool) -> Value {
     json!({"allow": allow, "result": allow})
 }
 
-fn body_json(body: &Bytes) -> Result<Value, String> {
-    serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))
-}
-
 async fn allowed(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
-    let body = match body_json(&body) {
-        Ok(b) => b,
-        Err(msg) => return bad_request(msg),
+    let check: Check = match parse::<AllowedQuery>(&body) {
+        Ok(q) => q.into(),
+        Err(refused) => return refused,
     };
-    match parse_check(&body) {
-        Ok(check) => {
-            let mut out = decision(decide(&s.store.read(), &check));
-            out["query"] = body;
-            Json(out).into_response()
-        }
-        Err(msg) => bad_request(msg),
-    }
+    let (store, lag) = s.pdp_view();
+    let mut out = decision(decide(&store, &check));
+    drop(store);
+    out["query"] = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    with_lag_headers(Json(out).into_response(), lag)
 }
 
 async fn allowed_bulk(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
-    let body = match body_json(&body) {
-        Ok(b) => b,
-        Err(msg) => return bad_request(msg),
+    let checks: Vec<Check> = match parse::<Vec<AllowedQuery>>(&body) {
+        Ok(qs) => qs.into_iter().map(Check::from).collect(),
+        Err(refused) => return refused,
     };
-    let Some(items) = body.as_array() else {
-        return bad_request("expected a JSON array of checks");
-    };
-    let checks: Result<Vec<Check>, String> = items.iter().map(parse_check).collect();
-    match checks {
-        Ok(checks) => {
-            let store = s.store.read();
-            let results: Vec<Value> = checks.iter().map(|c| decision(decide(&store, c))).collect();
-            Json(json!({ "allow": results })).into_response()
-        }
-        Err(msg) => bad_request(msg),
+    let (store, lag) = s.pdp_view();
+    let results: Vec<Value> = checks.iter().map(|c| decision(decide(&store, c))).collect();
+    drop(store);
+    with_lag_headers(Json(json!({ "allow": results })).into_response(), lag)
+}
+
+/// Whether a tenant-level entry `__tenant:<key>` is in the answer, by Permit's policy
+/// (`permit/user_permissions.rego`, package `permit.user_permissions`, as generated for every
+/// environment; a copy in permitio/uhg-demo-policy `user_permissions.rego`): `resource_types`
+/// filters entries by their object type, and a tenant entry's type is `__tenant`
+/// (`is_filtered_tenant` requires `is_filtered_resource_type(__tenant_type)`); then `tenants`
+/// (the key or `__tenant:<key>`), else a `resources` list naming `__tenant:<key>` (an instances
+/// filter without it leaves tenants out), else every tenant. The permissions of an entry are not
+/// filtered by type: `resource_types: ["post"]` gives no tenant entries at all, `["__tenant"]`
+/// all of them with every permission.
+fn tenant_entry_wanted(q: &UserPermissionsQuery, tenant: &str) -> bool {
+    let qualified = format!("__tenant:{tenant}");
+    let named = |list: &Vec<String>| list.iter().any(|x| *x == tenant || *x == qualified);
+    if q.resource_types
+        .as_ref()
+        .is_some_and(|types| !types.iter().any(|t| t == "__tenant"))
+    {
+        return false;
+    }
+    match (&q.tenants, &q.resources) {
+        (Some(tenants), _) if named(tenants) => true,
+        (_, Some(resources)) => resources.contains(&qualified),
+        (Some(_), None) => false,
+        (None, None) => true,
     }
 }
 
-/// `{user, tenants?, resource_types?}` → `{"__tenant:<key>": {tenant, permissions, roles}}` for
-/// each tenant where the user holds a role.
+/// `{user, tenants?, resources?, resource_types?}` → `{"__tenant:<key>": {tenant: {key,
+/// attributes?}, permissions, roles}}` for each tenant where the user holds a role (attributes
+/// left out when empty, as the PDP's `TenantDetails` serializes them).
 async fn user_permissions(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
-    let body = match body_json(&body) {
-        Ok(b) => b,
-        Err(msg) => return bad_request(msg),
+    let q = match parse::<UserPermissionsQuery>(&body) {
+        Ok(q) => q,
+        Err(refused) => return refused,
     };
-    let Some(user) = user_key(body.get("user")) else {
-        return bad_request("user.key is required");
-    };
-    let list = |name: &str| -> Option<HashSet<String>> {
-        body.get(name).and_then(Value::as_array).map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(String::from)
-                .collect()
-        })
-    };
-    let tenants_filter = list("tenants");
-    let types_filter = list("resource_types");
-    let store = s.store.read();
+    let (store, lag) = s.pdp_view();
     let mut out = Map::new();
-    let Some(u) = store.users.get(&user) else {
-        return Json(Value::Object(out)).into_response();
-    };
-    let mut tenant_keys: Vec<&str> = Vec::new();
-    for (_, tenant) in store.user_roles(u.id) {
-        if !tenant_keys.contains(&tenant) {
-            tenant_keys.push(tenant);
+    if let Some(u) = store.users.get(&q.user.key) {
+        let mut tenant_keys: Vec<&str> = Vec::new();
+        for (_, tenant) in store.user_roles(u.id) {
+            if !tenant_keys.contains(&tenant) {
+                tenant_keys.push(tenant);
+            }
+        }
+        for tenant_key in tenant_keys {
+            if !tenant_entry_wanted(&q, tenant_key) {
+                continue;
+            }
+            let roles = store.roles_in_tenant(&q.user.key, tenant_key);
+            let mut permissions: Vec<&str> = store
+                .effective_permissions(roles.iter().copied())
+                .into_iter()
+                .collect();
+            permissions.sort_unstable();
+            let mut tenant = json!({ "key": tenant_key });
+            if let Some(t) = store.tenants.get(tenant_key)
+                && !t.attributes.is_empty()
+            {
+                tenant["attributes"] = Value::Object(t.attributes.clone());
+            }
+            out.insert(
+                format!("__tenant:{tenant_key}"),
+                json!({"tenant": tenant, "permissions": permissions, "roles": roles}),
+            );
         }
     }
-    for tenant_key in tenant_keys {
-        if tenants_filter
-            .as_ref()
-            .is_some_and(|f| !f.contains(tenant_key))
-        {
-            continue;
-        }
-        let roles = store.roles_in_tenant(&user, tenant_key);
-        let mut permissions: Vec<&str> = store
-            .effective_permissions(roles.iter().copied())
-            .into_iter()
-            .filter(|p| {
-                types_filter
-                    .as_ref()
-                    .is_none_or(|f| p.split(':').next().is_some_and(|t| f.contains(t)))
-            })
-            .collect();
-        permissions.sort_unstable();
-        let attributes = store
-            .tenants
-            .get(tenant_key)
-            .map(|t| Value::Object(t.attributes.clone()))
-            .unwrap_or_else(|| json!({}));
-        out.insert(
-            format!("__tenant:{tenant_key}"),
-            json!({
-                "tenant": {"key": tenant_key, "attributes": attributes},
-                "permissions": permissions,
-                "roles": roles,
-            }),
-        );
-    }
-    Json(Value::Object(out)).into_response()
+    drop(store);
+    with_lag_headers(Json(Value::Object(out)).into_response(), lag)
 }
 
 /// `GET /local/role_assignments`: what this PDP holds (`user`, `role`, `tenant` filters; `per_page`
-/// default 30, at most 100), as `[{user, role, tenant, resource_instance}]`. Here it is always the
-/// API's data, so a convergence check passes as soon as the write returned.
+/// default 30, at most 100), as `[{user, role, tenant, resource_instance}]`: the API's data, or with
+/// `pdp_delay_ms` the data the decisions read, so a convergence check waits as it must at Permit.
 async fn local_role_assignments(
     State(s): State<Arc<Shared>>,
     axum::extract::RawQuery(q): axum::extract::RawQuery,
@@ -233,7 +252,7 @@ async fn local_role_assignments(
         roles: q.all("role"),
         tenants: q.all("tenant"),
     };
-    let store = s.store.read();
+    let (store, lag) = s.pdp_view();
     let (rows, _) = store.list_assignments(&filter, page);
     let items: Vec<Value> = rows
         .iter()
@@ -247,24 +266,79 @@ async fn local_role_assignments(
             })
         })
         .collect();
-    Json(Value::Array(items)).into_response()
+    drop(store);
+    with_lag_headers(Json(Value::Array(items)).into_response(), lag)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn check(v: Value) -> Result<Check, Response> {
+        parse::<AllowedQuery>(&Bytes::from(v.to_string())).map(Check::from)
+    }
+
     #[test]
-    fn checks_normalize_like_the_sdks() {
-        let c = parse_check(&json!({"user": "u1", "action": "read", "resource": "doc:1"})).unwrap();
-        assert_eq!(c.resource_type, "doc");
-        assert_eq!(c.tenant, "default");
-        let c = parse_check(&json!({
-            "user": {"key": "u1"}, "action": "read",
-            "resource": {"type": "doc", "context": {"tenant": "acme"}}
+    fn checks_take_objects_only_as_the_pdp_does() {
+        let c = check(json!({
+            "user": {"key": "u1", "email": "u@x"}, "action": "read",
+            "resource": {"type": "doc", "context": {"tenant": "acme"}}, "sdk": "python"
         }))
         .unwrap();
         assert_eq!(c.tenant, "acme");
-        assert!(parse_check(&json!({"action": "read", "resource": "doc"})).is_err());
+        let c =
+            check(json!({"user": {"key": "u1"}, "action": "read", "resource": {"type": "doc"}}))
+                .unwrap();
+        assert_eq!(c.tenant, "default");
+        for bad in [
+            json!({"user": "u1", "action": "read", "resource": {"type": "doc"}}),
+            json!({"user": {"key": "u1"}, "action": "read", "resource": "doc:1"}),
+            json!({"action": "read", "resource": {"type": "doc"}}),
+        ] {
+            let status = check(bad).unwrap_err().status();
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        }
+    }
+
+    #[test]
+    fn tenant_entries_follow_the_policys_filters() {
+        let q = |v: Value| -> UserPermissionsQuery {
+            serde_json::from_value(
+                json!({"user": {"key": "u"}})
+                    .as_object()
+                    .unwrap()
+                    .clone()
+                    .into_iter()
+                    .chain(v.as_object().unwrap().clone())
+                    .collect::<Map<_, _>>()
+                    .into(),
+            )
+            .unwrap()
+        };
+        assert!(tenant_entry_wanted(&q(json!({})), "acme"));
+        assert!(!tenant_entry_wanted(
+            &q(json!({"resource_types": ["post"]})),
+            "acme"
+        ));
+        assert!(tenant_entry_wanted(
+            &q(json!({"resource_types": ["post", "__tenant"]})),
+            "acme"
+        ));
+        assert!(tenant_entry_wanted(
+            &q(json!({"tenants": ["__tenant:acme"]})),
+            "acme"
+        ));
+        assert!(!tenant_entry_wanted(
+            &q(json!({"tenants": ["beta"]})),
+            "acme"
+        ));
+        assert!(!tenant_entry_wanted(
+            &q(json!({"resources": ["post:1"]})),
+            "acme"
+        ));
+        assert!(tenant_entry_wanted(
+            &q(json!({"resources": ["__tenant:acme"]})),
+            "acme"
+        ));
     }
 }

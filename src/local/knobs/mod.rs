@@ -21,6 +21,9 @@ pub use state::KnobState;
 
 use serde::{Deserialize, Serialize};
 
+/// The longest `pdp_delay_ms`: the PDP keeps a copy of the data per write made within the delay.
+pub const MAX_PDP_DELAY_MS: u64 = 600_000;
+
 /// Everything adjustable at run time. All off by default.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -29,6 +32,9 @@ pub struct Knobs {
     pub latency_ms: u64,
     /// The PDP's `/health`, `/healthy` and `/ready` answer 503, as a PDP without policy or data does.
     pub pdp_unhealthy: bool,
+    /// The PDP decides on the data as it was this many milliseconds ago, as Permit's PDPs apply
+    /// writes asynchronously (see [`crate::local::lag`]); 0 (the default): at once, at no cost.
+    pub pdp_delay_ms: u64,
     pub rate_limits: RateLimits,
     pub faults: Faults,
 }
@@ -147,6 +153,11 @@ impl Knobs {
             {
                 return Err("faults.script: error status must be 5xx".into());
             }
+        }
+        if self.pdp_delay_ms > MAX_PDP_DELAY_MS {
+            return Err(format!(
+                "pdp_delay_ms must be at most {MAX_PDP_DELAY_MS} (10 minutes)"
+            ));
         }
         let r = &self.rate_limits;
         if !(r.scale > 0.0 && r.scale.is_finite() && r.time_scale > 0.0 && r.time_scale.is_finite())
