@@ -33,6 +33,11 @@ pub struct DevArgs {
     /// Keep the local Permit's data in this file across runs.
     #[arg(long, value_name = "FILE")]
     pub local_state: Option<PathBuf>,
+    /// Delay the local PDP's view of writes, as Permit's PDPs get them seconds after the API
+    /// returns (e.g. `2s`): decisions are taken on the data as it was this long ago, and the log
+    /// says after each sync when the PDP will have its writes.
+    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = super::watch::parse_duration)]
+    pub pdp_delay: std::time::Duration,
 }
 
 pub async fn main(args: &DevArgs) -> anyhow::Result<u8> {
@@ -42,6 +47,10 @@ pub async fn main(args: &DevArgs) -> anyhow::Result<u8> {
         pdp_addr: args.pdp_addr,
         api_key: args.api_key.clone(),
         state_file: args.local_state.clone(),
+        knobs: crate::local::knobs::Knobs {
+            pdp_delay_ms: args.pdp_delay.as_millis() as u64,
+            ..Default::default()
+        },
         ..LocalConfig::default()
     })
     .await?;
@@ -65,6 +74,9 @@ pub async fn main(args: &DevArgs) -> anyhow::Result<u8> {
     let config = args.run.config(&args.path, &ownership, client);
 
     let cancel = shutdown_on_signal();
+    let lag_log = (!args.pdp_delay.is_zero())
+        .then(|| tokio::spawn(log_pdp_lag(permit.lag_probe(), cancel.clone())));
+    let pdp_delay = args.pdp_delay;
     // The key is printed once, to the person who started `dev`, and only when it was generated:
     // a key passed in is known to its owner and stays out of the output.
     let shown_key = if args.api_key.is_some() {
@@ -87,13 +99,52 @@ pub async fn main(args: &DevArgs) -> anyhow::Result<u8> {
         if let Some(s) = &session {
             let _ = writeln!(out, "  session: {s} (permit-sync check uses it)");
         }
+        if !pdp_delay.is_zero() {
+            let _ = writeln!(
+                out,
+                "  PDP delay: {} ms (decisions see each write that late, as at Permit)",
+                pdp_delay.as_millis()
+            );
+        }
         let _ = writeln!(out, "watching {path}; press Ctrl-C to stop");
         let _ = out.flush();
     })
     .await;
+    if let Some(task) = lag_log {
+        task.abort();
+    }
     dev.shutdown().await?;
     if let Some(dir) = temp_inventory {
         let _ = std::fs::remove_dir_all(dir);
     }
     result.map(|_| 0)
+}
+
+/// While `--pdp-delay` is set: logs when writes (a sync's) are made and the local PDP does not
+/// have them yet, with when it will, and when it has them all. Polls the PDP's lag every 50 ms.
+async fn log_pdp_lag(
+    probe: crate::local::lag::LagProbe,
+    cancel: tokio_util::sync::CancellationToken,
+) {
+    let mut pending = false;
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(50));
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let lag = probe.lag();
+        match (pending, lag.up_to_date()) {
+            (false, false) => tracing::info!(
+                pdp_delay_ms = lag.delay.as_millis() as u64,
+                in_ms = lag.pending.as_millis() as u64,
+                "local PDP: the writes just made reach its decisions in {:.1}s (--pdp-delay); \
+                 `permit-sync check --wait` waits for them",
+                lag.pending.as_secs_f64()
+            ),
+            (true, true) => tracing::info!("local PDP: its decisions now include every write"),
+            _ => {}
+        }
+        pending = !lag.up_to_date();
+    }
 }
