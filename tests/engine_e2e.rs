@@ -226,15 +226,22 @@ async fn errors_name_the_object_and_never_the_key() {
 }
 
 #[tokio::test]
-async fn the_limiter_spaces_writes_per_class() {
+async fn the_limiter_spends_each_window_per_class() {
     let server = scripted(vec![]).await;
     let mut c = config(&server.url);
-    c.limits.set("write=20/1").unwrap(); // burst 2, then one per ~55 ms
+    c.limits.set("write=3/1").unwrap();
     let client = PermitClient::connect(c).await.unwrap();
+    // The window's three writes go at once.
     let start = Instant::now();
-    for _ in 0..5 {
+    for _ in 0..3 {
         client.call(post(&client)).await.unwrap();
     }
+    assert!(
+        start.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(client.metrics().rate_limit_waits, 0);
     // Reads are not writes: they do not wait.
     for _ in 0..5 {
         let get = Call::new(
@@ -245,12 +252,15 @@ async fn the_limiter_spaces_writes_per_class() {
         );
         client.call(get).await.unwrap();
     }
+    assert_eq!(client.metrics().rate_limit_waits, 0);
+    // The fourth write waits for the first one's window to pass.
+    client.call(post(&client)).await.unwrap();
     assert!(
-        start.elapsed() >= Duration::from_millis(150),
+        start.elapsed() >= Duration::from_millis(1000),
         "{:?}",
         start.elapsed()
     );
-    assert!(client.metrics().rate_limit_waits >= 3);
+    assert_eq!(client.metrics().rate_limit_waits, 1);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -272,6 +282,16 @@ mod local {
     use serde_json::{Value, json};
     use std::collections::BTreeMap;
     use std::path::{Path, PathBuf};
+
+    /// Permit's limit counts in one-second windows (`--rate-limit`), for runs that meet injected
+    /// 429s without `Retry-After`: each waits for its window, a second instead of up to ten minutes.
+    pub const ONE_SECOND_WINDOWS: [&str; 5] = [
+        "bulk=100/1",
+        "schema_write=40/1",
+        "delete=60/1",
+        "write=300/1",
+        "all=1000/1",
+    ];
 
     pub struct Env {
         pub permit: LocalHandle,
@@ -1345,6 +1365,9 @@ mod local {
             ));
         }
         let mut args = env.apply_args(false);
+        // A 429 without Retry-After waits for its class's window to pass: Permit's counts in
+        // one-second windows keep that wait short here.
+        args.sync.connection.rate_limits = ONE_SECOND_WINDOWS.map(String::from).to_vec();
         let mut tries = 0;
         // A run may fail objects whose retries ran out; the next run converges the rest.
         loop {
