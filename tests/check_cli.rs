@@ -202,7 +202,8 @@ async fn allow_deny_and_errors_against_the_embedded_pdp() {
     assert_eq!(
         v,
         json!({"user": "jane@example.com", "action": "read", "resource": "post",
-        "tenant": "acme", "allow": true, "decision": "allowed"})
+        "tenant": "acme", "allow": true, "decision": "allowed",
+        "pdp": {"reports_lag": true, "delay_ms": 0, "pending_ms": 0, "up_to_date": true}})
     );
     let r = run(
         with(&[

@@ -51,7 +51,6 @@ pub async fn main(args: &DevArgs) -> anyhow::Result<u8> {
             pdp_delay_ms: args.pdp_delay.as_millis() as u64,
             ..Default::default()
         },
-        ..LocalConfig::default()
     })
     .await?;
     let permit = dev.permit();

@@ -10,6 +10,7 @@ use super::lag::with_lag_headers;
 use super::store::{DEFAULT_TENANT, Store};
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -59,10 +60,8 @@ async fn health(State(s): State<Arc<Shared>>) -> Response {
 /// `Json(query): Json<AllowedQuery>`, utoipa `(status = 422, description = "Invalid request
 /// payload")`; axum 0.8 `Json::from_bytes`.) Unlike the PDP, a missing `Content-Type` is not
 /// refused (415 there).
-fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, Response> {
-    axum::Json::<T>::from_bytes(body)
-        .map(|axum::Json(v)| v)
-        .map_err(IntoResponse::into_response)
+fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, JsonRejection> {
+    axum::Json::<T>::from_bytes(body).map(|axum::Json(v)| v)
 }
 
 /// The PDP's request types (permitio/PDP `pdp-server/src/opa_client/allowed.rs`): `user` is an
@@ -146,7 +145,7 @@ fn decision(allow: bool) -> Value {
 async fn allowed(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
     let check: Check = match parse::<AllowedQuery>(&body) {
         Ok(q) => q.into(),
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     let (store, lag) = s.pdp_view();
     let mut out = decision(decide(&store, &check));
@@ -158,7 +157,7 @@ async fn allowed(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
 async fn allowed_bulk(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
     let checks: Vec<Check> = match parse::<Vec<AllowedQuery>>(&body) {
         Ok(qs) => qs.into_iter().map(Check::from).collect(),
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     let (store, lag) = s.pdp_view();
     let results: Vec<Value> = checks.iter().map(|c| decision(decide(&store, c))).collect();
@@ -198,7 +197,7 @@ fn tenant_entry_wanted(q: &UserPermissionsQuery, tenant: &str) -> bool {
 async fn user_permissions(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
     let q = match parse::<UserPermissionsQuery>(&body) {
         Ok(q) => q,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     let (store, lag) = s.pdp_view();
     let mut out = Map::new();
@@ -274,7 +273,7 @@ async fn local_role_assignments(
 mod tests {
     use super::*;
 
-    fn check(v: Value) -> Result<Check, Response> {
+    fn check(v: Value) -> Result<Check, JsonRejection> {
         parse::<AllowedQuery>(&Bytes::from(v.to_string())).map(Check::from)
     }
 
