@@ -151,6 +151,43 @@ async fn retries_429_honouring_retry_after_then_succeeds() {
 }
 
 #[tokio::test]
+async fn a_bulk_429_without_retry_after_waits_for_the_window_then_succeeds() {
+    let server = scripted(vec![
+        Reply::Status(200, None, "{}"),
+        Reply::Status(429, None, r#"{"message":"rate limited"}"#),
+        Reply::Status(200, None, "{}"),
+    ])
+    .await;
+    let mut c = config(&server.url);
+    // Permit's bulk count in a 2 s window; the backoff would retry after 10-50 ms.
+    c.limits.set("bulk=100/2").unwrap();
+    let client = PermitClient::connect(c).await.unwrap();
+    let bulk = || {
+        Call::new(
+            Method::PUT,
+            client.facts("bulk/users"),
+            "users.bulk_upsert",
+            "users",
+        )
+        .body(serde_json::json!({"operations": []}))
+    };
+    client.call(bulk()).await.unwrap();
+    client.call(bulk()).await.unwrap();
+    let seen = server.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 3, "the same call again, no fallback: {seen:?}");
+    // Permit let one call through before refusing: the budget is spent, so the retry waits until
+    // the first call's window (2 s + a 33 ms margin) has passed.
+    let gap = seen[2].2 - seen[0].2;
+    assert!(
+        gap >= Duration::from_millis(2000),
+        "retried too early: {gap:?}"
+    );
+    let m = client.metrics();
+    assert_eq!(m.requests["bulk"][&429], 1);
+    assert_eq!(m.rate_limit_waits, 1);
+}
+
+#[tokio::test]
 async fn server_errors_are_retried_only_when_idempotent() {
     let server = scripted(vec![
         Reply::Status(503, None, "{}"),

@@ -416,6 +416,18 @@ impl PermitClient {
             let outcome = match req.send().await {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
+                    let header = |name: &str| {
+                        resp.headers()
+                            .get(name)
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_string)
+                    };
+                    let now_unix = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap_or_default();
+                    if let Some(reset) = retry::spent_window(header, now_unix) {
+                        self.inner.limiter.exhausted(&classes, reset);
+                    }
                     let retry_after = resp
                         .headers()
                         .get(reqwest::header::RETRY_AFTER)

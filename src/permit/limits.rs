@@ -222,6 +222,12 @@ impl Limiter {
         }
     }
 
+    /// Permit's answer said a window of the request is spent until `reset` from now.
+    pub fn exhausted(&self, classes: &[LimitClass], reset: Duration) {
+        let now = self.now();
+        self.windows().exhausted(classes, now, reset);
+    }
+
     /// Permit answered 429 to a request admitted as `admission`; see [`Windows::refused`].
     /// `retry_after` is honoured up to the longest window of the request's classes or `cap`,
     /// whichever is longer. Returns whether the limiter paces the next attempt.

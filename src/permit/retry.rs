@@ -74,6 +74,32 @@ pub fn retry_after(value: Option<&str>) -> Option<Duration> {
         .map(Duration::from_secs_f64)
 }
 
+/// When rate-limit headers say the window is spent: `RateLimit-Remaining` (the IETF draft) or
+/// `X-RateLimit-Remaining` at 0, with the reset in seconds from now, or as a Unix time when it is
+/// one. Permit documents no such headers (permit-api.md §7); they are honoured if it sends them.
+pub fn spent_window(
+    header: impl Fn(&str) -> Option<String>,
+    now_unix: Duration,
+) -> Option<Duration> {
+    let pick = |names: [&str; 2]| names.into_iter().find_map(&header);
+    let remaining = pick(["ratelimit-remaining", "x-ratelimit-remaining"])?;
+    if remaining.trim().parse::<f64>().ok()? > 0.0 {
+        return None;
+    }
+    let reset: f64 = pick(["ratelimit-reset", "x-ratelimit-reset"])?
+        .trim()
+        .parse()
+        .ok()
+        .filter(|s: &f64| s.is_finite() && *s >= 0.0)?;
+    // A value past a billion seconds is a point in time, not a delay.
+    let reset = if reset > 1e9 {
+        (reset - now_unix.as_secs_f64()).max(0.0)
+    } else {
+        reset
+    };
+    Some(Duration::from_secs_f64(reset))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,6 +114,32 @@ mod tests {
         assert_eq!(on_transport(true, false), Verdict::Done);
         assert_eq!(retry_after(Some(" 2 ")), Some(Duration::from_secs(2)));
         assert_eq!(retry_after(Some("Wed, 21 Oct 2026 07:28:00 GMT")), None);
+        let headers = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let now = Duration::from_secs(1_800_000_000);
+        let spent = |pairs| spent_window(headers(pairs), now);
+        assert_eq!(
+            spent(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "12")]),
+            Some(Duration::from_secs(12))
+        );
+        assert_eq!(
+            spent(&[
+                ("ratelimit-remaining", "0"),
+                ("ratelimit-reset", "1800000030")
+            ]),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            spent(&[("ratelimit-remaining", "5"), ("ratelimit-reset", "30")]),
+            None
+        );
+        assert_eq!(spent(&[("ratelimit-reset", "30")]), None);
         let delays: Vec<_> = RetryPolicy::default().backoff().collect();
         assert_eq!(delays.len(), 5);
     }

@@ -180,6 +180,17 @@ impl Windows {
         true
     }
 
+    /// Permit said, in rate-limit headers, that a window of a call of `classes` is spent until
+    /// `reset` from now: the fullest of them stays closed until then.
+    pub fn exhausted(&mut self, classes: &[LimitClass], now: Duration, reset: Duration) {
+        if let Some(w) = self
+            .of(classes)
+            .max_by(|a, b| a.utilisation().total_cmp(&b.utilisation()))
+        {
+            w.closed_until = w.closed_until.max(now + reset.min(w.span));
+        }
+    }
+
     /// The budget of one class now (for tests and logs).
     pub fn budget(&self, class: LimitClass) -> Option<u32> {
         self.windows
@@ -276,6 +287,13 @@ mod tests {
         assert_eq!(w.try_admit(&bulk, 2 * S), Err(31 * S));
         assert!(w.try_admit(&bulk, 31 * S).is_ok());
         assert!(w.try_admit(&get, 2 * S).is_ok(), "reads go on");
+        // Rate-limit headers saying the window is spent close the fuller class, up to its window.
+        let mut w = Windows::new(&Limits::default());
+        w.try_admit(&get, S).unwrap();
+        w.exhausted(&get, S, 20 * S);
+        assert_eq!(w.try_admit(&get, 2 * S), Err(21 * S));
+        w.exhausted(&get, 21 * S, 3600 * S);
+        assert_eq!(w.try_admit(&get, 22 * S), Err(82 * S), "at most one window");
         // Nothing limited: the caller must back off by itself.
         assert!(!Windows::new(&Limits::unlimited()).refused(&bulk, S, S, None));
     }
