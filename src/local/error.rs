@@ -40,6 +40,8 @@ pub enum ApiError {
     RateLimited { retry_after: Option<u64> },
     /// An injected or real server error with the given 5xx status.
     Server(u16),
+    /// 501 `NOT_IMPLEMENTED`: a route of Permit's API that the local Permit does not model.
+    NotImplemented(String),
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -73,6 +75,7 @@ impl ApiError {
             ApiError::Server(code) => {
                 StatusCode::from_u16(*code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             }
+            ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
         }
     }
 
@@ -98,6 +101,7 @@ impl ApiError {
                 "An unexpected error occurred".into(),
             ),
             ApiError::Validation(_) => ("Unprocessable Entity", "INVALID_INPUT", String::new()),
+            ApiError::NotImplemented(m) => ("Not Implemented", "NOT_IMPLEMENTED", m.clone()),
         }
     }
 }

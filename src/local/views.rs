@@ -2,16 +2,26 @@
 //! field the official SDKs require (permit-api.md §10).
 
 use super::input::Page;
-use super::store::{Action, Assignment, Resource, Role, Scope, Store, Tenant, User};
+use super::store::{
+    Action, Assignment, Resource, Role, Scope, Store, Tenant, User, shown_attributes,
+};
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+/// An id as Permit emits it: 32 lowercase hex digits, no dashes (`"id": "5f0a…e1"` in the
+/// responses captured in Permit's docs, `docs/api/examples/*.mdx`, and its SDKs' e2e logs;
+/// permit-api.md "Corrections"). Paths take either form ([`crate::local::store::same_id`]).
+pub fn sid(id: Uuid) -> String {
+    id.simple().to_string()
+}
 
 fn ids(scope: &Scope) -> Map<String, Value> {
     let mut m = Map::new();
-    m.insert("organization_id".into(), json!(scope.organization_id));
-    m.insert("project_id".into(), json!(scope.project_id));
-    m.insert("environment_id".into(), json!(scope.environment_id));
+    m.insert("organization_id".into(), json!(sid(scope.organization_id)));
+    m.insert("project_id".into(), json!(sid(scope.project_id)));
+    m.insert("environment_id".into(), json!(sid(scope.environment_id)));
     m
 }
 
@@ -37,11 +47,11 @@ pub fn user(store: &Store, u: &User) -> Value {
         &store.scope,
         json!({
             "key": u.key,
-            "id": u.id,
+            "id": sid(u.id),
             "email": u.email,
             "first_name": u.first_name,
             "last_name": u.last_name,
-            "attributes": u.attributes,
+            "attributes": shown_attributes(&u.attributes, u.attributes_set),
             "roles": roles.iter().map(|(r, t)| json!({"role": r, "tenant": t})).collect::<Vec<_>>(),
             "associated_tenants": by_tenant.iter().map(|(t, rs)| json!({
                 "tenant": t, "roles": rs, "status": "active", "resource_instance_roles": [],
@@ -57,10 +67,10 @@ pub fn tenant(scope: &Scope, t: &Tenant) -> Value {
         scope,
         json!({
             "key": t.key,
-            "id": t.id,
+            "id": sid(t.id),
             "name": t.name,
             "description": t.description,
-            "attributes": t.attributes,
+            "attributes": shown_attributes(&t.attributes, t.attributes_set),
             "created_at": t.created_at,
             "updated_at": t.updated_at,
             "last_action_at": t.last_action_at,
@@ -73,15 +83,15 @@ pub fn assignment(store: &Store, a: &Assignment) -> Value {
     with_ids(
         &store.scope,
         json!({
-            "id": a.id,
+            "id": sid(a.id),
             "user": key(store.users.get_by_id(a.user_id).map(|u| &u.key)),
             "role": key(store.roles.get_by_id(a.role_id).map(|r| &r.key)),
             "tenant": key(store.tenants.get_by_id(a.tenant_id).map(|t| &t.key)),
             "resource_instance": null,
             "resource_instance_id": null,
-            "user_id": a.user_id,
-            "role_id": a.role_id,
-            "tenant_id": a.tenant_id,
+            "user_id": sid(a.user_id),
+            "role_id": sid(a.role_id),
+            "tenant_id": sid(a.tenant_id),
             "created_at": a.created_at,
         }),
     )
@@ -92,12 +102,12 @@ pub fn action(scope: &Scope, r: &Resource, a: &Action) -> Value {
         scope,
         json!({
             "key": a.key,
-            "id": a.id,
+            "id": sid(a.id),
             "name": a.name,
             "description": a.description,
             "attributes": a.attributes,
             "permission_name": format!("{}:{}", r.key, a.key),
-            "resource_id": r.id,
+            "resource_id": sid(r.id),
             "created_at": a.created_at,
             "updated_at": a.updated_at,
         }),
@@ -112,7 +122,7 @@ pub fn resource(scope: &Scope, r: &Resource) -> Value {
             (
                 a.key.clone(),
                 json!({
-                    "id": a.id,
+                    "id": sid(a.id),
                     "key": a.key,
                     "name": a.name,
                     "description": a.description,
@@ -125,7 +135,7 @@ pub fn resource(scope: &Scope, r: &Resource) -> Value {
         scope,
         json!({
             "key": r.key,
-            "id": r.id,
+            "id": sid(r.id),
             "name": r.name,
             "urn": r.urn,
             "description": r.description,
@@ -146,7 +156,7 @@ pub fn role(scope: &Scope, r: &Role) -> Value {
         scope,
         json!({
             "key": r.key,
-            "id": r.id,
+            "id": sid(r.id),
             "name": r.name,
             "description": r.description,
             "permissions": r.permissions,

@@ -206,9 +206,14 @@ impl ListedAssignment {
 }
 
 /// A Permit id: a UUID held as a number (16 bytes, no allocation), or any other text as is.
+/// Permit writes its ids as 32 lowercase hex digits without dashes (`Hex`); the dashed form
+/// (`Uuid`) is what its docs and older servers show. Either is held as the number and written back
+/// exactly as it came; held as text, a 32-digit id costs a 32-byte heap allocation besides the
+/// enum's 32 bytes, and a listed assignment holds four.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Id {
     Uuid(u128),
+    Hex(u128),
     Text(Box<str>),
 }
 
@@ -216,8 +221,9 @@ impl Id {
     fn new(text: &str) -> Id {
         let hex: String = text.chars().filter(|c| *c != '-').collect();
         match (text.len(), u128::from_str_radix(&hex, 16)) {
-            // Only the canonical form, so that the text can be written back exactly.
+            // Only the canonical forms, so that the text can be written back exactly.
             (36, Ok(n)) if Id::uuid_text(n) == text => Id::Uuid(n),
+            (32, Ok(n)) if format!("{n:032x}") == text => Id::Hex(n),
             _ => Id::Text(text.into()),
         }
     }
@@ -239,6 +245,7 @@ impl std::fmt::Display for Id {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Id::Uuid(n) => f.write_str(&Id::uuid_text(*n)),
+            Id::Hex(n) => write!(f, "{n:032x}"),
             Id::Text(t) => f.write_str(t),
         }
     }
@@ -425,6 +432,16 @@ mod tests {
             Id::new("3fa85f64-5717-4562-b3fc-2c963f66afa6"),
             Id::Uuid(_)
         ));
+        // Permit's own form (32 hex digits) is held as a number too, not allocated.
+        assert!(matches!(
+            Id::new("3fa85f6457174562b3fc2c963f66afa6"),
+            Id::Hex(_)
+        ));
+        assert!(matches!(
+            Id::new("3FA85F6457174562B3FC2C963F66AFA6"),
+            Id::Text(_)
+        ));
+        assert_eq!(std::mem::size_of::<Id>(), 32);
         assert_ne!(
             Id::new("3fa85f64-5717-4562-b3fc-2c963f66afa6"),
             Id::new("3fa85f64-5717-4562-b3fc-2c963f66afa7")

@@ -43,6 +43,24 @@ fn managed<T: PartialEq + Serialize>(
     }
 }
 
+/// Compares declared `attributes` with live ones, where Permit's `null` and `{}` are one value.
+/// Permit answers `null` for the attributes of a user or tenant created without any (permit-node's
+/// e2e test against the live API: `t.is(tenant.attributes, null)`, permitio/permit-node
+/// `src/tests/e2e/rbac.e2e.spec.ts`), and a manifest's `attributes: {}` declares exactly that: no
+/// attributes. An update there would change nothing a decision reads, and, should Permit store `{}`
+/// back as `null`, would be planned again on every run. So no diff. Any other difference is one,
+/// and shows the live value as Permit sent it (`null` when unset).
+fn managed_attrs(
+    out: &mut Vec<FieldDiff>,
+    desired: &Option<crate::model::Attrs>,
+    live: &Option<crate::model::Attrs>,
+) {
+    if desired.as_ref().is_some_and(|d| d.is_empty()) && live.is_none() {
+        return;
+    }
+    managed(out, "attributes", desired, live);
+}
+
 /// Whether a live action satisfies the declared one.
 pub fn action_matches(desired: &Action, live: &Action) -> bool {
     desired.name == live.name
@@ -87,7 +105,7 @@ pub fn role(d: &Role, l: &Role) -> Vec<FieldDiff> {
     managed(&mut out, "description", &d.description, &l.description);
     field(&mut out, "permissions", &d.permissions, &l.permissions);
     field(&mut out, "extends", &d.extends, &l.extends);
-    managed(&mut out, "attributes", &d.attributes, &l.attributes);
+    managed_attrs(&mut out, &d.attributes, &l.attributes);
     out
 }
 
@@ -95,7 +113,7 @@ pub fn tenant(d: &Tenant, l: &Tenant) -> Vec<FieldDiff> {
     let mut out = Vec::new();
     field(&mut out, "name", &d.name, &l.name);
     managed(&mut out, "description", &d.description, &l.description);
-    managed(&mut out, "attributes", &d.attributes, &l.attributes);
+    managed_attrs(&mut out, &d.attributes, &l.attributes);
     out
 }
 
@@ -104,7 +122,7 @@ pub fn user(d: &User, l: &User) -> Vec<FieldDiff> {
     managed(&mut out, "email", &d.email, &l.email);
     managed(&mut out, "first_name", &d.first_name, &l.first_name);
     managed(&mut out, "last_name", &d.last_name, &l.last_name);
-    managed(&mut out, "attributes", &d.attributes, &l.attributes);
+    managed_attrs(&mut out, &d.attributes, &l.attributes);
     out
 }
 

@@ -48,12 +48,30 @@ fn assignment_refs(body: &Value, tenant_required: bool) -> ApiResult<Vec<Assignm
     Ok(refs)
 }
 
+/// `GET /role_assignments`. Besides `user`, `role` and `tenant` (each repeatable, "any of"),
+/// Permit filters by `resource` ("only roles granted on instances of this resource type") and
+/// `resource_instance` ("only roles granted with this instance as the object. The instance
+/// identity, either `resource_type:instance_key` … or the instance uuid; a bare instance key is
+/// rejected by the API with a 400": the Python SDK `permit` 3.0.0, `RoleAssignmentsApi.list`,
+/// which sends them as `resource` and `resource_instance`). Both filters select resource-instance
+/// assignments only; the local Permit has none (no ReBAC), so either matches nothing rather than
+/// being ignored, which would list every tenant-level assignment as if it were on the resource.
 pub async fn list(State(s): AppState, RawQuery(q): RawQuery) -> ApiResult<Response> {
     let q = Query::parse(q.as_deref());
     let page = q.pagination()?;
     let envelope = q.flag("include_total_count")?;
-    if q.one("resource_instance").is_some() {
-        // No resource instances exist locally, so an instance filter matches nothing.
+    if let Some(instance) = q.one("resource_instance")
+        && !instance.contains(':')
+        && uuid::Uuid::parse_str(instance).is_err()
+    {
+        return Err(ApiError::BadRequest(
+            "INVALID_INPUT",
+            format!(
+                "resource_instance '{instance}' must be 'resource_type:instance_key' or an instance id"
+            ),
+        ));
+    }
+    if q.one("resource_instance").is_some() || q.one("resource").is_some() {
         return Ok(views::listing(Vec::new(), 0, page, envelope));
     }
     let filter = AssignmentFilter {
@@ -85,6 +103,17 @@ pub async fn unassign(State(s): AppState, body: Bytes) -> ApiResult<StatusCode> 
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `POST /role_assignments/bulk`: assignments that already exist are skipped, not refused: 200
+/// with `assignments_created` counting only the new ones. Permit's own example seeder re-runs a
+/// bulk assign over existing assignments and reports "`assignments_created` of N assigned; the
+/// others were already assigned" (permitio/permit-mcp
+/// `examples/food-ordering-system/src/food_ordering/seed.py`, whose doc says a re-run "assigns
+/// only the roles that are missing"), and the SDKs type the answer as a count with default 0
+/// (`BulkRoleAssignmentReport.assignments_created: Optional[int] = 0`, `permit` 3.0.0). The older
+/// permit-python test that wraps this call in `suppress_409()` wraps every setup call so, role and
+/// bulk user creation included (`tests/endpoints/test_role_assignments.py` at v2.6.5), and its
+/// successor no longer suppresses anything around it: the 409 it guards against is the bulk *user*
+/// create's, which is all-or-nothing. A missing role or tenant still fails the call (404).
 pub async fn bulk_assign(
     State(s): AppState,
     RawQuery(q): RawQuery,

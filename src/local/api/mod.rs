@@ -75,15 +75,80 @@ pub fn router() -> Router<Arc<Shared>> {
             post(schema::add_permissions).delete(schema::remove_permissions),
         )
         .route(&format!("{S}/bulk/roles"), put(schema::bulk_roles))
-        .fallback(not_found)
+        .fallback(unmodelled)
 }
 
 async fn scope(State(s): AppState) -> Response {
     Json(views::scope(&s.store.read().scope)).into_response()
 }
 
-async fn not_found() -> ApiError {
-    ApiError::NotFound("No such route in the local Permit".into())
+/// Routes the local Permit does not serve. A route of Permit's API that it does not model answers
+/// **501** with the feature named, not 404: Permit's clients read a 404 as "that object does not
+/// exist" (permit-golang `pkg/errors/handlers.go` turns every 404 into a `NotFound` PermitError,
+/// and terraform-provider-permit-io `internal/provider/common/errors.go` `IsNotFoundErr` treats
+/// that as a missing object, so Terraform would plan to re-create a parent that is there). A path
+/// outside Permit's API stays 404. An unknown object on a modelled route is the handler's 404.
+async fn unmodelled(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    match unmodelled_feature(uri.path()) {
+        Some(feature) => ApiError::NotImplemented(format!(
+            "The local Permit does not model {feature} ({method} {}); see the README's \
+             'The embedded local Permit' for what it serves",
+            uri.path()
+        )),
+        None => ApiError::NotFound("No such route in Permit's API".into()),
+    }
+}
+
+/// The feature a path of Permit's API belongs to, named for a 501; `None` for a path that is not
+/// Permit's. Names follow Permit's API reference (permit-model.md §1).
+pub fn unmodelled_feature(path: &str) -> Option<String> {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let named = |s: &str| -> String {
+        match s {
+            "resource_instances" => "resource instances (ReBAC)",
+            "relationship_tuples" => "relationship tuples (ReBAC)",
+            "roles" => "resource roles (ReBAC)",
+            "relations" => "resource relations (ReBAC)",
+            "implicit_grants" => "role derivations (ReBAC)",
+            "attributes" => "attribute definitions (ABAC)",
+            "condition_sets" => "condition sets: user sets and resource sets (ABAC)",
+            "set_rules" => "condition set rules (ABAC)",
+            "action_groups" => "action groups",
+            "proxy_configs" => "proxy configs",
+            "access_requests" | "operation_approval" | "user_invites" => "approval flows",
+            "detailed" => "detailed role assignment listings",
+            "ancestors" | "descendants" | "parents" => "role hierarchies beyond `extends`",
+            other => return format!("'{other}'"),
+        }
+        .to_string()
+    };
+    match segs.as_slice() {
+        // `/v2/facts|schema/{proj}/{env}/...` and the PDP's facts proxy `/facts/...`.
+        ["v2", "facts" | "schema", _, _, rest @ ..] | ["facts", rest @ ..] if !rest.is_empty() => {
+            Some(match rest {
+                ["bulk", what, ..] => format!("bulk {}", named(what)),
+                ["users", "attributes", ..] => "user attribute definitions (ABAC)".into(),
+                [_, _, sub, ..] => named(sub),
+                [what, ..] => named(what),
+                [] => unreachable!("rest is not empty"),
+            })
+        }
+        ["v2", "projects", _, "envs", ..] | ["v2", "projects", ..] => {
+            Some("projects and environments".into())
+        }
+        ["v2", "elements", ..] => Some("Permit Elements".into()),
+        ["v2", "api-key", ..] => Some("API keys beyond the scope lookup".into()),
+        ["v2", "members", ..] => Some("organization members".into()),
+        ["v2", "pdps", ..] => Some("PDP configurations".into()),
+        ["v2", what, ..] => Some(format!("'/v2/{what}'")),
+        // The PDP's routes that the local PDP does not serve (permit-api.md §8).
+        ["allowed", "all-tenants"]
+        | ["user-tenants"]
+        | ["authorized_users"]
+        | ["allowed_url"]
+        | ["allowed", "url"] => Some(format!("the PDP route /{}", segs.join("/"))),
+        _ => None,
+    }
 }
 
 const FACTS: &str = "/v2/facts/{proj}/{env}";
@@ -94,7 +159,7 @@ const FACTS: &str = "/v2/facts/{proj}/{env}";
 pub fn pdp_facts_router() -> Router<Arc<Shared>> {
     facts_routes(FACTS)
         .merge(facts_routes("/facts"))
-        .fallback(not_found)
+        .fallback(unmodelled)
 }
 
 /// Users, tenants and role assignments under `prefix`.
@@ -154,4 +219,54 @@ fn facts_routes(prefix: &str) -> Router<Arc<Shared>> {
             &format!("{p}/role_assignments/bulk"),
             post(assignments::bulk_assign).delete(assignments::bulk_unassign),
         )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unmodelled_feature;
+
+    #[test]
+    fn unmodelled_routes_are_named_and_foreign_paths_are_not() {
+        let f = |p: &str| unmodelled_feature(p);
+        let facts = "/v2/facts/p/e";
+        let schema = "/v2/schema/p/e";
+        assert_eq!(
+            f(&format!("{facts}/resource_instances")).unwrap(),
+            "resource instances (ReBAC)"
+        );
+        assert_eq!(
+            f(&format!("{facts}/bulk/resource_instances")).unwrap(),
+            "bulk resource instances (ReBAC)"
+        );
+        assert_eq!(
+            f(&format!("{schema}/resources/doc/roles/editor")).unwrap(),
+            "resource roles (ReBAC)"
+        );
+        assert_eq!(
+            f(&format!("{schema}/resources/doc/relations")).unwrap(),
+            "resource relations (ReBAC)"
+        );
+        assert_eq!(
+            f(&format!("{schema}/users/attributes")).unwrap(),
+            "user attribute definitions (ABAC)"
+        );
+        assert_eq!(
+            f(&format!("{schema}/condition_sets")).unwrap(),
+            "condition sets: user sets and resource sets (ABAC)"
+        );
+        assert_eq!(
+            f("/facts/relationship_tuples").unwrap(),
+            "relationship tuples (ReBAC)"
+        );
+        assert_eq!(
+            f("/v2/projects/p/envs").unwrap(),
+            "projects and environments"
+        );
+        assert_eq!(
+            f("/allowed/all-tenants").unwrap(),
+            "the PDP route /allowed/all-tenants"
+        );
+        assert_eq!(f("/nope"), None);
+        assert_eq!(f("/"), None);
+    }
 }

@@ -102,12 +102,17 @@ pub async fn get_resource(State(s): AppState, p: Params) -> ApiResult<Response> 
     Ok(Json(views::resource(&store.scope, r)).into_response())
 }
 
+/// `POST /resources`: 200, not 201. Permit's OpenAPI lists only a `200` response for
+/// `create_resource` (as for `create_role`; permitio/permit-cli `source/lib/api/v1.d.ts`, Permit's
+/// spec as TypeScript types: `responses: {200: …ResourceRead…, 422: …}`), where user creation's
+/// text says 201 (permit-api.md §7). A duplicate key is 409 (permit-python
+/// `tests/endpoints/test_resources.py`).
 pub async fn create_resource(State(s): AppState, body: Bytes) -> ApiResult<Response> {
     let input = resource_input(&json_body(&body)?, None)?;
     let mut store = s.store.write();
     let scope = store.scope.clone();
     let r = store.create_resource(input)?;
-    Ok((StatusCode::CREATED, Json(views::resource(&scope, r))).into_response())
+    Ok((StatusCode::OK, Json(views::resource(&scope, r))).into_response())
 }
 
 pub async fn replace_resource(State(s): AppState, p: Params, body: Bytes) -> ApiResult<Response> {
@@ -256,6 +261,8 @@ pub async fn get_role(State(s): AppState, p: Params) -> ApiResult<Response> {
     Ok(Json(views::role(&store.scope, r)).into_response())
 }
 
+/// `POST /roles`: 200, not 201, as [`create_resource`] (Permit's OpenAPI lists only `200` for
+/// `create_role`; permitio/permit-cli `source/lib/api/v1.d.ts`).
 pub async fn create_role(State(s): AppState, body: Bytes) -> ApiResult<Response> {
     let body = json_body(&body)?;
     let (input, errors) = role_input(&body, vec!["body".into()]);
@@ -263,7 +270,7 @@ pub async fn create_role(State(s): AppState, body: Bytes) -> ApiResult<Response>
     let mut store = s.store.write();
     let scope = store.scope.clone();
     let r = store.create_role(input)?;
-    Ok((StatusCode::CREATED, Json(views::role(&scope, r))).into_response())
+    Ok((StatusCode::OK, Json(views::role(&scope, r))).into_response())
 }
 
 pub async fn patch_role(State(s): AppState, p: Params, body: Bytes) -> ApiResult<Response> {
@@ -319,11 +326,17 @@ pub async fn remove_permissions(State(s): AppState, p: Params, body: Bytes) -> A
     Ok(Json(views::role(&scope, r)).into_response())
 }
 
+/// `PUT /bulk/roles` ("if the role exists, it will be updated": permitio/docs
+/// `docs/how-to/bulk-operations.mdx`) answers `RoleCreateBulkOperationResult`, `{created: [key],
+/// updated: [key]}`, both required arrays of role keys (permitio/permit-node
+/// `src/openapi/types/role-create-bulk-operation-result.ts`, and its type test
+/// `src/tests/module-imports/bulk-roles.spec.ts`: "Both published arrays are required", "Result
+/// arrays contain strings, not counts or rows"). Keys are listed in request order.
 pub async fn bulk_roles(State(s): AppState, body: Bytes) -> ApiResult<Json<Value>> {
     let body = json_body(&body)?;
     let (inputs, errors) =
         bulk_operations(required_operations(&body)?, limits::BULK_ROLES, role_input)?;
     finish(errors)?;
-    s.store.write().bulk_upsert_roles(inputs)?;
-    Ok(Json(json!({})))
+    let (created, updated) = s.store.write().bulk_upsert_roles(inputs)?;
+    Ok(Json(json!({ "created": created, "updated": updated })))
 }

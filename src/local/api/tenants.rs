@@ -23,7 +23,7 @@ fn tenant_input(value: &Value, loc: Vec<Value>) -> (TenantInput, Vec<FieldError>
         key,
         name: f.req_str("name"),
         description: f.opt_str("description"),
-        attributes: f.opt_obj("attributes").unwrap_or_default(),
+        attributes: f.opt_obj("attributes"),
     };
     (input, f.errors)
 }
@@ -66,9 +66,7 @@ pub async fn patch(State(s): AppState, p: Params, body: Bytes) -> ApiResult<Resp
     let patch = TenantPatch {
         name: f.opt_str("name"),
         description: f.sent("description").then(|| f.opt_str("description")),
-        attributes: f
-            .sent("attributes")
-            .then(|| f.opt_obj("attributes").unwrap_or_default()),
+        attributes: f.sent("attributes").then(|| f.opt_obj("attributes")),
     };
     finish(f.errors)?;
     let mut store = s.store.write();

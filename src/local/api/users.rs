@@ -31,7 +31,7 @@ pub(super) fn user_input(
         email,
         first_name: f.opt_str("first_name"),
         last_name: f.opt_str("last_name"),
-        attributes: f.opt_obj("attributes").unwrap_or_default(),
+        attributes: f.opt_obj("attributes"),
     };
     (input, f.errors)
 }
@@ -110,9 +110,7 @@ pub async fn patch(State(s): AppState, p: Params, body: Bytes) -> ApiResult<Resp
         email: f.sent("email").then(|| f.opt_str("email")),
         first_name: f.sent("first_name").then(|| f.opt_str("first_name")),
         last_name: f.sent("last_name").then(|| f.opt_str("last_name")),
-        attributes: f
-            .sent("attributes")
-            .then(|| f.opt_obj("attributes").unwrap_or_default()),
+        attributes: f.sent("attributes").then(|| f.opt_obj("attributes")),
     };
     if let Some(email) = &patch.email {
         f.check_email("email", email);

@@ -68,6 +68,7 @@ impl Store {
             name: "Default Tenant".into(),
             description: None,
             attributes: Attrs::new(),
+            attributes_set: false,
             created_at: t,
             updated_at: t,
             last_action_at: t,

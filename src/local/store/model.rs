@@ -8,6 +8,13 @@ use uuid::Uuid;
 
 pub type Attrs = Map<String, Value>;
 
+/// Whether `ident` names `id`: Permit emits ids as 32 hex digits without dashes (its captured
+/// responses, permit-api.md "Corrections"), while older clients and the docs use the dashed form, so
+/// a path may carry either (`Uuid::parse_str` takes both, in any case).
+pub fn same_id(id: Uuid, ident: &str) -> bool {
+    Uuid::parse_str(ident).is_ok_and(|x| x == id)
+}
+
 /// The tenant every environment has from the start.
 pub const DEFAULT_TENANT: &str = "default";
 
@@ -47,6 +54,9 @@ pub struct User {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub attributes: Attrs,
+    /// Whether attributes were ever sent ([`Unset`]).
+    #[serde(default)]
+    pub attributes_set: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -58,9 +68,51 @@ pub struct Tenant {
     pub name: String,
     pub description: Option<String>,
     pub attributes: Attrs,
+    /// Whether attributes were ever sent ([`Unset`]).
+    #[serde(default)]
+    pub attributes_set: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub last_action_at: DateTime<Utc>,
+}
+
+/// Users' and tenants' `attributes` as Permit keeps them: never sent (or sent as `null`) reads back
+/// as `null`, not `{}`. permit-node's e2e test creates a tenant without attributes against the live
+/// API and asserts `t.is(tenant.attributes, null)` (permitio/permit-node
+/// `src/tests/e2e/rbac.e2e.spec.ts`). A map that was sent, `{}` included, reads back as sent. The
+/// map stays in `attributes` (empty when unset) for the PDP; `attributes_set` says which it is.
+/// Snapshots written before the flag existed load with it false, so their empty maps read as
+/// `null` and the others as they are.
+pub trait Unset {
+    fn attributes_slot(&mut self) -> (&mut Attrs, &mut bool);
+
+    /// Stores what a request sent: `None` unsets.
+    fn set_attributes(&mut self, attributes: Option<Attrs>) {
+        let (map, set) = self.attributes_slot();
+        *set = attributes.is_some();
+        *map = attributes.unwrap_or_default();
+    }
+}
+
+impl Unset for User {
+    fn attributes_slot(&mut self) -> (&mut Attrs, &mut bool) {
+        (&mut self.attributes, &mut self.attributes_set)
+    }
+}
+
+impl Unset for Tenant {
+    fn attributes_slot(&mut self) -> (&mut Attrs, &mut bool) {
+        (&mut self.attributes, &mut self.attributes_set)
+    }
+}
+
+/// The `attributes` a read model shows: `null` when never set (see [`Unset`]).
+pub fn shown_attributes(map: &Attrs, set: bool) -> Value {
+    if set || !map.is_empty() {
+        Value::Object(map.clone())
+    } else {
+        Value::Null
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -92,7 +144,7 @@ impl Resource {
     pub fn action(&self, ident: &str) -> Option<&Action> {
         self.actions
             .iter()
-            .find(|a| a.key == ident || a.id.to_string() == ident)
+            .find(|a| a.key == ident || same_id(a.id, ident))
     }
 }
 
@@ -149,7 +201,8 @@ pub struct UserInput {
     pub email: Option<String>,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
-    pub attributes: Attrs,
+    /// `None`: not sent (or `null`), which Permit keeps as `null`.
+    pub attributes: Option<Attrs>,
 }
 
 /// A PATCH: `Some` for each field sent, which replaces the stored value entirely.
@@ -158,7 +211,8 @@ pub struct UserPatch {
     pub email: Option<Option<String>>,
     pub first_name: Option<Option<String>>,
     pub last_name: Option<Option<String>>,
-    pub attributes: Option<Attrs>,
+    /// `Some(None)`: sent as `null`, which unsets.
+    pub attributes: Option<Option<Attrs>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -166,14 +220,14 @@ pub struct TenantInput {
     pub key: String,
     pub name: String,
     pub description: Option<String>,
-    pub attributes: Attrs,
+    pub attributes: Option<Attrs>,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct TenantPatch {
     pub name: Option<String>,
     pub description: Option<Option<String>>,
-    pub attributes: Option<Attrs>,
+    pub attributes: Option<Option<Attrs>>,
 }
 
 #[derive(Debug, Clone, Default)]

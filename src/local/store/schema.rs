@@ -137,7 +137,7 @@ impl Store {
         let pos = r
             .actions
             .iter()
-            .position(|a| a.key == action || a.id.to_string() == action)
+            .position(|a| a.key == action || same_id(a.id, action))
             .ok_or_else(|| ApiError::not_found("action", action))?;
         r.actions.remove(pos);
         r.updated_at = now();
@@ -196,7 +196,7 @@ impl Store {
                     .find_map(|r| {
                         r.actions
                             .iter()
-                            .find(|a| a.id.to_string() == *p)
+                            .find(|a| same_id(a.id, p))
                             .map(|a| format!("{}:{}", r.key, a.key))
                     })
                     .ok_or_else(|| ApiError::not_found("action", p))?,
@@ -356,7 +356,11 @@ impl Store {
     }
 
     /// `PUT /bulk/roles`: creates or updates each role, all checked before any is written.
-    pub fn bulk_upsert_roles(&mut self, inputs: Vec<RoleInput>) -> ApiResult<()> {
+    /// Creates or replaces each role; returns the keys created and the keys updated, in order.
+    pub fn bulk_upsert_roles(
+        &mut self,
+        inputs: Vec<RoleInput>,
+    ) -> ApiResult<(Vec<String>, Vec<String>)> {
         // Parents may be created in the same batch, so check extends against batch + store.
         let batch: HashSet<&str> = inputs.iter().map(|r| r.key.as_str()).collect();
         let mut checked = Vec::with_capacity(inputs.len());
@@ -399,9 +403,15 @@ impl Store {
             }
         }
         let t = now();
+        let (mut created, mut updated) = (Vec::new(), Vec::new());
+        let mut listed = HashSet::new();
         for (input, permissions) in inputs.into_iter().zip(checked) {
             match self.roles.find(&input.key) {
                 Some(idx) => {
+                    // A key given twice in one batch is listed once, where it first appears.
+                    if listed.insert(input.key.clone()) {
+                        updated.push(input.key.clone());
+                    }
                     let role = self.roles.at_mut(idx);
                     role.name = input.name;
                     role.description = input.description;
@@ -413,6 +423,8 @@ impl Store {
                     role.updated_at = t;
                 }
                 None => {
+                    listed.insert(input.key.clone());
+                    created.push(input.key.clone());
                     self.roles.insert(Role {
                         id: Uuid::new_v4(),
                         key: input.key,
@@ -428,6 +440,6 @@ impl Store {
             }
         }
         self.touch();
-        Ok(())
+        Ok((created, updated))
     }
 }

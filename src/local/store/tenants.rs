@@ -19,7 +19,8 @@ impl Store {
             key: input.key,
             name: input.name,
             description: input.description,
-            attributes: input.attributes,
+            attributes_set: input.attributes.is_some(),
+            attributes: input.attributes.unwrap_or_default(),
             created_at: t,
             updated_at: t,
             last_action_at: t,
@@ -39,7 +40,7 @@ impl Store {
             tenant.description = v;
         }
         if let Some(v) = patch.attributes {
-            tenant.attributes = v;
+            tenant.set_attributes(v);
         }
         tenant.updated_at = now();
         tenant.last_action_at = tenant.updated_at;

@@ -20,7 +20,8 @@ impl Store {
             email: input.email,
             first_name: input.first_name,
             last_name: input.last_name,
-            attributes: input.attributes,
+            attributes_set: input.attributes.is_some(),
+            attributes: input.attributes.unwrap_or_default(),
             created_at: t,
             updated_at: t,
         })
@@ -40,7 +41,7 @@ impl Store {
                 user.email = input.email;
                 user.first_name = input.first_name;
                 user.last_name = input.last_name;
-                user.attributes = input.attributes;
+                user.set_attributes(input.attributes);
                 user.updated_at = now();
                 (idx, false)
             }
@@ -64,7 +65,7 @@ impl Store {
             user.last_name = v;
         }
         if let Some(v) = patch.attributes {
-            user.attributes = v;
+            user.set_attributes(v);
         }
         user.updated_at = now();
         self.touch();
