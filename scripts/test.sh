@@ -53,9 +53,16 @@ fi
 if [ "$sdk_tools_ok" = true ]; then
   cargo build --locked
   export PERMIT_SYNC_BIN="$PWD/target/debug/permit-sync"
-  venv=tests/sdk/python/.venv
-  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/sdk/python/requirements.txt
-  (cd tests/sdk/python && .venv/bin/python -m pytest -q -p no:cacheprovider)
+  # Python: the newest 2.x release of `permit` (what many apps pin) and 3.x, each in its own venv.
+  for sdk in 3.x:requirements.txt:.venv 2.x:requirements-2.x.txt:.venv-2.x; do
+    IFS=: read -r version requirements venv <<<"$sdk"
+    echo "-- Python permit $version"
+    [ -x "tests/sdk/python/$venv/bin/python" ] || python3 -m venv "tests/sdk/python/$venv"
+    "tests/sdk/python/$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+      -r "tests/sdk/python/$requirements"
+    (cd tests/sdk/python && "$venv/bin/python" -m pytest -q -p no:cacheprovider)
+  done
+  # Node: `permitio` 2.x (contract.test.mjs) and the previous major 1.x, installed under the npm
+  # alias `permitio-v1` (contract-v1.test.mjs); `npm test` runs both files.
   (cd tests/sdk/node && npm ci --no-audit --no-fund --loglevel=error && npm test)
 fi

@@ -143,3 +143,17 @@ test('listing with pagination', async () => {
   assert.ok(Array.isArray(await permit.api.roles.list()));
   assert.ok(Array.isArray(await permit.api.resources.list()));
 });
+
+test('answers as Permit does: null attributes, 32-digit ids, bulk assign over existing, 501', async () => {
+  const [post, viewer, editor] = [unique('post'), unique('viewer'), unique('editor')];
+  await blogSchema(post, viewer, editor);
+  const tenant = await permit.api.tenants.create({ key: unique('t'), name: 'T' });
+  assert.equal(tenant.attributes, null, 'as permit-node rbac.e2e.spec.ts asserts against Permit');
+  assert.match(tenant.id, /^[0-9a-f]{32}$/);
+  assert.equal((await permit.api.tenants.get(tenant.id)).key, tenant.key);
+  const { user } = await permit.api.users.sync({ key: unique('u') });
+  const batch = [{ user: user.key, role: viewer, tenant: tenant.key }];
+  assert.equal((await permit.api.roleAssignments.bulkAssign(batch)).assignments_created, 1);
+  assert.equal((await permit.api.roleAssignments.bulkAssign(batch)).assignments_created, 0);
+  await assert.rejects(permit.api.resourceInstances.list(), (err) => err.response?.status === 501);
+});

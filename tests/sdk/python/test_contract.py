@@ -230,3 +230,38 @@ def test_facts_through_the_pdp(local_permit):
         assert (await admin.api.users.get(key)).id == user.id
 
     run(flow())
+
+
+def test_answers_as_permit_does(local_permit):
+    """What the local Permit answers where Permit's sources say how Permit answers (README)."""
+
+    async def flow():
+        permit = sdk(local_permit)
+        post, viewer, editor = unique("post"), unique("viewer"), unique("editor")
+        await blog_schema(permit, post, viewer, editor)
+        # Unset attributes are null (permit-node rbac.e2e.spec.ts: `t.is(tenant.attributes, null)`).
+        tenant = await permit.api.tenants.create({"key": unique("t"), "name": "T"})
+        assert tenant.attributes is None
+        user = await permit.api.users.sync({"key": unique("u")})
+        assert user.attributes is None
+        # Ids are 32 hex digits, as Permit writes them; the SDK reads them back by id.
+        assert len(str(tenant.id).replace("-", "")) == 32
+        assert (await permit.api.users.get(str(user.id))).key == user.key
+        # A bulk assign over existing assignments: 200, only the new ones counted.
+        keys = [user.key, (await permit.api.users.sync({"key": unique("u")})).key]
+        first = await permit.api.role_assignments.bulk_assign(
+            [{"user": keys[0], "role": viewer, "tenant": tenant.key}]
+        )
+        again = await permit.api.role_assignments.bulk_assign(
+            [{"user": k, "role": viewer, "tenant": tenant.key} for k in keys]
+        )
+        assert (first.assignments_created, again.assignments_created) == (1, 1)
+        # The `resource` filter selects resource-instance roles, of which there are none here.
+        assert await permit.api.role_assignments.list(user_key=keys[0], resource_key=post) == []
+        assert len(await permit.api.role_assignments.list(user_key=keys[0])) == 1
+        # A route the local Permit does not model: 501 naming it, not a 404 "not found".
+        with pytest.raises(PermitApiError) as err:
+            await permit.api.resource_instances.list()
+        assert err.value.status_code == 501
+
+    run(flow())
