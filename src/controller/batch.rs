@@ -216,8 +216,12 @@ pub enum Verdict {
     },
     /// Nothing was done for it in this batch (backoff or rejected before): status unchanged.
     Held,
-    /// The finalizer may go: the Permit object is deleted, gone already, or to be left.
-    Released(String),
+    /// The finalizer may go: the Permit object is deleted (`deleted`: by this batch), gone
+    /// already, or to be left.
+    Released {
+        message: String,
+        deleted: bool,
+    },
     /// Its deletion waits: declared objects still refer to the Permit object.
     Blocked(String),
     Invalid(String),
@@ -234,7 +238,7 @@ impl Verdict {
             Verdict::Failed { rejected: true, .. } => "rejected",
             Verdict::Failed { .. } => "failed",
             Verdict::Held => "held",
-            Verdict::Released(_) => "released",
+            Verdict::Released { .. } => "released",
             Verdict::Blocked(_) => "blocked",
             Verdict::Invalid(_) => "invalid",
             Verdict::Paused => "paused",
@@ -264,7 +268,10 @@ pub fn verdict(
         Disposition::Paused => Verdict::Paused,
         Disposition::Conflict(m) => Verdict::Conflict(m.clone()),
         Disposition::Ignored => Verdict::Ignored,
-        Disposition::Deleting(None) => Verdict::Released("left in Permit".into()),
+        Disposition::Deleting(None) => Verdict::Released {
+            message: "left in Permit".into(),
+            deleted: false,
+        },
         _ if held => Verdict::Held,
         Disposition::Deleting(Some(id)) => match (op(id), outcome(id)) {
             (Some(_), Some(s)) if !s.synced => Verdict::Failed {
@@ -272,12 +279,18 @@ pub fn verdict(
                 rejected: s.rejected(),
                 exists: true,
             },
-            (Some(_), _) => Verdict::Released(format!("deleted {} {} from Permit", id.0, id.1)),
+            (Some(_), _) => Verdict::Released {
+                message: format!("deleted {} {} from Permit", id.0, id.1),
+                deleted: true,
+            },
             (None, _) if live_after.get(id.0, &id.1).is_some() => Verdict::Blocked(format!(
                 "{} {} is still referred to by declared objects; it is deleted once they go",
                 id.0, id.1
             )),
-            (None, _) => Verdict::Released(format!("{} {} is not in Permit", id.0, id.1)),
+            (None, _) => Verdict::Released {
+                message: format!("{} {} is not in Permit", id.0, id.1),
+                deleted: false,
+            },
         },
         Disposition::Declared { ids, stale } => {
             let mut failures = Vec::new();

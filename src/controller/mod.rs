@@ -524,7 +524,7 @@ impl Syncer {
             {
                 new = None;
             }
-            let release = matches!(v, Verdict::Released(_));
+            let release = matches!(v, Verdict::Released { .. });
             if new.is_some() || release {
                 work.push((cr, v, new));
             }
@@ -545,10 +545,10 @@ impl Syncer {
                             outcome: label.into(),
                         })
                         .inc();
-                    if let Verdict::Released(what) = v {
+                    if let Verdict::Released { message, deleted } = v {
                         let r = finalizer::remove(&client, cr).await;
-                        if r.is_ok() && what.starts_with("deleted") {
-                            events::publish(&recorder, cr, false, "Deleted", what).await;
+                        if r.is_ok() && *deleted {
+                            events::publish(&recorder, cr, false, "Deleted", message).await;
                         }
                         return r;
                     }

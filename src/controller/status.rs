@@ -35,7 +35,7 @@ pub fn desired(cr: &Cr, verdict: &Verdict, permit_id: Option<&str>) -> Option<Sy
     let old_key = cr.status.as_ref().and_then(|s| s.key.clone());
     let c = |t: &str, s: &str, r: &str, m: &str| condition(t, s, r, m, generation);
     let (key, synced, ready) = match verdict {
-        Verdict::Held | Verdict::Released(_) | Verdict::Ignored => return None,
+        Verdict::Held | Verdict::Released { .. } | Verdict::Ignored => return None,
         // One message whatever this batch did, or the next batch would rewrite "created" as
         // "in sync" (what was done goes to the transition's event instead).
         Verdict::Synced(_) => (
@@ -221,7 +221,17 @@ mod tests {
     #[test]
     fn held_and_released_leave_the_status_alone() {
         assert!(desired(&cr(), &Verdict::Held, None).is_none());
-        assert!(desired(&cr(), &Verdict::Released("gone".into()), None).is_none());
+        assert!(
+            desired(
+                &cr(),
+                &Verdict::Released {
+                    message: "gone".into(),
+                    deleted: false
+                },
+                None
+            )
+            .is_none()
+        );
         let paused = desired(&cr(), &Verdict::Paused, None).unwrap();
         assert_eq!(
             paused.conditions[0].reason.as_deref(),

@@ -9,6 +9,7 @@
 //! keys asked about, plus one pass over the declared assignments and roles when one of them is
 //! a deletion candidate (whether declared objects still refer to it).
 
+use super::Warning;
 use super::{
     Notes, Ownership, Plan, PlanError, PlanOptions, cascade, cascade_warnings, check_guards,
     delete_op, deletion_wanted, ownership_warnings, plan_declared, references,
@@ -70,10 +71,10 @@ pub fn plan_keys(
             }
             let (delete, ours) = wanted(kind, key);
             if delete && is_referenced(kind, key) {
-                plan.warnings.push(format!(
-                    "{kind} {key} is no longer declared but declared objects still refer to it; \
-                     it is kept"
-                ));
+                plan.warnings.push(Warning::KeptForReferences {
+                    kind,
+                    key: key.clone(),
+                });
             } else if delete {
                 deletions.push((kind, key.clone()));
             } else if ours {

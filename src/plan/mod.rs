@@ -5,9 +5,11 @@ pub mod diff;
 pub mod keys;
 pub mod ops;
 pub mod render;
+pub mod warning;
 
 pub use keys::plan_keys;
 pub use ops::{Action, FieldDiff, Op};
+pub use warning::Warning;
 
 use crate::desired::Desired;
 use crate::inventory::{Entry, Inventory};
@@ -79,7 +81,7 @@ pub struct Plan {
     /// Inventory entries neither declared nor in Permit any more: dropped from the inventory.
     #[serde(skip)]
     pub stale: Vec<(Kind, String)>,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
 }
 
 impl Plan {
@@ -406,7 +408,7 @@ impl<'a> Notes<'a> {
 struct Undeclared {
     deletions: Vec<Op>,
     stale: Vec<(Kind, String)>,
-    warnings: Vec<String>,
+    warnings: Vec<Warning>,
 }
 
 impl Undeclared {
@@ -455,10 +457,7 @@ fn plan_undeclared(
         for (kind, key) in wanted {
             if referenced.contains(&(kind, key.clone())) {
                 // Deleting it would take declared objects with it (Permit cascades), or break them.
-                warnings.push(format!(
-                    "{kind} {key} is no longer declared but declared objects still refer to it; \
-                     it is kept"
-                ));
+                warnings.push(Warning::KeptForReferences { kind, key });
             } else {
                 deletions.push((kind, key));
             }
@@ -615,7 +614,7 @@ fn cascade_warnings<'a>(
     live: &State,
     causes: impl Iterator<Item = (Kind, &'a str)>,
     mut gone: impl FnMut(Kind, &str) -> bool,
-) -> Vec<String> {
+) -> Vec<Warning> {
     let causes: BTreeSet<(Kind, &str)> = causes
         .filter(|(kind, _)| ASSIGNMENT_PARENTS.contains(kind))
         .collect();
@@ -632,13 +631,11 @@ fn cascade_warnings<'a>(
     }
     taken
         .into_iter()
-        .map(|((kind, key), assignments)| {
-            format!(
-                "deleting {kind} {key} also deletes {} role assignment(s) on it that this plan \
-                 does not (Permit deletes them with it), e.g. {}",
-                assignments.len(),
-                assignments[0]
-            )
+        .map(|((kind, key), assignments)| Warning::CascadeDeletes {
+            kind,
+            key: key.to_string(),
+            count: assignments.len(),
+            example: assignments[0].to_string(),
         })
         .collect()
 }
@@ -646,7 +643,7 @@ fn cascade_warnings<'a>(
 /// What the plan says about ownership: prune skipped for want of a trusted inventory, or owned
 /// objects left behind without `--prune`.
 fn ownership_warnings(
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
     ownership: Ownership<'_>,
     options: &PlanOptions,
     owned_undeclared: usize,
@@ -655,13 +652,14 @@ fn ownership_warnings(
         && options.mode == Mode::Owned
         && let Some(why) = ownership.untrusted
     {
-        warnings.push(format!("prune skipped: {why}"));
+        warnings.push(Warning::PruneSkipped {
+            why: why.to_string(),
+        });
     }
     if !options.prunes() && owned_undeclared > 0 {
-        warnings.push(format!(
-            "{owned_undeclared} object(s) managed by permit-sync are no longer declared; \
-             run with --prune to delete them"
-        ));
+        warnings.push(Warning::OwnedUndeclared {
+            count: owned_undeclared,
+        });
     }
 }
 

@@ -188,7 +188,11 @@ fn existing_objects_are_adopted_and_prune_only_touches_the_inventory() {
     // Without --prune nothing is deleted, and the plan says what prune would do.
     let p = plan(&d, &live, own(Some(&inv)), &PlanOptions::default()).unwrap();
     assert_eq!(p.deletions(), 0);
-    assert!(p.warnings[0].contains("--prune"), "{:?}", p.warnings);
+    assert!(
+        p.warnings[0].to_string().contains("--prune"),
+        "{:?}",
+        p.warnings
+    );
 
     // Mirror deletes everything undeclared.
     let mirror = PlanOptions {
@@ -266,7 +270,11 @@ fn referenced_and_orphaned_objects_are_kept_and_default_tenant_is_never_pruned()
     };
     let p = plan(&desired(want.clone()), &live, own(Some(&inv)), &mirror).unwrap();
     assert_eq!(p.deletions(), 0, "{:?}", p.ops);
-    assert!(p.warnings.iter().any(|w| w.contains("jane@example.com")));
+    assert!(
+        p.warnings
+            .iter()
+            .any(|w| w.to_string().contains("jane@example.com"))
+    );
 
     want.tenants.clear();
     want.assignments.clear();
@@ -326,9 +334,10 @@ fn a_deletion_says_which_assignments_permit_deletes_with_it_that_the_plan_does_n
     );
     // bob's own assignment is in the plan (cascaded); the two foreign ones are said, each
     // with the first deletion that takes it.
-    let said: Vec<_> = p
+    let said: Vec<String> = p
         .warnings
         .iter()
+        .map(|w| w.to_string())
         .filter(|w| w.contains("also deletes"))
         .collect();
     assert_eq!(said.len(), 2, "{said:?}");
@@ -348,6 +357,7 @@ fn a_deletion_says_which_assignments_permit_deletes_with_it_that_the_plan_does_n
     let some = plan_keys(&d, &live, own(Some(&inv)), &prune(), &keys).unwrap();
     assert!(
         some.warnings.iter().any(|w| w
+            .to_string()
             .starts_with("deleting PermitRole auditor also deletes 2 role assignment(s)")),
         "{:?}",
         some.warnings
@@ -355,7 +365,12 @@ fn a_deletion_says_which_assignments_permit_deletes_with_it_that_the_plan_does_n
 
     // Nothing deleted, nothing said.
     let kept = plan(&d, &live, own(Some(&inv)), &PlanOptions::default()).unwrap();
-    assert!(!kept.warnings.iter().any(|w| w.contains("also deletes")));
+    assert!(
+        !kept
+            .warnings
+            .iter()
+            .any(|w| w.to_string().contains("also deletes"))
+    );
 }
 
 #[test]
@@ -375,7 +390,7 @@ fn unusable_inventory_disables_prune_with_a_message() {
     )
     .unwrap();
     assert_eq!(p.deletions(), 0);
-    assert!(p.warnings[0].contains("corrupt"));
+    assert!(p.warnings[0].to_string().contains("corrupt"));
 }
 
 #[test]

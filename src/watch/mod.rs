@@ -40,7 +40,7 @@ use crate::manifest::{Diagnostic, LoadedObject};
 use crate::metrics::{KindLabels, PdpMetrics, ResultLabels, SyncMetrics};
 use crate::model::State;
 use crate::permit::{ClientConfig, PermitClient, live};
-use crate::plan::{self, Action, Mode, Ownership, Plan, PlanOptions};
+use crate::plan::{self, Action, Mode, Ownership, Plan, PlanOptions, Warning};
 use anyhow::Context as _;
 use debounce::{Batch, FsWatch, Signal};
 use drift::DriftMode;
@@ -469,11 +469,7 @@ impl Syncer {
         timing.ops = plan.ops.len();
         // Something the plan leaves undone (kept for references, prune skipped) may become due
         // through a change elsewhere: the next sync plans everything.
-        let settled = held.is_empty()
-            && plan
-                .warnings
-                .iter()
-                .all(|w| w.ends_with("run with --prune to delete them"));
+        let settled = held.is_empty() && plan.warnings.iter().all(Warning::settled);
 
         let kept = |files: &scan::FileSet, origin: &Origin| match origin {
             Origin::File { path, .. } => files.keeps_last_good(path),

@@ -18,7 +18,11 @@ fn cell(s: &str) -> String {
 pub fn render(plan: &Plan, redactor: &Redactor) -> String {
     let mut out = String::from("### permit-sync plan\n\n");
     for w in &plan.warnings {
-        let _ = writeln!(out, "> **Warning:** {}\n", cell(&redactor.text(w)));
+        let _ = writeln!(
+            out,
+            "> **Warning:** {}\n",
+            cell(&redactor.text(&w.to_string()))
+        );
     }
     if plan.ops.is_empty() {
         let _ = writeln!(out, "{NO_CHANGES}");

@@ -128,7 +128,11 @@ impl<'a> JsonPlan<'a> {
             changes: plan.has_changes(),
             operations: JsonOps { plan, redactor },
             summary: json!({"create": c, "update": u, "adopt": a, "delete": d, "unchanged": plan.unchanged}),
-            warnings: plan.warnings.iter().map(|w| redactor.text(w)).collect(),
+            warnings: plan
+                .warnings
+                .iter()
+                .map(|w| redactor.text(&w.to_string()))
+                .collect(),
         }
     }
 }

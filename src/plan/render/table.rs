@@ -17,7 +17,11 @@ fn sign(a: Action) -> &'static str {
 pub fn render(plan: &Plan, redactor: &Redactor) -> String {
     let mut out = String::new();
     for w in &plan.warnings {
-        let _ = writeln!(out, "warning: {}", printable(&redactor.text(w)));
+        let _ = writeln!(
+            out,
+            "warning: {}",
+            printable(&redactor.text(&w.to_string()))
+        );
     }
     if plan.ops.is_empty() {
         let _ = writeln!(out, "{NO_CHANGES}");
