@@ -41,7 +41,11 @@
 //!   unassign skips missing ones. Single unassign of a missing assignment: 404.
 //! - The PDP serves the facts routes too (`/facts/...` and `/v2/facts/{proj}/{env}/...`), as
 //!   Permit's PDP proxies them; they count under the REST classes.
-//! - Resource roles and resource instances (ReBAC) are not modeled: requests using them get a 422.
+//! - Resource roles and resource instances (ReBAC) are not modeled: assignments naming an instance
+//!   get a 422, and the routes of features not modeled answer 501 `NOT_IMPLEMENTED` with the
+//!   feature named (`api::unmodelled_feature`); a path outside Permit's API is a 404.
+//! - Ids come out as Permit writes them (32 hex digits, no dashes); paths take that form, the
+//!   dashed one, or the key. Unset user and tenant `attributes` read back as `null`.
 
 mod api;
 mod auth;
