@@ -17,6 +17,7 @@ WORKDIR /src
 ENV CARGO_PROFILE_RELEASE_STRIP=debuginfo \
     CARGO_TERM_COLOR=never
 COPY Cargo.toml Cargo.lock ./
+COPY crates ./crates
 COPY src ./src
 COPY benches ./benches
 # BuildKit cache mounts keep the crate registry and the target folder between builds; the binary is

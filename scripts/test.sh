@@ -10,8 +10,8 @@ rustup component add rustfmt clippy >/dev/null 2>&1 || true
 cargo --version
 
 step "format and lints"
-cargo fmt --check
-cargo clippy --all-targets --locked -- -D warnings
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "Kubernetes test environment (kube-apiserver, etcd, kubectl, helm; built once, then cached)"
 # Built from the Go module proxy into a version-keyed cache (README: Kubernetes test environment).
@@ -37,7 +37,7 @@ if [ ! -x "$ACTIONLINT_DIR/actionlint" ]; then
 fi
 
 step "tests"
-cargo test --locked --all-targets --no-fail-fast 2>&1 | tee target/test-output.txt
+cargo test --locked --workspace --all-targets --no-fail-fast 2>&1 | tee target/test-output.txt
 
 step "SDK contract tests: the official Python (permit) and Node (permitio) SDKs against the local Permit"
 # Outside CI a machine without Python or Node skips this stage loudly; under CI=true it fails.

@@ -1,5 +1,8 @@
 //! Command-line interface: one subcommand per mode; each subcommand's arguments live in its own module.
 
+use crate::plan::Mode;
+use crate::plan::render::Format;
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
@@ -31,11 +34,37 @@ pub enum Command {
     Status(crate::commands::status::StatusArgs),
     /// Write the live Permit environment as manifests (`plan` on them shows no changes).
     Export(crate::commands::export::ExportArgs),
-    /// Run the embedded local Permit (REST API + PDP) as a standalone server.
     /// Check manifest files or directories: YAML, schema, duplicates and references (exit 1 when invalid).
     Validate(crate::validate::command::ValidateArgs),
     /// Run the Kubernetes controller: converge Permit from the custom resources, write status back.
     Controller(Box<crate::commands::controller::ControllerArgs>),
     /// Run the embedded local Permit (REST API + PDP) as a standalone server.
     Local(Box<crate::local::cli::LocalArgs>),
+}
+
+/// `--mode owned|mirror`: the core's modes, which know nothing of command lines.
+pub fn mode_parser() -> impl TypedValueParser<Value = Mode> {
+    PossibleValuesParser::new(
+        Mode::VALUES.map(|(_, name, help)| PossibleValue::new(name).help(help)),
+    )
+    .map(|name| {
+        Mode::VALUES
+            .into_iter()
+            .find(|(_, n, _)| *n == name)
+            .map(|(mode, _, _)| mode)
+            .unwrap_or_default()
+    })
+}
+
+/// `--output table|json|markdown` of `plan` and `apply`.
+pub fn format_parser() -> impl TypedValueParser<Value = Format> {
+    PossibleValuesParser::new(Format::VALUES.map(|(_, name)| PossibleValue::new(name))).map(
+        |name| {
+            Format::VALUES
+                .into_iter()
+                .find(|(_, n)| *n == name)
+                .map(|(format, _)| format)
+                .unwrap_or_default()
+        },
+    )
 }

@@ -913,9 +913,15 @@ fn docker_build_context_holds_what_the_release_build_reads() {
         .lines()
         .filter_map(|l| l.trim().strip_prefix('!'))
         .collect();
-    for needed in ["Cargo.toml", "Cargo.lock", "src"] {
+    for needed in ["Cargo.toml", "Cargo.lock", "src", "crates"] {
         assert!(allowed.contains(&needed), "{needed} in the build context");
     }
+    assert!(
+        std::fs::read_to_string(root().join("Dockerfile"))
+            .unwrap()
+            .contains("COPY crates ./crates"),
+        "the workspace's crates are copied into the image build"
+    );
     assert!(
         !root().join("build.rs").exists() || allowed.contains(&"build.rs"),
         "a build script must be in the build context (.dockerignore, Dockerfile COPY)"

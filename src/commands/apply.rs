@@ -21,7 +21,7 @@ pub struct ApplyArgs {
     #[arg(long, short)]
     pub yes: bool,
     /// How to show the plan before applying it.
-    #[arg(long, short, value_enum, default_value_t = Format::Table)]
+    #[arg(long, short, value_parser = crate::cli::format_parser(), default_value = "table")]
     pub output: Format,
     /// Write a JSON report (status per object, API calls by class and status) to FILE.
     #[arg(long, value_name = "FILE")]

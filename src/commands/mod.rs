@@ -80,7 +80,7 @@ pub struct OwnershipArgs {
     /// `owned`: prune touches only the inventory; `mirror`: Permit must equal the manifests
     /// exactly (deletes everything undeclared except the `default` tenant and `Orphan` objects;
     /// implies --prune).
-    #[arg(long, value_enum, default_value_t = Mode::Owned)]
+    #[arg(long, value_parser = crate::cli::mode_parser(), default_value = "owned")]
     pub mode: Mode,
     /// Allow prune when the manifests declare nothing.
     #[arg(long)]

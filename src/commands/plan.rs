@@ -12,7 +12,7 @@ pub struct PlanArgs {
     #[command(flatten)]
     pub sync: SyncArgs,
     /// Output format; `markdown` is made to be posted as a pull-request comment.
-    #[arg(long, short, value_enum, default_value_t = Format::Table)]
+    #[arg(long, short, value_parser = crate::cli::format_parser(), default_value = "table")]
     pub output: Format,
     /// Exit 0 when there is nothing to change, 2 when there is, 1 on error.
     #[arg(long)]

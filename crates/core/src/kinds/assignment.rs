@@ -1,12 +1,13 @@
 //! `RoleAssignment`: a role granted to a user in a tenant (or on a resource instance).
 
 use super::common::{DeletionPolicy, SyncStatus};
-use kube::CustomResource;
+use kube_derive::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[kube(
+    crates(kube_core = "::kube_core"),
     group = "permitsync.dev",
     version = "v1alpha1",
     kind = "RoleAssignment",

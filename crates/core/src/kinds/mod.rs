@@ -19,7 +19,7 @@ pub use tenant::{PermitTenant, PermitTenantSpec};
 pub use user::{InlineRole, PermitUser, PermitUserSpec};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::CustomResourceExt;
+use kube_core::CustomResourceExt;
 
 /// The tenant every Permit environment has; role assignments default to it and it is never pruned.
 pub const DEFAULT_TENANT: &str = "default";

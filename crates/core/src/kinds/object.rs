@@ -53,7 +53,7 @@ impl Object {
         }
     }
 
-    pub fn meta(&self) -> &kube::api::ObjectMeta {
+    pub fn meta(&self) -> &kube_core::ObjectMeta {
         match self {
             Object::Resource(o) => &o.metadata,
             Object::Role(o) => &o.metadata,

@@ -2,7 +2,7 @@
 
 use super::common::Condition;
 use k8s_openapi::api::core::v1::ResourceRequirements;
-use kube::CustomResource;
+use kube_derive::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +15,7 @@ pub const DEFAULT_CONTROL_PLANE: &str = "https://api.permit.io";
 
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[kube(
+    crates(kube_core = "::kube_core"),
     group = "permitsync.dev",
     version = "v1alpha1",
     kind = "PermitPDP",

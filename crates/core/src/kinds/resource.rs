@@ -1,13 +1,14 @@
 //! `PermitResource`: a resource type of the policy, with its actions and attributes.
 
 use super::common::{Attributes, DeletionPolicy, SyncStatus, attributes_schema};
-use kube::CustomResource;
+use kube_derive::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[kube(
+    crates(kube_core = "::kube_core"),
     group = "permitsync.dev",
     version = "v1alpha1",
     kind = "PermitResource",

@@ -1,12 +1,13 @@
 //! `PermitTenant`: a Permit tenant.
 
 use super::common::{Attributes, DeletionPolicy, SyncStatus, attributes_schema};
-use kube::CustomResource;
+use kube_derive::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[kube(
+    crates(kube_core = "::kube_core"),
     group = "permitsync.dev",
     version = "v1alpha1",
     kind = "PermitTenant",

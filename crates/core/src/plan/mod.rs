@@ -20,7 +20,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Which live objects prune may delete.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Only objects in the inventory (created or adopted by permit-sync) that are no longer declared.
@@ -29,6 +29,23 @@ pub enum Mode {
     /// Everything in Permit that is not declared (except the `default` tenant and objects declared
     /// `deletionPolicy: Orphan`): Permit equals the manifests exactly. Implies prune.
     Mirror,
+}
+
+impl Mode {
+    /// Each mode with its name and a line of help, for command lines.
+    pub const VALUES: [(Mode, &'static str, &'static str); 2] = [
+        (
+            Mode::Owned,
+            "owned",
+            "Only objects in the inventory (created or adopted by permit-sync) that are no longer declared",
+        ),
+        (
+            Mode::Mirror,
+            "mirror",
+            "Everything in Permit that is not declared (except the `default` tenant and objects \
+             declared `deletionPolicy: Orphan`): Permit equals the manifests exactly. Implies prune",
+        ),
+    ];
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -8,16 +8,25 @@ pub use redact::Redactor;
 
 use super::{Action, Op, Plan};
 use crate::kinds::Kind;
-use crate::manifest::error::printable;
 use crate::model::SYNCED_KINDS;
+use crate::text::printable;
 use serde_json::{Value, json};
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Format {
     #[default]
     Table,
     Json,
     Markdown,
+}
+
+impl Format {
+    /// Each format with its name, for command lines.
+    pub const VALUES: [(Format, &'static str); 3] = [
+        (Format::Table, "table"),
+        (Format::Json, "json"),
+        (Format::Markdown, "markdown"),
+    ];
 }
 
 /// The line printed when there is nothing to write, which CI logs and tests look for.

@@ -1,8 +1,8 @@
 //! Plain-text plan for a terminal.
 
 use super::{NO_CHANGES, Redactor, compact, fields, summary_line};
-use crate::manifest::error::printable;
 use crate::plan::{Action, Plan};
+use crate::text::printable;
 use std::fmt::Write;
 
 fn sign(a: Action) -> &'static str {
