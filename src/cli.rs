@@ -19,9 +19,9 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Print the CustomResourceDefinitions of all kinds (or write them with --output-dir).
-    Crds(crate::crds::CrdsArgs),
+    Crds(crate::commands::crds::CrdsArgs),
     /// Ask a PDP whether USER may do ACTION on RESOURCE: exit 0 allowed, 3 denied, 1 error.
-    Check(crate::check::CheckArgs),
+    Check(crate::commands::check::CheckArgs),
     /// Show what `apply` would change in Permit (exit 0/2 with --detailed-exitcode, 1 on error).
     Plan(crate::commands::plan::PlanArgs),
     /// Converge Permit to the manifests (in bulk, rate-limited; --prune deletes what we own only).
@@ -35,11 +35,11 @@ pub enum Command {
     /// Write the live Permit environment as manifests (`plan` on them shows no changes).
     Export(crate::commands::export::ExportArgs),
     /// Check manifest files or directories: YAML, schema, duplicates and references (exit 1 when invalid).
-    Validate(crate::validate::command::ValidateArgs),
+    Validate(crate::commands::validate::ValidateArgs),
     /// Run the Kubernetes controller: converge Permit from the custom resources, write status back.
     Controller(Box<crate::commands::controller::ControllerArgs>),
     /// Run the embedded local Permit (REST API + PDP) as a standalone server.
-    Local(Box<crate::local::cli::LocalArgs>),
+    Local(Box<crate::commands::local::LocalArgs>),
 }
 
 /// `--mode owned|mirror`: the core's modes, which know nothing of command lines.

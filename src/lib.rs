@@ -2,11 +2,11 @@
 
 pub use permit_sync_core::{desired, kinds, model, plan, text};
 
-pub mod check;
 pub mod cli;
+/// `permit-sync check` and `crds` keep their old paths for library users.
+pub use commands::{check, crds};
 pub mod commands;
 pub mod controller;
-pub mod crds;
 pub mod engine;
 pub mod exec;
 pub mod inventory;

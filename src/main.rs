@@ -22,8 +22,8 @@ fn main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Crds(args) => permit_sync::crds::run(&args).map(|_| ExitCode::SUCCESS),
-        Command::Check(args) => block_on(permit_sync::check::run(args)),
+        Command::Crds(args) => permit_sync::commands::crds::run(&args).map(|_| ExitCode::SUCCESS),
+        Command::Check(args) => block_on(permit_sync::commands::check::run(args)),
         Command::Plan(args) => block_on(async move {
             permit_sync::commands::plan::main(&args)
                 .await
@@ -60,11 +60,11 @@ fn main() -> ExitCode {
                 .map(|_| ExitCode::SUCCESS)
         }),
         Command::Local(args) => block_on(async move {
-            permit_sync::local::cli::run(&args)
+            permit_sync::commands::local::run(&args)
                 .await
                 .map(|_| ExitCode::SUCCESS)
         }),
-        Command::Validate(args) => Ok(permit_sync::validate::command::run(&args)),
+        Command::Validate(args) => Ok(permit_sync::commands::validate::run(&args)),
     };
     match result {
         Ok(code) => code,

@@ -23,7 +23,7 @@ pub enum Source {
     Sync(Shared),
     /// The controller: ready once every watch has listed. Its status lives on the custom
     /// resources, so no `/status` (the chart's NetworkPolicy counts on that).
-    Controller(Arc<controller::Shared>),
+    Controller(Arc<controller::ControllerState>),
 }
 
 impl From<Shared> for Source {
@@ -32,8 +32,8 @@ impl From<Shared> for Source {
     }
 }
 
-impl From<Arc<controller::Shared>> for Source {
-    fn from(s: Arc<controller::Shared>) -> Self {
+impl From<Arc<controller::ControllerState>> for Source {
+    fn from(s: Arc<controller::ControllerState>) -> Self {
         Source::Controller(s)
     }
 }

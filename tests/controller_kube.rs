@@ -20,7 +20,7 @@ use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use permit::local;
 use permit_sync::controller::finalizer::api_resource;
-use permit_sync::controller::{self, Config, Shared};
+use permit_sync::controller::{self, Config, ControllerState};
 use permit_sync::kinds::Kind;
 use permit_sync::local::LocalHandle;
 use permit_sync::local::knobs::Faults;
@@ -36,7 +36,7 @@ use tokio_util::sync::CancellationToken;
 const FINALIZER: &str = "permitsync.dev/cleanup";
 
 struct Running {
-    shared: Arc<Shared>,
+    shared: Arc<ControllerState>,
     stop: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -73,7 +73,7 @@ fn config(ns: &str, permit: &LocalHandle) -> Config {
 }
 
 fn start(client: &Client, config: Config) -> Running {
-    let shared = Arc::new(Shared::default());
+    let shared = Arc::new(ControllerState::default());
     let stop = CancellationToken::new();
     let task = tokio::spawn(controller::run(
         client.clone(),

@@ -3,7 +3,7 @@
 //! summary). Set `BLESS=1` to rewrite the `.expected` files after a deliberate message change,
 //! and review the diff. Hostile inputs too big or too binary to commit are generated here.
 
-use permit_sync::validate::command::validate;
+use permit_sync::commands::validate::validate;
 use std::path::{Path, PathBuf};
 
 const CORPUS: &str = "tests/corpus/bad";

@@ -1,7 +1,7 @@
 //! `permit-sync controller`: the Kubernetes controller (see [`crate::controller`]) with the flags the
 //! Helm chart passes (`charts/permit-sync/templates/deployment.yaml`).
 
-use crate::controller::{self, Config, Shared, leader::LeaseConfig};
+use crate::controller::{self, Config, ControllerState, leader::LeaseConfig};
 use crate::logging::LogFormat;
 use crate::permit::{ApiKey, ClientConfig, DEFAULT_API_URL, Limits};
 use anyhow::Context;
@@ -166,7 +166,7 @@ pub async fn run(args: &ControllerArgs) -> anyhow::Result<()> {
     let key = api_key(&client, args).await?;
     let config = config(args, key)?;
     let shutdown = CancellationToken::new();
-    let shared = Arc::new(Shared::default());
+    let shared = Arc::new(ControllerState::default());
     let (addr, _server) = crate::serve::start(
         args.metrics_addr,
         shared.clone(),

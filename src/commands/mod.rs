@@ -1,11 +1,15 @@
 //! The `plan`, `apply` and `export` commands: arguments and the steps around the engine.
 
 pub mod apply;
+pub mod check;
 pub mod controller;
+pub mod crds;
 pub mod dev;
 pub mod export;
+pub mod local;
 pub mod plan;
 pub mod status;
+pub mod validate;
 pub mod watch;
 
 use crate::desired::Desired;

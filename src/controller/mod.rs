@@ -94,7 +94,7 @@ impl Config {
 
 /// What the health server and tests read from a running controller.
 #[derive(Debug, Default)]
-pub struct Shared {
+pub struct ControllerState {
     /// Every watch has listed once.
     pub ready: AtomicBool,
     pub leader: AtomicBool,
@@ -108,7 +108,7 @@ pub struct Shared {
 pub async fn run(
     client: Client,
     config: Config,
-    shared: Arc<Shared>,
+    shared: Arc<ControllerState>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let wake = Arc::new(Notify::new());
@@ -137,7 +137,7 @@ pub async fn run(
         Ok(())
     });
 
-    let mut syncer = Syncer {
+    let mut syncer = Reconciler {
         recorder: Recorder::new(
             client.clone(),
             Reporter {
@@ -176,11 +176,11 @@ pub async fn run(
     result
 }
 
-struct Syncer {
+struct Reconciler {
     client: Client,
     stores: Stores,
     config: Config,
-    shared: Arc<Shared>,
+    shared: Arc<ControllerState>,
     recorder: Recorder,
     permit: Option<PermitClient>,
     /// Permit as we believe it is; `None`: list it before the next plan.
@@ -199,7 +199,7 @@ struct Syncer {
     retry_at: Option<Instant>,
 }
 
-impl Syncer {
+impl Reconciler {
     /// Waits for leadership, then batches until it is lost; again until shutdown.
     async fn lead(
         &mut self,

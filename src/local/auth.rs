@@ -1,7 +1,7 @@
 //! API-key checks. One environment key opens everything; the REST API answers in `ErrorDetails`,
 //! the PDP (like Permit's) in plain text. The key is compared, never logged or echoed.
 
-use super::Shared;
+use super::LocalState;
 use super::error::ApiError;
 use super::store::same_id;
 use axum::extract::{Request, State};
@@ -45,7 +45,7 @@ pub fn check(req: &Request, key: &str) -> KeyCheck {
 
 /// REST: 401 without a key, 403 with a wrong one; then the `{proj}/{env}` of facts and schema paths
 /// must name this key's project and environment (by key or UUID).
-pub async fn rest(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+pub async fn rest(State(s): State<Arc<LocalState>>, req: Request, next: Next) -> Response {
     match check(&req, &s.api_key) {
         KeyCheck::Missing => return ApiError::Unauthorized.into_response(),
         KeyCheck::Wrong => {
@@ -70,7 +70,7 @@ pub async fn rest(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Res
 }
 
 /// PDP: 401 without a header, 403 plain text with a wrong key (as Permit's PDP answers).
-pub async fn pdp(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+pub async fn pdp(State(s): State<Arc<LocalState>>, req: Request, next: Next) -> Response {
     match check(&req, &s.api_key) {
         KeyCheck::Missing => {
             (StatusCode::UNAUTHORIZED, "Missing Authorization header").into_response()

@@ -24,7 +24,7 @@
 //! `X-Local-Pdp-Delay-Ms` (the knob) and `X-Local-Pdp-Pending-Ms` (how long until every write
 //! made so far is in its decisions; 0 when they all are).
 
-use super::Shared;
+use super::LocalState;
 use super::store::Store;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method};
@@ -104,7 +104,7 @@ impl PdpView {
     /// `now`), or as an already-visible base when the history is empty.
     fn sync<'a>(
         &'a self,
-        shared: &Shared,
+        shared: &LocalState,
         now: Instant,
     ) -> parking_lot::MutexGuard<'a, VecDeque<Version>> {
         let mut history = self.history.lock();
@@ -145,7 +145,7 @@ impl PdpView {
     }
 }
 
-impl Shared {
+impl LocalState {
     fn pdp_delay(&self) -> Duration {
         Duration::from_millis(self.knobs.lock().knobs.pdp_delay_ms)
     }
@@ -185,7 +185,7 @@ pub(crate) fn with_lag_headers(mut response: Response, lag: PdpLag) -> Response 
 /// the data as it was before a write (when nothing is kept yet) and after it, stamped when the
 /// write returned.
 pub(crate) async fn track_writes(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Arc<LocalState>>,
     req: Request,
     next: Next,
 ) -> Response {
@@ -204,7 +204,7 @@ pub(crate) async fn track_writes(
 
 /// A handle on the PDP's lag that outlives borrows of the [`super::LocalHandle`] (`dev` polls it).
 #[derive(Clone)]
-pub struct LagProbe(pub(crate) Arc<Shared>);
+pub struct LagProbe(pub(crate) Arc<LocalState>);
 
 impl LagProbe {
     pub fn lag(&self) -> PdpLag {

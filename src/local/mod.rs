@@ -49,7 +49,6 @@
 
 mod api;
 mod auth;
-pub mod cli;
 pub mod error;
 mod input;
 pub mod knobs;
@@ -115,7 +114,7 @@ impl LocalConfig {
 }
 
 /// State shared by both servers.
-pub(crate) struct Shared {
+pub(crate) struct LocalState {
     pub store: RwLock<Store>,
     pub api_key: String,
     pub knobs: Mutex<KnobState>,
@@ -152,7 +151,7 @@ impl LocalPermit {
             .clone()
             .or(saved_key)
             .unwrap_or_else(generate_api_key);
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(LocalState {
             store: RwLock::new(store),
             api_key,
             knobs: Mutex::new(KnobState::new(config.knobs.clone())),
@@ -242,7 +241,7 @@ impl LocalPermit {
 ///
 /// [`shutdown`]: LocalHandle::shutdown
 pub struct LocalHandle {
-    shared: Arc<Shared>,
+    shared: Arc<LocalState>,
     api_addr: SocketAddr,
     pdp_addr: SocketAddr,
     cancel: CancellationToken,

@@ -5,7 +5,7 @@
 //! Decisions are RBAC: the user's roles in the resource's tenant (default `default`), with the
 //! permissions of the roles they extend, must include `resource_type:action`.
 
-use super::Shared;
+use super::LocalState;
 use super::lag::with_lag_headers;
 use super::store::{DEFAULT_TENANT, Store};
 use axum::body::Bytes;
@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
-pub fn router() -> Router<Arc<Shared>> {
+pub fn router() -> Router<Arc<LocalState>> {
     Router::new()
         .route("/allowed", post(allowed))
         .route("/allowed/bulk", post(allowed_bulk))
@@ -28,7 +28,7 @@ pub fn router() -> Router<Arc<Shared>> {
 }
 
 /// Health routes need no key; they are merged outside the auth layer.
-pub fn health_router() -> Router<Arc<Shared>> {
+pub fn health_router() -> Router<Arc<LocalState>> {
     Router::new()
         .route("/health", get(health))
         .route("/healthy", get(health))
@@ -36,7 +36,7 @@ pub fn health_router() -> Router<Arc<Shared>> {
 }
 
 /// 200 `{status: ok}`, or 503 `{status: error}` while the `pdp_unhealthy` knob is set.
-async fn health(State(s): State<Arc<Shared>>) -> Response {
+async fn health(State(s): State<Arc<LocalState>>) -> Response {
     if s.knobs.lock().knobs.pdp_unhealthy {
         let error = json!({"status": "error", "error": "policy and data not loaded (injected)"});
         return (
@@ -142,7 +142,7 @@ fn decision(allow: bool) -> Value {
     json!({"allow": allow, "result": allow})
 }
 
-async fn allowed(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
+async fn allowed(State(s): State<Arc<LocalState>>, body: Bytes) -> Response {
     let check: Check = match parse::<AllowedQuery>(&body) {
         Ok(q) => q.into(),
         Err(refused) => return refused.into_response(),
@@ -154,7 +154,7 @@ async fn allowed(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
     with_lag_headers(Json(out).into_response(), lag)
 }
 
-async fn allowed_bulk(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
+async fn allowed_bulk(State(s): State<Arc<LocalState>>, body: Bytes) -> Response {
     let checks: Vec<Check> = match parse::<Vec<AllowedQuery>>(&body) {
         Ok(qs) => qs.into_iter().map(Check::from).collect(),
         Err(refused) => return refused.into_response(),
@@ -194,7 +194,7 @@ fn tenant_entry_wanted(q: &UserPermissionsQuery, tenant: &str) -> bool {
 /// `{user, tenants?, resources?, resource_types?}` → `{"__tenant:<key>": {tenant: {key,
 /// attributes?}, permissions, roles}}` for each tenant where the user holds a role (attributes
 /// left out when empty, as the PDP's `TenantDetails` serializes them).
-async fn user_permissions(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
+async fn user_permissions(State(s): State<Arc<LocalState>>, body: Bytes) -> Response {
     let q = match parse::<UserPermissionsQuery>(&body) {
         Ok(q) => q,
         Err(refused) => return refused.into_response(),
@@ -238,7 +238,7 @@ async fn user_permissions(State(s): State<Arc<Shared>>, body: Bytes) -> Response
 /// default 30, at most 100), as `[{user, role, tenant, resource_instance}]`: the API's data, or with
 /// `pdp_delay_ms` the data the decisions read, so a convergence check waits as it must at Permit.
 async fn local_role_assignments(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Arc<LocalState>>,
     axum::extract::RawQuery(q): axum::extract::RawQuery,
 ) -> Response {
     let q = super::input::Query::parse(q.as_deref());

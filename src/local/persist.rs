@@ -2,7 +2,7 @@
 //! rename) shortly after each change and at shutdown. A file that cannot be read or parsed stops
 //! the start with an error naming it: it is never silently replaced by an empty environment.
 
-use super::Shared;
+use super::LocalState;
 use super::store::{SNAPSHOT_FORMAT, Snapshot};
 use anyhow::{Context, bail};
 use std::io::Write;
@@ -83,7 +83,7 @@ pub fn save(path: &Path, snap: &Snapshot) -> anyhow::Result<()> {
 }
 
 /// Snapshots under the read lock, then writes outside it.
-pub async fn save_now(shared: &Arc<Shared>, path: &Path) -> anyhow::Result<u64> {
+pub async fn save_now(shared: &Arc<LocalState>, path: &Path) -> anyhow::Result<u64> {
     let (snap, generation) = {
         let store = shared.store.read();
         (store.snapshot(&shared.api_key), store.generation)
@@ -94,7 +94,12 @@ pub async fn save_now(shared: &Arc<Shared>, path: &Path) -> anyhow::Result<u64> 
 }
 
 /// Saves whenever the data moved past generation `saved`, and a last time when `cancel` fires.
-pub async fn run_saver(shared: Arc<Shared>, path: PathBuf, saved: u64, cancel: CancellationToken) {
+pub async fn run_saver(
+    shared: Arc<LocalState>,
+    path: PathBuf,
+    saved: u64,
+    cancel: CancellationToken,
+) {
     let mut saved = Some(saved);
     loop {
         let generation = shared.store.read().generation;

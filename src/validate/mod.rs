@@ -8,8 +8,6 @@
 //! outside these manifests (in the Permit UI, by another tool), and a dangling one is a
 //! warning. The tenant `default` exists in every environment and always resolves.
 
-pub mod command;
-
 use crate::desired::Desired;
 use crate::kinds::{DEFAULT_TENANT, Kind, Object, Origin, assignment_key};
 use crate::manifest::{Diagnostic, LoadedObject, Severity};

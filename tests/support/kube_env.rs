@@ -140,7 +140,7 @@ static SHARED: OnceLock<std::result::Result<KubeEnv, String>> = OnceLock::new();
 /// test process exits (statics are never dropped, so an `atexit` hook does it). A failed start
 /// fails every test that asks, with the logs' tails. Do not `stop`/`restart` the shared
 /// environment: tests run in parallel on it; start a private [`KubeEnv`] for that.
-pub fn shared() -> Option<Shared> {
+pub fn shared() -> Option<ControllerState> {
     install_crypto_provider();
     let bin = bin_dir_or_skip()?;
     let env = SHARED.get_or_init(|| {
@@ -165,7 +165,7 @@ pub fn shared() -> Option<Shared> {
         }
     });
     match env {
-        Ok(env) => Some(Shared(env)),
+        Ok(env) => Some(ControllerState(env)),
         Err(e) => panic!("the shared Kubernetes test environment did not start: {e}"),
     }
 }
@@ -178,16 +178,16 @@ extern "C" fn teardown_shared() {
 
 /// A test's handle on the shared environment: prints the control plane's log tails when the test
 /// fails (panics) while holding it.
-pub struct Shared(&'static KubeEnv);
+pub struct ControllerState(&'static KubeEnv);
 
-impl std::ops::Deref for Shared {
+impl std::ops::Deref for ControllerState {
     type Target = KubeEnv;
     fn deref(&self) -> &KubeEnv {
         self.0
     }
 }
 
-impl Drop for Shared {
+impl Drop for ControllerState {
     fn drop(&mut self) {
         if std::thread::panicking() {
             eprintln!("{}", self.0.log_tails(30));

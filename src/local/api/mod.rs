@@ -5,7 +5,7 @@ mod schema;
 mod tenants;
 mod users;
 
-use super::Shared;
+use super::LocalState;
 use super::error::ApiError;
 use super::views;
 use axum::Json;
@@ -16,7 +16,7 @@ use axum::routing::{get, post, put};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-pub type AppState = State<Arc<Shared>>;
+pub type AppState = State<Arc<LocalState>>;
 pub type Params = Path<HashMap<String, String>>;
 
 /// A path parameter by name (always present: the route declares it). Axum has percent-decoded it,
@@ -34,7 +34,7 @@ pub mod limits {
 }
 
 /// The REST API: scope, facts and schema.
-pub fn router() -> Router<Arc<Shared>> {
+pub fn router() -> Router<Arc<LocalState>> {
     const S: &str = "/v2/schema/{proj}/{env}";
     Router::new()
         .route("/v2/api-key/scope", get(scope))
@@ -156,14 +156,14 @@ const FACTS: &str = "/v2/facts/{proj}/{env}";
 /// The facts routes the PDP proxies (`/facts/...` and the compatible `/v2/facts/{proj}/{env}/...`):
 /// SDKs configured with `proxy_facts_via_pdp` write through the PDP. Writes are visible at once, so
 /// `X-Wait-Timeout` has nothing to wait for.
-pub fn pdp_facts_router() -> Router<Arc<Shared>> {
+pub fn pdp_facts_router() -> Router<Arc<LocalState>> {
     facts_routes(FACTS)
         .merge(facts_routes("/facts"))
         .fallback(unmodelled)
 }
 
 /// Users, tenants and role assignments under `prefix`.
-fn facts_routes(prefix: &str) -> Router<Arc<Shared>> {
+fn facts_routes(prefix: &str) -> Router<Arc<LocalState>> {
     let p = prefix;
     Router::new()
         // users

@@ -2,7 +2,7 @@
 
 use super::Fault;
 use super::counters::{count_class, endpoint};
-use crate::local::Shared;
+use crate::local::LocalState;
 use crate::local::error::ApiError;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -22,7 +22,7 @@ fn dropped_connection() -> Response {
     Response::new(Body::from_stream(stream))
 }
 
-async fn apply(shared: &Shared, req: Request, next: Next, pdp: bool) -> Response {
+async fn apply(shared: &LocalState, req: Request, next: Next, pdp: bool) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let arrived = Instant::now();
@@ -60,7 +60,7 @@ async fn apply(shared: &Shared, req: Request, next: Next, pdp: bool) -> Response
 }
 
 async fn limited_or_run(
-    shared: &Shared,
+    shared: &LocalState,
     req: Request,
     next: Next,
     method: &Method,
@@ -83,7 +83,7 @@ async fn limited_or_run(
 }
 
 pub(crate) async fn api_layer(
-    State(s): State<std::sync::Arc<Shared>>,
+    State(s): State<std::sync::Arc<LocalState>>,
     req: Request,
     next: Next,
 ) -> Response {
@@ -91,7 +91,7 @@ pub(crate) async fn api_layer(
 }
 
 pub(crate) async fn pdp_layer(
-    State(s): State<std::sync::Arc<Shared>>,
+    State(s): State<std::sync::Arc<LocalState>>,
     req: Request,
     next: Next,
 ) -> Response {

@@ -1,7 +1,7 @@
 //! `permit-sync local`: the local Permit as a standalone server.
 
-use super::knobs::{FaultTarget, Faults, Knobs, RateLimits};
-use super::{LocalConfig, LocalPermit};
+use crate::local::knobs::{FaultTarget, Faults, Knobs, RateLimits};
+use crate::local::{self, LocalConfig, LocalPermit};
 use clap::Args;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,10 +9,10 @@ use std::path::PathBuf;
 #[derive(Args, Debug, Clone)]
 pub struct LocalArgs {
     /// Address of the REST API (the SDKs' `api_url`).
-    #[arg(long, default_value = super::DEFAULT_API_ADDR)]
+    #[arg(long, default_value = local::DEFAULT_API_ADDR)]
     pub api_addr: SocketAddr,
     /// Address of the PDP (the SDKs' `pdp`).
-    #[arg(long, default_value = super::DEFAULT_PDP_ADDR)]
+    #[arg(long, default_value = local::DEFAULT_PDP_ADDR)]
     pub pdp_addr: SocketAddr,
     /// The environment API key clients must send; generated when absent.
     #[arg(long, env = "PERMIT_LOCAL_API_KEY", hide_env_values = true)]
@@ -127,7 +127,7 @@ pub async fn run(args: &LocalArgs) -> anyhow::Result<()> {
         println!(
             "  PDP delay: {} ms (decisions see writes that late; header {})",
             args.pdp_delay.as_millis(),
-            super::lag::PENDING_HEADER
+            crate::local::lag::PENDING_HEADER
         );
     }
     println!("press Ctrl-C to stop");
