@@ -248,21 +248,55 @@ impl Verdict {
     }
 }
 
+/// The executed plan looked up by object: an op and its outcome in one step each (the report
+/// holds one status per op, in the plan's order), so a batch's verdicts cost its size, not its
+/// size squared.
+pub struct Executed<'a> {
+    plan: &'a Plan,
+    report: &'a Report,
+    at: HashMap<(Kind, &'a str), usize>,
+}
+
+impl<'a> Executed<'a> {
+    pub fn new(plan: &'a Plan, report: &'a Report) -> Executed<'a> {
+        let mut at = HashMap::with_capacity(plan.ops.len());
+        for (i, op) in plan.ops.iter().enumerate() {
+            at.entry((op.kind, op.key.as_str())).or_insert(i);
+        }
+        Executed { plan, report, at }
+    }
+
+    fn position(&self, id: &Id) -> Option<usize> {
+        self.at.get(&(id.0, id.1.as_str())).copied()
+    }
+
+    fn op(&self, id: &Id) -> Option<&'a crate::plan::Op> {
+        self.position(id).map(|i| &self.plan.ops[i])
+    }
+
+    fn outcome(&self, id: &Id) -> Option<&'a ObjectStatus> {
+        self.position(id).and_then(|i| self.report.objects.get(i))
+    }
+
+    /// Whether the batch created anything (its ids are then known only to Permit).
+    pub fn created(&self) -> bool {
+        self.plan
+            .ops
+            .iter()
+            .zip(&self.report.objects)
+            .any(|(op, status)| op.action == Action::Create && status.synced)
+    }
+}
+
 /// Maps the executed plan back to one resource.
 pub fn verdict(
     d: &Disposition,
     held: bool,
-    plan: &Plan,
-    report: &Report,
+    executed: &Executed<'_>,
     live_after: &State,
 ) -> Verdict {
-    let op = |id: &Id| plan.ops.iter().find(|o| o.kind == id.0 && o.key == id.1);
-    let outcome = |id: &Id| -> Option<&ObjectStatus> {
-        report
-            .objects
-            .iter()
-            .find(|o| o.kind == id.0 && o.key == id.1)
-    };
+    let op = |id: &Id| executed.op(id);
+    let outcome = |id: &Id| executed.outcome(id);
     match d {
         Disposition::Invalid(m) => Verdict::Invalid(m.clone()),
         Disposition::Paused => Verdict::Paused,

@@ -432,9 +432,8 @@ impl Reconciler {
         };
         // New objects have ids only Permit knows (bulk answers do not carry them): list once now,
         // so the status is written once, complete.
-        let created = plan.ops.iter().any(|op| {
-            op.action == crate::plan::Action::Create && report.succeeded(op.kind, &op.key)
-        });
+        let executed = batch::Executed::new(&plan, &report);
+        let created = executed.created();
         if created && self.live.is_some() {
             match live::read_with_ids(&permit).await {
                 Ok((l, ids)) => {
@@ -451,7 +450,7 @@ impl Reconciler {
             .items
             .into_iter()
             .map(|(cr, d)| {
-                let v = batch::verdict(&d, held.contains(&cr.id()), &plan, &report, &live_after);
+                let v = batch::verdict(&d, held.contains(&cr.id()), &executed, &live_after);
                 match (&v, &d) {
                     (Verdict::Synced(_), Disposition::Declared { ids, .. }) => {
                         applied.insert(cr.id(), ids.clone());
