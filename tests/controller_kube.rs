@@ -895,6 +895,44 @@ async fn the_binary_runs_with_the_charts_flags() {
         metrics.contains("permit_sync_reconciles_total{kind=\"PermitTenant\",outcome=\"synced\"}"),
         "{metrics}"
     );
+    // The Permit API metrics, as `watch` exports them: the batch's reads (scope, listings) and
+    // the tenant's create, counted once the batch has ended.
+    let api_count = |metrics: &str, class: &str| -> u64 {
+        metrics
+            .lines()
+            .filter(|l| {
+                l.starts_with(&format!(
+                    "permit_sync_api_requests_total{{class=\"{class}\""
+                ))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let metrics = loop {
+        let m = http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if api_count(&m, "write") >= 1 || std::time::Instant::now() > deadline {
+            break m;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(api_count(&metrics, "write") >= 1, "{metrics}");
+    assert!(api_count(&metrics, "all") >= 2, "{metrics}");
+    assert!(
+        metrics.contains("permit_sync_api_retries_total"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("permit_sync_rate_limit_waits_total"),
+        "{metrics}"
+    );
 
     // SIGTERM: a clean exit, quickly.
     // SAFETY: sends a signal to the child we started.

@@ -157,6 +157,7 @@ pub async fn run(
         applied: HashMap::new(),
         invalid_reported: HashMap::new(),
         retry_at: None,
+        api_seen: Default::default(),
     };
     let result = tokio::select! {
         r = syncer.lead(leading, wake, shutdown.clone()) => r,
@@ -197,6 +198,8 @@ struct Reconciler {
     invalid_reported: HashMap<String, String>,
     /// When Permit itself was unreachable: try again then.
     retry_at: Option<Instant>,
+    /// The client's API counters already added to the process metrics.
+    api_seen: crate::permit::Metrics,
 }
 
 impl Reconciler {
@@ -269,14 +272,28 @@ impl Reconciler {
             if !self.shared.ready.load(Ordering::Relaxed) {
                 continue; // the watches' first lists wake us when done
             }
-            tokio::select! {
+            let lost = tokio::select! {
                 _ = shutdown.cancelled() => return false,
-                r = leading.changed() => if r.is_err() || !*leading.borrow() {
-                    // Mid-batch: what ran is unknown, so the next term lists Permit again.
-                    return true;
-                },
-                _ = self.batch() => {}
+                // Mid-batch: what ran is unknown, so the next term lists Permit again.
+                r = leading.changed() => r.is_err() || !*leading.borrow(),
+                _ = self.batch() => false,
+            };
+            self.record_api();
+            if lost {
+                return true;
             }
+        }
+    }
+
+    /// Adds the Permit API requests, retries and rate-limit waits since the last call to the
+    /// process metrics (`permit_sync_api_requests_total` and the rest, as `watch` exports them).
+    fn record_api(&mut self) {
+        if let Some(client) = &self.permit {
+            let now = client.metrics();
+            crate::metrics::global()
+                .sync
+                .record_api(&now.since(&self.api_seen));
+            self.api_seen = now;
         }
     }
 
@@ -324,7 +341,11 @@ impl Reconciler {
         // Permit: connect and list when needed. Failures keep finalizers and statuses as they are.
         if self.permit.is_none() {
             match PermitClient::connect(self.config.permit.clone()).await {
-                Ok(c) => self.permit = Some(c),
+                Ok(c) => {
+                    // A new client counts from zero (its scope lookup included).
+                    self.api_seen = Default::default();
+                    self.permit = Some(c);
+                }
                 Err(e) => return self.permit_down("cannot reach Permit", &e),
             }
         }
