@@ -19,7 +19,7 @@ pub const FINALIZER: &str = "permitsync.dev/cleanup";
 /// `permitsync.dev/reconcile: disabled` pauses one object.
 pub const RECONCILE_ANNOTATION: &str = "permitsync.dev/reconcile";
 
-pub type Id = (Kind, String);
+pub use crate::kinds::ObjectId as Id;
 
 /// What a custom resource asks for in this batch.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,12 +70,9 @@ fn origin(cr: &Cr) -> Origin {
 fn declared_ids(object: &Object) -> Vec<Id> {
     let mut ids = vec![(object.kind(), object.permit_key())];
     if let Object::User(u) = object {
-        for r in u.spec.roles.iter().flatten() {
-            let tenant = r.tenant.as_deref().unwrap_or(crate::kinds::DEFAULT_TENANT);
-            ids.push((
-                Kind::RoleAssignment,
-                crate::kinds::assignment_key(&object.permit_key(), &r.role, tenant, None),
-            ));
+        let user = object.permit_key();
+        for grant in u.spec.inline_grants() {
+            ids.push((Kind::RoleAssignment, grant.key(&user)));
         }
     }
     ids

@@ -9,7 +9,7 @@
 //! warning. The tenant `default` exists in every environment and always resolves.
 
 use crate::desired::Desired;
-use crate::kinds::{DEFAULT_TENANT, Kind, Object, Origin, assignment_key};
+use crate::kinds::{DEFAULT_TENANT, Kind, Object, Origin};
 use crate::manifest::{Diagnostic, LoadedObject, Severity};
 use crate::model::{AssignmentRef, Role};
 use std::collections::{BTreeMap, BTreeSet};
@@ -206,17 +206,21 @@ pub fn check_references(loaded: &LoadedObject, lookup: &Declared, out: &mut Vec<
             }
         }
         Object::User(u) => {
-            for (i, inline) in u.spec.roles.iter().flatten().enumerate() {
-                let role = &inline.role;
+            for grant in u.spec.inline_grants() {
+                let i = grant.index;
                 refs.expect(
                     &format!("spec.roles[{i}].role"),
                     "role",
-                    role,
-                    lookup.role(role),
+                    grant.role,
+                    lookup.role(grant.role),
                 );
-                let tenant = inline.tenant.as_deref().unwrap_or(DEFAULT_TENANT);
-                let found = lookup.tenant(tenant);
-                refs.expect(&format!("spec.roles[{i}].tenant"), "tenant", tenant, found);
+                let found = lookup.tenant(grant.tenant);
+                refs.expect(
+                    &format!("spec.roles[{i}].tenant"),
+                    "tenant",
+                    grant.tenant,
+                    found,
+                );
             }
         }
         Object::Role(r) => {
@@ -291,10 +295,9 @@ fn check_inline_duplicates(objects: &[LoadedObject], out: &mut Vec<Diagnostic>) 
             continue;
         };
         let user_key = loaded.object.permit_key();
-        for (i, inline) in user.spec.roles.iter().flatten().enumerate() {
-            let tenant = inline.tenant.as_deref().unwrap_or(DEFAULT_TENANT);
-            let key = assignment_key(&user_key, &inline.role, tenant, None);
-            let field = format!("spec.roles[{i}]");
+        for grant in user.spec.inline_grants() {
+            let key = grant.key(&user_key);
+            let field = format!("spec.roles[{}]", grant.index);
             let place = format!(
                 "{field} of {} {} at {}",
                 Kind::PermitUser,

@@ -112,14 +112,11 @@ impl Builder {
             Object::Pdp(_) => return repeated,
             Object::User(u) => {
                 let key = object.permit_key();
-                for r in u.spec.roles.iter().flatten() {
+                for grant in u.spec.inline_grants() {
                     objs.push(Obj::Assignment(Assignment {
                         user: key.clone(),
-                        role: r.role.clone(),
-                        tenant: r
-                            .tenant
-                            .clone()
-                            .unwrap_or_else(|| kinds::DEFAULT_TENANT.into()),
+                        role: grant.role.into(),
+                        tenant: grant.tenant.into(),
                         resource_instance: None,
                     }));
                 }

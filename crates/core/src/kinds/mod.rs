@@ -16,7 +16,10 @@ pub use pdp::{PdpStatus, PermitPDP, PermitPDPSpec};
 pub use resource::{PermitResource, PermitResourceSpec};
 pub use role::{PermitRole, PermitRoleSpec};
 pub use tenant::{PermitTenant, PermitTenantSpec};
-pub use user::{InlineRole, PermitUser, PermitUserSpec};
+pub use user::{InlineGrant, InlineRole, PermitUser, PermitUserSpec};
+
+/// A Permit object's identity: its kind and Permit key.
+pub type ObjectId = (Kind, String);
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube_core::CustomResourceExt;

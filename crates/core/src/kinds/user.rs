@@ -64,3 +64,36 @@ pub struct InlineRole {
     #[schemars(length(min = 1, max = 255), regex(pattern = r"^[A-Za-z0-9\-_]+$"))]
     pub tenant: Option<String>,
 }
+
+/// One inline role of a `PermitUser`, expanded: the role assignment it declares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InlineGrant<'a> {
+    /// Its position in `spec.roles`, for diagnostics (`spec.roles[i]`).
+    pub index: usize,
+    pub role: &'a str,
+    /// The tenant, `default` when left out.
+    pub tenant: &'a str,
+}
+
+impl InlineGrant<'_> {
+    /// The key of the role assignment it declares for `user`.
+    pub fn key(&self, user: &str) -> String {
+        super::assignment_key(user, self.role, self.tenant, None)
+    }
+}
+
+impl PermitUserSpec {
+    /// The role assignments the inline `roles` declare, in order: every place that expands
+    /// inline roles (the desired state, references, the controller, the watcher) goes through here.
+    pub fn inline_grants(&self) -> impl Iterator<Item = InlineGrant<'_>> {
+        self.roles
+            .iter()
+            .flatten()
+            .enumerate()
+            .map(|(index, r)| InlineGrant {
+                index,
+                role: &r.role,
+                tenant: r.tenant.as_deref().unwrap_or(super::DEFAULT_TENANT),
+            })
+    }
+}
