@@ -255,7 +255,8 @@ async fn create_update_delete_and_orphan() {
         .rows()
         .iter()
         .find(|t| t.key == "acme")
-        .map(|t| t.id.to_string());
+        // As Permit emits ids: 32 hex digits, no dashes.
+        .map(|t| t.id.simple().to_string());
     assert_eq!(
         t.data["status"]["permitId"].as_str(),
         id.as_deref(),
