@@ -198,7 +198,7 @@ pub fn load_file_each(
 /// builds: a document at the depth limit overflows a 2 MiB (test or tokio worker) stack. So the
 /// parser runs on a thread whose stack is sized for the limit, whatever thread calls us, and
 /// passes objects over a short queue: it stays a few objects ahead of the caller.
-fn parse_on_thread(
+pub(crate) fn parse_on_thread(
     path: &Path,
     text: &str,
     mut each: impl FnMut(LoadedObject),

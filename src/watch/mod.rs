@@ -271,8 +271,10 @@ impl Syncer {
         // Only a sync that ends with nothing left to do makes the next one's shortcut possible.
         let clean = std::mem::take(&mut self.clean);
         let changes = self.files.rescan();
+        crate::memory::log_phase("scanning the manifests");
         let dirty = self.files.take_dirty();
         let synced = self.sources.sync(&self.files, &dirty);
+        crate::memory::log_phase("building the desired model");
         // The object table follows the declarations at once, whatever happens next.
         match &synced {
             Ok(None) => self.objects.declare(
@@ -292,6 +294,7 @@ impl Syncer {
             Err(_) => {}
         }
         let diagnostics = self.sources.diagnostics(&self.files);
+        crate::memory::log_phase("declaring the objects");
         timing.scan_ms = ms(started.elapsed());
         if changes.any() {
             log_diagnostics(&diagnostics);
@@ -651,6 +654,7 @@ impl Syncer {
             &timing,
             started,
         );
+        crate::memory::log_phase("the sync");
         false
     }
 

@@ -1,21 +1,95 @@
-//! The watched file set: every manifest file under the path with its content hash, its current
-//! load and its last complete load, so a broken edit keeps the last good objects in force.
+//! The watched file set: every manifest file under the path with its content hash, what the
+//! version in force declares and its last complete version, so a broken edit keeps the last good
+//! objects in force.
 //!
 //! A rescan re-reads every file and re-parses only those whose bytes changed. Comparing contents
 //! (not modification times or inode numbers) is what makes atomic replacements, git checkouts
 //! and the `..data` symlink swap of a mounted ConfigMap all look the same: a changed file.
+//!
+//! A parsed manifest (the typed object, its metadata, where each field was written) weighs many
+//! times the normalised model, so a version is kept as [`Declarations`]: its normalised objects
+//! and its text. A diagnostic that needs a field's place (a dangling reference, a duplicate) parses
+//! the text again, as the one-shot loader (`crate::source`) reads a file again; the text, not the
+//! file, because the version in force may be the last good one, no longer on disk.
 
-use crate::manifest::{self, Diagnostic, FileLoad, LoadOptions, ManifestSet, read};
+use super::sources::PerFile;
+use crate::desired::{Builder, Desired};
+use crate::kinds::Object;
+use crate::manifest::{self, Diagnostic, FileLoad, LoadOptions, LoadedObject, ManifestSet, read};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// What one version of a file declares, normalised: what the planner and the checks need.
+#[derive(Debug, Default)]
+pub struct Declarations {
+    /// The version's text, parsed again to place a diagnostic at its field.
+    pub text: Arc<str>,
+    /// The file's desired model (empty when the file declares one object twice: its objects
+    /// are then combined from the text, as a one-shot run combines them).
+    pub part: Desired,
+    /// Its identities, keys and the facts references resolve against.
+    pub index: PerFile,
+    /// Its `PermitPDP`s (not in the model) and `PermitRole`s (the hierarchy checks), whole: a
+    /// handful per directory.
+    pub pdps: Vec<LoadedObject>,
+    pub roles: Vec<LoadedObject>,
+    /// Objects that loaded.
+    pub objects: usize,
+}
+
+impl Declarations {
+    /// Parses `text`: its declarations and its diagnostics.
+    fn parse(path: &Path, text: String) -> (Declarations, Vec<Diagnostic>) {
+        let text: Arc<str> = text.into();
+        let mut d = Declarations {
+            text: text.clone(),
+            ..Declarations::default()
+        };
+        let mut builder = Builder::default();
+        let parsed = manifest::parse_on_thread(path, &text, |loaded| {
+            d.objects += 1;
+            d.index.add(&loaded.object);
+            builder.add(&loaded.origin, &loaded.object);
+            match loaded.object {
+                Object::Pdp(_) => d.pdps.push(loaded),
+                Object::Role(_) => d.roles.push(loaded),
+                _ => {}
+            }
+        });
+        match parsed {
+            Ok(diagnostics) => {
+                // A duplicate within the file is seen by the index (the combined path).
+                d.part = builder.finish().unwrap_or_default();
+                d.part.state.compact();
+                crate::model::compact(&mut d.part.origins);
+                d.index.shrink();
+                d.pdps.shrink_to_fit();
+                d.roles.shrink_to_fit();
+                (d, diagnostics)
+            }
+            // A parser that failed part-way gives nothing of the file.
+            Err(internal) => (Declarations::default(), vec![*internal]),
+        }
+    }
+
+    /// The objects of this version, parsed again from its text, each handed to `each`.
+    pub fn reparse(&self, path: &Path, each: impl FnMut(LoadedObject)) {
+        if self.objects > 0 {
+            let _ = manifest::parse_on_thread(path, &self.text, each);
+        }
+    }
+}
 
 struct Tracked {
     hash: [u8; 32],
-    /// The load in force: the fresh one, or the last good objects with the fresh diagnostics.
-    effective: FileLoad,
-    /// The last load without errors.
-    last_good: Option<FileLoad>,
+    /// The version in force: the fresh one, or the last good one.
+    in_force: Arc<Declarations>,
+    /// The fresh version's diagnostics (and, when the last good one is in force, a warning).
+    diagnostics: Vec<Diagnostic>,
+    /// The last version without errors.
+    last_good: Option<Arc<Declarations>>,
     /// The fresh load has errors and there is no earlier good version to keep.
     broken_without_last_good: bool,
     /// The fresh load has errors; the last good objects are in force.
@@ -90,8 +164,8 @@ impl FileSet {
             }
             // Parse only what changed: a rescan of an unchanged tree is reads and hashes.
             let fresh = match read {
-                Ok(text) => manifest::load_text(&path, &text),
-                Err(d) => failed(&path, *d),
+                Ok(text) => Declarations::parse(&path, text),
+                Err(d) => failed(*d),
             };
             let previous = self.files.remove(&path);
             if previous.is_some() {
@@ -100,7 +174,8 @@ impl FileSet {
                 changes.added += 1;
             }
             self.dirty.insert(path.clone());
-            self.files.insert(path, track(hash, fresh, previous));
+            let tracked = track(&path, hash, fresh, previous);
+            self.files.insert(path, tracked);
         }
         // A file that discovery could not follow (a dangling symlink mid-swap, no permission) is
         // broken, not deleted: its last good objects stay.
@@ -110,9 +185,9 @@ impl FileSet {
                 let hash = digest(problem.to_string().as_bytes());
                 if t.hash != hash {
                     let previous = self.files.remove(&problem.file);
-                    let fresh = failed(&problem.file, problem.clone());
-                    self.files
-                        .insert(problem.file.clone(), track(hash, fresh, previous));
+                    let fresh = failed(problem.clone());
+                    let tracked = track(&problem.file, hash, fresh, previous);
+                    self.files.insert(problem.file.clone(), tracked);
                     self.dirty.insert(problem.file.clone());
                     changes.changed += 1;
                 }
@@ -136,9 +211,23 @@ impl FileSet {
         changes
     }
 
-    /// The objects in force, duplicates resolved, with every diagnostic (reference checks too).
+    /// The objects in force, duplicates resolved, with every diagnostic (reference checks too),
+    /// as a one-shot run gives them: every file in force parsed again from its text.
     pub fn manifest(&self) -> ManifestSet {
-        let mut set = manifest::combine(self.files.values().map(|t| t.effective.clone()).collect());
+        let loads = self
+            .files
+            .iter()
+            .map(|(path, t)| {
+                let mut objects = Vec::new();
+                t.in_force.reparse(path, |o| objects.push(o));
+                FileLoad {
+                    path: path.clone(),
+                    objects,
+                    diagnostics: t.diagnostics.clone(),
+                }
+            })
+            .collect();
+        let mut set = manifest::combine(loads);
         set.diagnostics.splice(0..0, self.discovery.iter().cloned());
         set.diagnostics.extend(crate::validate::check(&set.objects));
         set
@@ -149,14 +238,20 @@ impl FileSet {
         std::mem::take(&mut self.dirty)
     }
 
-    /// The load in force of each file, in path order (the order [`FileSet::manifest`] combines).
-    pub fn loads(&self) -> impl Iterator<Item = &FileLoad> {
-        self.files.values().map(|t| &t.effective)
+    /// What the version in force of each file declares, in path order (the order
+    /// [`FileSet::manifest`] combines).
+    pub fn declarations(&self) -> impl Iterator<Item = (&Path, &Arc<Declarations>)> {
+        self.files.iter().map(|(p, t)| (p.as_path(), &t.in_force))
     }
 
-    /// The load in force of one file.
-    pub fn load(&self, path: &Path) -> Option<&FileLoad> {
-        self.files.get(path).map(|t| &t.effective)
+    /// What the version in force of one file declares.
+    pub fn declarations_of(&self, path: &Path) -> Option<&Arc<Declarations>> {
+        self.files.get(path).map(|t| &t.in_force)
+    }
+
+    /// The diagnostics of each file's fresh version, in path order.
+    pub fn file_diagnostics(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.files.values().flat_map(|t| t.diagnostics.iter())
     }
 
     /// Problems of discovery, as [`FileSet::manifest`] puts them first.
@@ -207,26 +302,46 @@ fn digest(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
-fn failed(path: &Path, d: Diagnostic) -> FileLoad {
-    FileLoad {
-        path: path.to_path_buf(),
-        objects: Vec::new(),
-        diagnostics: vec![d],
-    }
+fn failed(d: Diagnostic) -> (Declarations, Vec<Diagnostic>) {
+    (Declarations::default(), vec![d])
 }
 
-fn track(hash: [u8; 32], fresh: FileLoad, previous: Option<Tracked>) -> Tracked {
-    let last_good = match (fresh.is_complete(), previous) {
+fn track(
+    path: &Path,
+    hash: [u8; 32],
+    (fresh, mut diagnostics): (Declarations, Vec<Diagnostic>),
+    previous: Option<Tracked>,
+) -> Tracked {
+    let complete = !diagnostics.iter().any(Diagnostic::is_error);
+    let fresh = Arc::new(fresh);
+    let last_good = match (complete, previous) {
         (true, _) => Some(fresh.clone()),
         (false, Some(p)) => p.last_good,
         (false, None) => None,
     };
-    let broken = !fresh.is_complete();
+    let in_force = match &last_good {
+        Some(previous) if !complete => {
+            // As `FileLoad::keeping_last_good` says it.
+            let n = previous.objects;
+            diagnostics.push(Diagnostic::warning(
+                path,
+                0,
+                0,
+                format!(
+                    "keeping the last valid version of this file ({n} object{}) in force until it is fixed",
+                    if n == 1 { "" } else { "s" }
+                ),
+            ));
+            previous.clone()
+        }
+        _ => fresh,
+    };
     Tracked {
         hash,
-        effective: fresh.keeping_last_good(last_good.as_ref()),
-        broken_without_last_good: broken && last_good.is_none(),
-        keeping_last_good: broken && last_good.is_some(),
+        in_force,
+        diagnostics,
+        broken_without_last_good: !complete && last_good.is_none(),
+        keeping_last_good: !complete && last_good.is_some(),
         last_good,
     }
 }

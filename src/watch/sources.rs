@@ -9,19 +9,20 @@
 //! other files' references resolve to (a user, tenant, role or resource added, removed or
 //! changed), everything is worked out again from all files, exactly as a one-shot run does.
 
-use super::scan::FileSet;
+use super::scan::{Declarations, FileSet};
 use crate::desired::{Desired, DuplicateError};
 use crate::kinds::{DEFAULT_TENANT, Kind, Object, assignment_key};
-use crate::manifest::{Diagnostic, FileLoad, LoadedObject};
+use crate::manifest::{Diagnostic, LoadedObject};
 use crate::validate;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::Hash;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub type Key = (Kind, String);
 
 /// What references elsewhere may resolve to: a change to these means rechecking every file.
-#[derive(Default, PartialEq, Eq)]
+#[derive(Debug, Default, PartialEq, Eq)]
 struct Facts {
     users: BTreeSet<String>,
     tenants: BTreeSet<String>,
@@ -30,9 +31,9 @@ struct Facts {
     roles: bool,
 }
 
-/// What one file contributes.
-#[derive(Default)]
-struct PerFile {
+/// What one file contributes: its identities, keys and facts.
+#[derive(Debug, Default)]
+pub struct PerFile {
     /// Desired keys, inline role assignments included, as `Desired::from_objects` makes them.
     keys: Vec<Key>,
     /// (kind, Permit key) of each object, as `manifest::combine` compares them.
@@ -40,49 +41,70 @@ struct PerFile {
     /// (kind, namespace, name) of each object.
     names: Vec<(Kind, String, String)>,
     facts: Facts,
+}
+
+impl PerFile {
+    /// Adds one object of the file.
+    pub fn add(&mut self, object: &Object) {
+        let f = self;
+        let kind = object.kind();
+        let key = object.permit_key();
+        let namespace = object.meta().namespace.clone().unwrap_or_default();
+        f.names.push((kind, namespace, object.name().to_string()));
+        f.ids.push((kind, key.clone()));
+        match object {
+            Object::Pdp(_) => {}
+            Object::User(u) => {
+                for r in u.spec.roles.iter().flatten() {
+                    let tenant = r.tenant.as_deref().unwrap_or(DEFAULT_TENANT);
+                    let grant = assignment_key(&key, &r.role, tenant, None);
+                    f.keys.push((Kind::RoleAssignment, grant));
+                }
+                f.facts.users.insert(key.clone());
+                f.keys.push((kind, key));
+            }
+            Object::Tenant(_) => {
+                f.facts.tenants.insert(key.clone());
+                f.keys.push((kind, key));
+            }
+            Object::Resource(r) => {
+                let actions = r.spec.actions.keys().cloned().collect();
+                f.facts.resources.insert(key.clone(), actions);
+                f.keys.push((kind, key));
+            }
+            Object::Role(_) => {
+                f.facts.roles = true;
+                f.keys.push((kind, key));
+            }
+            Object::Assignment(_) => f.keys.push((kind, key)),
+        }
+    }
+
+    /// Frees the vectors' spare room once the file is read.
+    pub fn shrink(&mut self) {
+        self.keys.shrink_to_fit();
+        self.ids.shrink_to_fit();
+        self.names.shrink_to_fit();
+    }
+}
+
+/// A file as the declared objects last took it: the version in force and its reference checks.
+struct Taken {
+    declarations: Arc<Declarations>,
     /// Reference diagnostics of its objects.
     refs: Vec<Diagnostic>,
 }
 
-impl PerFile {
-    fn of(load: &FileLoad) -> PerFile {
-        let mut f = PerFile::default();
-        for loaded in &load.objects {
-            let object = &loaded.object;
-            let kind = object.kind();
-            let key = object.permit_key();
-            let namespace = object.meta().namespace.clone().unwrap_or_default();
-            f.names.push((kind, namespace, object.name().to_string()));
-            f.ids.push((kind, key.clone()));
-            match object {
-                Object::Pdp(_) => {}
-                Object::User(u) => {
-                    for r in u.spec.roles.iter().flatten() {
-                        let tenant = r.tenant.as_deref().unwrap_or(DEFAULT_TENANT);
-                        let grant = assignment_key(&key, &r.role, tenant, None);
-                        f.keys.push((Kind::RoleAssignment, grant));
-                    }
-                    f.facts.users.insert(key.clone());
-                    f.keys.push((kind, key));
-                }
-                Object::Tenant(_) => {
-                    f.facts.tenants.insert(key.clone());
-                    f.keys.push((kind, key));
-                }
-                Object::Resource(r) => {
-                    let actions = r.spec.actions.keys().cloned().collect();
-                    f.facts.resources.insert(key.clone(), actions);
-                    f.keys.push((kind, key));
-                }
-                Object::Role(_) => {
-                    f.facts.roles = true;
-                    f.keys.push((kind, key));
-                }
-                Object::Assignment(_) => f.keys.push((kind, key)),
-            }
-        }
-        f
+/// The reference diagnostics of a file's objects, placed at their fields: only a file declaring
+/// something that does not resolve (seen in its normalised model) is parsed again.
+fn references(path: &Path, d: &Declarations, declared: &validate::Declared) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    if !validate::suspects(&d.part, declared).is_empty() {
+        d.reparse(path, |loaded| {
+            validate::check_references(&loaded, declared, &mut out)
+        });
     }
+    out
 }
 
 /// How many declarations each identity has; `over` counts the identities declared more than once.
@@ -120,7 +142,7 @@ impl<T: Hash + Eq + Clone> Counts<T> {
 #[derive(Default)]
 pub struct Sources {
     built: bool,
-    files: BTreeMap<PathBuf, PerFile>,
+    files: BTreeMap<PathBuf, Taken>,
     ids: Counts<Key>,
     names: Counts<(Kind, String, String)>,
     keys: Counts<Key>,
@@ -164,34 +186,39 @@ impl Sources {
         self.built = false;
         let mut touched = BTreeSet::new();
         let mut fresh = Vec::new();
+        let none = Declarations::default();
         for path in dirty {
-            let old = self.files.remove(path).unwrap_or_default();
-            let load = files.load(path);
-            let new = load.map(PerFile::of).unwrap_or_default();
-            if old.facts != new.facts || old.facts.roles || new.facts.roles {
+            let old = self.files.remove(path);
+            let new = files.declarations_of(path);
+            let (old_index, new_index) = (
+                old.as_ref().map_or(&none.index, |t| &t.declarations.index),
+                new.map_or(&none.index, |d| &d.index),
+            );
+            if old_index.facts != new_index.facts || old_index.facts.roles || new_index.facts.roles
+            {
                 return None;
             }
-            for id in &old.ids {
+            for id in &old_index.ids {
                 self.ids.sub(id, &mut self.over);
             }
-            for n in &old.names {
+            for n in &old_index.names {
                 self.names.sub(n, &mut self.over);
             }
-            for k in &old.keys {
+            for k in &old_index.keys {
                 self.keys.sub(k, &mut self.over);
             }
-            for id in &new.ids {
+            for id in &new_index.ids {
                 self.ids.add(id, &mut self.over);
             }
-            for n in &new.names {
+            for n in &new_index.names {
                 self.names.add(n, &mut self.over);
             }
-            for k in &new.keys {
+            for k in &new_index.keys {
                 self.keys.add(k, &mut self.over);
             }
-            touched.extend(old.keys);
-            touched.extend(new.keys.iter().cloned());
-            fresh.push((path, load, new));
+            touched.extend(old_index.keys.iter().cloned());
+            touched.extend(new_index.keys.iter().cloned());
+            fresh.push((path, new));
         }
         if self.over > 0 {
             return None;
@@ -201,16 +228,15 @@ impl Sources {
             self.desired.origins.remove(key);
             self.desired.orphans.remove(key);
         }
-        for (path, load, mut new) in fresh {
-            if let Some(load) = load {
-                let part =
-                    Desired::from_objects(load.objects.iter().map(|l| (&l.origin, &l.object)))
-                        .ok()?;
-                merge(&mut self.desired, part);
-                for loaded in &load.objects {
-                    validate::check_references(loaded, &self.declared, &mut new.refs);
-                }
-                self.files.insert(path.clone(), new);
+        for (path, new) in fresh {
+            if let Some(d) = new {
+                merge(&mut self.desired, &d.part);
+                let refs = references(path, d, &self.declared);
+                let taken = Taken {
+                    declarations: d.clone(),
+                    refs,
+                };
+                self.files.insert(path.clone(), taken);
             }
         }
         self.built = true;
@@ -221,8 +247,8 @@ impl Sources {
     fn rebuild(&mut self, files: &FileSet) -> Result<(), Vec<DuplicateError>> {
         *self = Sources::default();
         let mut over = 0;
-        for load in files.loads() {
-            let f = PerFile::of(load);
+        for (path, d) in files.declarations() {
+            let f = &d.index;
             for id in &f.ids {
                 self.ids.add(id, &mut over);
             }
@@ -232,7 +258,11 @@ impl Sources {
             for k in &f.keys {
                 self.keys.add(k, &mut over);
             }
-            self.files.insert(load.path.clone(), f);
+            let taken = Taken {
+                declarations: d.clone(),
+                refs: Vec::new(),
+            };
+            self.files.insert(path.to_path_buf(), taken);
         }
         self.over = over;
         if over > 0 {
@@ -250,21 +280,25 @@ impl Sources {
             self.built = true;
             return Ok(());
         }
-        self.declared = validate::Declared::of(files.loads().flat_map(|l| &l.objects));
-        let roles: Vec<_> = files
-            .loads()
-            .flat_map(|l| &l.objects)
-            .filter(|l| matches!(l.object, Object::Role(_)))
-            .cloned()
+        // Declared once each: the model is the union of the files' models.
+        for (_, d) in files.declarations() {
+            merge(&mut self.desired, &d.part);
+        }
+        let roles: Vec<LoadedObject> = files
+            .declarations()
+            .flat_map(|(_, d)| d.roles.iter().cloned())
             .collect();
+        let extends = roles
+            .iter()
+            .filter_map(|l| match &l.object {
+                Object::Role(r) => Some((l.object.permit_key(), r.spec.extends.clone())),
+                _ => None,
+            })
+            .collect();
+        self.declared = validate::Declared::of_desired(&self.desired, &extends);
         self.roles = validate::check_roles(&roles);
-        for load in files.loads() {
-            let part = Desired::from_objects(load.objects.iter().map(|l| (&l.origin, &l.object)))?;
-            merge(&mut self.desired, part);
-            let f = self.files.get_mut(&load.path).expect("indexed above");
-            for loaded in &load.objects {
-                validate::check_references(loaded, &self.declared, &mut f.refs);
-            }
+        for (path, taken) in self.files.iter_mut() {
+            taken.refs = references(path, &taken.declarations, &self.declared);
         }
         self.built = true;
         Ok(())
@@ -281,9 +315,7 @@ impl Sources {
             return diagnostics.clone();
         }
         let mut out: Vec<Diagnostic> = files.discovery().to_vec();
-        for load in files.loads() {
-            out.extend(load.diagnostics.iter().cloned());
-        }
+        out.extend(files.file_diagnostics().cloned());
         for f in self.files.values() {
             out.extend(f.refs.iter().cloned());
         }
@@ -297,9 +329,8 @@ impl Sources {
             return pdps.iter().collect();
         }
         files
-            .loads()
-            .flat_map(|l| l.objects.iter())
-            .filter(|l| matches!(l.object, Object::Pdp(_)))
+            .declarations()
+            .flat_map(|(_, d)| d.pdps.iter())
             .collect()
     }
 
@@ -336,7 +367,7 @@ impl Sources {
     }
 }
 
-fn merge(into: &mut Desired, part: Desired) {
+fn merge(into: &mut Desired, part: &Desired) {
     for kind in crate::model::SYNCED_KINDS {
         for key in part.state.keys(kind) {
             if let Some(obj) = part.state.get(kind, &key) {
@@ -344,6 +375,7 @@ fn merge(into: &mut Desired, part: Desired) {
             }
         }
     }
-    into.origins.extend(part.origins);
-    into.orphans.extend(part.orphans);
+    into.origins
+        .extend(part.origins.iter().map(|(k, v)| (k.clone(), v.clone())));
+    into.orphans.extend(part.orphans.iter().cloned());
 }
