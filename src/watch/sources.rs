@@ -11,7 +11,7 @@
 
 use super::scan::{Declarations, FileSet};
 use crate::desired::{Desired, DuplicateError};
-use crate::kinds::{DEFAULT_TENANT, Kind, Object, assignment_key};
+use crate::kinds::{Kind, Object};
 use crate::manifest::{Diagnostic, LoadedObject};
 use crate::validate;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -19,7 +19,7 @@ use std::hash::Hash;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub type Key = (Kind, String);
+pub use crate::kinds::ObjectId as Key;
 
 /// What references elsewhere may resolve to: a change to these means rechecking every file.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -55,10 +55,8 @@ impl PerFile {
         match object {
             Object::Pdp(_) => {}
             Object::User(u) => {
-                for r in u.spec.roles.iter().flatten() {
-                    let tenant = r.tenant.as_deref().unwrap_or(DEFAULT_TENANT);
-                    let grant = assignment_key(&key, &r.role, tenant, None);
-                    f.keys.push((Kind::RoleAssignment, grant));
+                for grant in u.spec.inline_grants() {
+                    f.keys.push((Kind::RoleAssignment, grant.key(&key)));
                 }
                 f.facts.users.insert(key.clone());
                 f.keys.push((kind, key));
