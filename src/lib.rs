@@ -2,6 +2,7 @@
 
 pub use permit_sync_core::{desired, kinds, model, plan, text};
 
+pub mod backoff;
 pub mod cli;
 /// `permit-sync check` and `crds` keep their old paths for library users.
 pub use commands::{check, crds};

@@ -384,7 +384,7 @@ impl Retry {
         let attempts = previous
             .filter(|p| p.generation == generation)
             .map_or(1, |p| p.attempts + 1);
-        let delay = base.saturating_mul(1u32 << (attempts - 1).min(16)).min(max);
+        let delay = crate::backoff::Backoff::new(base, max).delay(attempts);
         Retry {
             generation,
             attempts,

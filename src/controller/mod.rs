@@ -157,6 +157,7 @@ pub async fn run(
         applied: HashMap::new(),
         invalid_reported: HashMap::new(),
         retry_at: None,
+        permit_failures: 0,
         api_seen: Default::default(),
     };
     let result = tokio::select! {
@@ -198,6 +199,8 @@ struct Reconciler {
     invalid_reported: HashMap<String, String>,
     /// When Permit itself was unreachable: try again then.
     retry_at: Option<Instant>,
+    /// Failures to reach Permit in a row.
+    permit_failures: u32,
     /// The client's API counters already added to the process metrics.
     api_seen: crate::permit::Metrics,
 }
@@ -323,13 +326,15 @@ impl Reconciler {
         next.max(now + Duration::from_millis(50))
     }
 
-    /// Permit unreachable (connect or list): try again with backoff.
+    /// Permit unreachable (connect or list): try again with backoff, doubling from
+    /// `backoff_base` to four times it (an outage is noticed within a few seconds of its end).
     fn permit_down(&mut self, what: &str, error: &dyn std::fmt::Display) {
-        let step = self
-            .retry_at
-            .map_or(self.config.backoff_base, |_| self.config.backoff_base * 4);
+        self.permit_failures += 1;
+        let cap = (self.config.backoff_base * 4).min(self.config.backoff_max);
+        let step =
+            crate::backoff::Backoff::new(self.config.backoff_base, cap).delay(self.permit_failures);
         tracing::warn!(error = %error, "{what}; retrying in {step:?}");
-        self.retry_at = Some(Instant::now() + step.min(self.config.backoff_max));
+        self.retry_at = Some(Instant::now() + step);
     }
 
     async fn batch(&mut self) {
@@ -364,6 +369,7 @@ impl Reconciler {
             }
         }
         self.retry_at = None;
+        self.permit_failures = 0;
 
         let prepared = batch::prepare(self.stores.snapshot(), &self.applied);
         let now = Instant::now();

@@ -10,6 +10,7 @@
 mod body;
 pub mod summary;
 
+use crate::backoff::Backoff;
 use crate::kinds::Kind;
 use crate::model::{Obj, Role, Tenant, User};
 use crate::permit::{Call, Metrics, PermitClient, PermitError, live, seg};
@@ -438,7 +439,8 @@ impl Exec<'_> {
                 Err(e) if e.is_ambiguous() && attempt < 3 => {
                     attempt += 1;
                     tracing::info!(error = %e, "create outcome unknown; sending it again");
-                    tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+                    let backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(1));
+                    tokio::time::sleep(backoff.delay(attempt)).await;
                 }
                 Err(e) => return Err(e),
             }

@@ -196,13 +196,9 @@ fn start_watch(config: &Config, signal: &std::sync::Arc<Signal>) -> Option<FsWat
     }
 }
 
-/// 1 s doubling to `max`, with ±20 % jitter so that restarted peers do not retry in step.
+/// 1 s doubling to `max`, jittered ([`crate::backoff::Backoff`]).
 fn backoff(failures: u32, max: Duration) -> Duration {
-    let base = Duration::from_secs(1)
-        .saturating_mul(1u32 << failures.saturating_sub(1).min(16))
-        .min(max);
-    let jitter = 0.8 + rand::random::<f64>() * 0.4;
-    base.mul_f64(jitter).min(max.max(Duration::from_millis(1)))
+    crate::backoff::Backoff::new(Duration::from_secs(1), max).jittered(failures.max(1))
 }
 
 struct PdpMonitor {
