@@ -882,22 +882,8 @@ async fn the_binary_runs_with_the_charts_flags() {
     )
     .await;
     assert_eq!(tenant_name(&permit, "acme").as_deref(), Some("Acme"));
-    let metrics = http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(metrics.contains("permit_sync_batches_total"), "{metrics}");
-    assert!(metrics.contains("permit_sync_leader 1"), "{metrics}");
-    assert!(
-        metrics.contains("permit_sync_reconciles_total{kind=\"PermitTenant\",outcome=\"synced\"}"),
-        "{metrics}"
-    );
-    // The Permit API metrics, as `watch` exports them: the batch's reads (scope, listings) and
-    // the tenant's create, counted once the batch has ended.
+    // The controller's metrics, and the Permit API metrics as `watch` exports them: the batch's
+    // reads (scope, listings) and the tenant's create, counted once the batch has ended.
     let api_count = |metrics: &str, class: &str| -> u64 {
         metrics
             .lines()
@@ -924,6 +910,12 @@ async fn the_binary_runs_with_the_charts_flags() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    assert!(metrics.contains("permit_sync_batches_total"), "{metrics}");
+    assert!(metrics.contains("permit_sync_leader 1"), "{metrics}");
+    assert!(
+        metrics.contains("permit_sync_reconciles_total{kind=\"PermitTenant\",outcome=\"synced\"}"),
+        "{metrics}"
+    );
     assert!(api_count(&metrics, "write") >= 1, "{metrics}");
     assert!(api_count(&metrics, "all") >= 2, "{metrics}");
     assert!(
