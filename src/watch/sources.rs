@@ -15,7 +15,7 @@ use crate::kinds::{Kind, Object};
 use crate::manifest::{Diagnostic, LoadedObject};
 use crate::validate;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::hash::Hash;
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -106,31 +106,37 @@ fn references(path: &Path, d: &Declarations, declared: &validate::Declared) -> V
 }
 
 /// How many declarations each identity has; `over` counts the identities declared more than once.
-struct Counts<T>(HashMap<T, u32>);
+/// Identities are held as 64-bit hashes, not copies of every key: two identities that collide
+/// count as one declared twice, which only sends the sync down the exact path (a true duplicate
+/// always shares its hash), so a collision costs time, never correctness.
+#[derive(Default)]
+struct Counts(HashMap<u64, u32>);
 
-impl<T> Default for Counts<T> {
-    fn default() -> Self {
-        Counts(HashMap::new())
-    }
+fn identity<T: Hash>(id: &T) -> u64 {
+    // SipHash with fixed keys: the same identity hashes alike in every call.
+    let mut h = std::hash::DefaultHasher::new();
+    id.hash(&mut h);
+    h.finish()
 }
 
-impl<T: Hash + Eq + Clone> Counts<T> {
-    fn add(&mut self, id: &T, over: &mut usize) {
-        let n = self.0.entry(id.clone()).or_insert(0);
+impl Counts {
+    fn add<T: Hash>(&mut self, id: &T, over: &mut usize) {
+        let n = self.0.entry(identity(id)).or_insert(0);
         *n += 1;
         if *n == 2 {
             *over += 1;
         }
     }
 
-    fn sub(&mut self, id: &T, over: &mut usize) {
-        if let Some(n) = self.0.get_mut(id) {
+    fn sub<T: Hash>(&mut self, id: &T, over: &mut usize) {
+        let h = identity(id);
+        if let Some(n) = self.0.get_mut(&h) {
             *n -= 1;
             if *n == 1 {
                 *over -= 1;
             }
             if *n == 0 {
-                self.0.remove(id);
+                self.0.remove(&h);
             }
         }
     }
@@ -141,9 +147,9 @@ impl<T: Hash + Eq + Clone> Counts<T> {
 pub struct Sources {
     built: bool,
     files: BTreeMap<PathBuf, Taken>,
-    ids: Counts<Key>,
-    names: Counts<(Kind, String, String)>,
-    keys: Counts<Key>,
+    ids: Counts,
+    names: Counts,
+    keys: Counts,
     /// Identities declared more than once: the shortcut does not apply.
     over: usize,
     declared: validate::Declared,
