@@ -4,6 +4,7 @@
 //! `permit-sync` crate reads manifests, talks to Permit and Kubernetes, and re-exports these
 //! modules under the same names.
 
+pub mod decide;
 pub mod desired;
 pub mod inventory;
 pub mod kinds;
