@@ -11,7 +11,8 @@ pub mod controller;
 pub mod engine;
 pub mod exec;
 pub mod inventory;
-pub mod local;
+/// The embedded local Permit (`crates/local`, package `permit-local`) under its old path.
+pub use permit_local as local;
 pub mod logging;
 pub mod manifest;
 pub mod memory;

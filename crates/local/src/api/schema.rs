@@ -1,12 +1,12 @@
 //! `/v2/schema/{proj}/{env}`: resources with actions, tenant-level roles with permissions.
 
 use super::{AppState, Params, limits, param};
-use crate::local::error::{ApiError, ApiResult, FieldError};
-use crate::local::input::{
+use crate::error::{ApiError, ApiResult, FieldError};
+use crate::input::{
     Fields, KeyPattern, Query, bulk_operations, finish, json_body, required_operations,
 };
-use crate::local::store::{ActionInput, ResourceInput, ResourcePatch, RoleInput, RolePatch};
-use crate::local::views;
+use crate::store::{ActionInput, ResourceInput, ResourcePatch, RoleInput, RolePatch};
+use crate::views;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};

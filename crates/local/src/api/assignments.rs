@@ -1,10 +1,10 @@
 //! `/v2/facts/{proj}/{env}/role_assignments` and its bulk routes (bare arrays, not `operations`).
 
 use super::{AppState, limits};
-use crate::local::error::{ApiError, ApiResult, FieldError};
-use crate::local::input::{Fields, Query, bulk_list, finish, json_body};
-use crate::local::store::{AssignmentFilter, AssignmentRef, MissingUserPolicy};
-use crate::local::views;
+use crate::error::{ApiError, ApiResult, FieldError};
+use crate::input::{Fields, Query, bulk_list, finish, json_body};
+use crate::store::{AssignmentFilter, AssignmentRef, MissingUserPolicy};
+use crate::views;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};

@@ -215,7 +215,7 @@ impl LagProbe {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::local::store::Scope;
+    use crate::store::Scope;
 
     fn version(at: Option<Instant>, generation: u64) -> Version {
         Version {

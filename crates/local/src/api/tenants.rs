@@ -2,12 +2,12 @@
 
 use super::users::idents;
 use super::{AppState, Params, limits, param};
-use crate::local::error::{ApiError, ApiResult, FieldError};
-use crate::local::input::{
+use crate::error::{ApiError, ApiResult, FieldError};
+use crate::input::{
     Fields, KeyPattern, Query, bulk_operations, finish, json_body, required_operations,
 };
-use crate::local::store::{TenantInput, TenantPatch};
-use crate::local::views;
+use crate::store::{TenantInput, TenantPatch};
+use crate::views;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 /// An id as Permit emits it: 32 lowercase hex digits, no dashes (`"id": "5f0a…e1"` in the
 /// responses captured in Permit's docs, `docs/api/examples/*.mdx`, and its SDKs' e2e logs;
-/// permit-api.md "Corrections"). Paths take either form ([`crate::local::store::same_id`]).
+/// permit-api.md "Corrections"). Paths take either form ([`crate::store::same_id`]).
 pub fn sid(id: Uuid) -> String {
     id.simple().to_string()
 }

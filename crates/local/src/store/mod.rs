@@ -161,7 +161,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::local::input::Page;
+    use crate::input::Page;
 
     fn page() -> Page {
         Page {

@@ -2,8 +2,8 @@
 
 use super::Fault;
 use super::counters::{count_class, endpoint};
-use crate::local::LocalState;
-use crate::local::error::ApiError;
+use crate::LocalState;
+use crate::error::ApiError;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::Method;

@@ -1,8 +1,8 @@
 //! Admin routes: `GET/PUT /_local/knobs`, `GET /_local/counters`, `POST /_local/reset[?data=true]`.
 
 use super::{Counters, Knobs};
-use crate::local::LocalState;
-use crate::local::error::ApiError;
+use crate::LocalState;
+use crate::error::ApiError;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;

@@ -1,10 +1,10 @@
 //! `/v2/facts/{proj}/{env}/users` and `/bulk/users`.
 
 use super::{AppState, Params, limits, param};
-use crate::local::error::ApiResult;
-use crate::local::input::{Fields, KeyPattern, Query, bulk_operations, finish, json_body};
-use crate::local::store::{AssignmentRef, UserInput, UserPatch};
-use crate::local::views;
+use crate::error::ApiResult;
+use crate::input::{Fields, KeyPattern, Query, bulk_operations, finish, json_body};
+use crate::store::{AssignmentRef, UserInput, UserPatch};
+use crate::views;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -17,7 +17,7 @@ pub(super) fn user_input(
     value: &Value,
     loc: Vec<Value>,
     path_key: Option<&str>,
-) -> (UserInput, Vec<crate::local::error::FieldError>) {
+) -> (UserInput, Vec<crate::error::FieldError>) {
     let mut f = Fields::new(value, loc);
     let key = match (path_key, f.sent("key")) {
         (Some(k), false) => k.to_string(),
@@ -51,7 +51,7 @@ pub async fn get(State(s): AppState, p: Params) -> ApiResult<Response> {
     let user = store
         .users
         .get(ident)
-        .ok_or_else(|| crate::local::error::ApiError::not_found("user", ident))?;
+        .ok_or_else(|| crate::error::ApiError::not_found("user", ident))?;
     Ok(Json(views::user(&store, user)).into_response())
 }
 
@@ -79,7 +79,7 @@ pub async fn put(State(s): AppState, p: Params, body: Bytes) -> ApiResult<Respon
     let (input, errors) = user_input(&body, vec!["body".into()], Some(&path_key));
     finish(errors)?;
     if input.key != path_key {
-        return Err(crate::local::error::ApiError::validation(
+        return Err(crate::error::ApiError::validation(
             vec!["body".into(), "key".into()],
             format!(
                 "the key in the body ('{}') must match the user in the path ('{path_key}')",
@@ -167,7 +167,7 @@ pub async fn unassign_role(State(s): AppState, p: Params, body: Bytes) -> ApiRes
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn operations(body: &Value) -> ApiResult<(Vec<UserInput>, Vec<crate::local::error::FieldError>)> {
+fn operations(body: &Value) -> ApiResult<(Vec<UserInput>, Vec<crate::error::FieldError>)> {
     let mut f = Fields::new(body, vec!["body".into()]);
     let ops = f.opt_value("operations").cloned();
     if ops.is_none() {
@@ -212,7 +212,7 @@ pub(super) fn idents(body: &Value, limit: usize) -> ApiResult<Vec<String>> {
     finish(f.errors)?;
     let list = list.unwrap_or_default();
     if list.len() > limit {
-        return Err(crate::local::error::ApiError::validation(
+        return Err(crate::error::ApiError::validation(
             vec!["body".into(), "idents".into()],
             format!("ensure this value has at most {limit} items"),
             "value_error.list.max_items",

@@ -1,6 +1,6 @@
 //! Records (what is stored and saved), inputs (what the API layer hands in) and the snapshot.
 
-use crate::local::table::Row;
+use crate::table::Row;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

@@ -33,7 +33,7 @@ pub struct Knobs {
     /// The PDP's `/health`, `/healthy` and `/ready` answer 503, as a PDP without policy or data does.
     pub pdp_unhealthy: bool,
     /// The PDP decides on the data as it was this many milliseconds ago, as Permit's PDPs apply
-    /// writes asynchronously (see [`crate::local::lag`]); 0 (the default): at once, at no cost.
+    /// writes asynchronously (see [`crate::lag`]); 0 (the default): at once, at no cost.
     pub pdp_delay_ms: u64,
     pub rate_limits: RateLimits,
     pub faults: Faults,

@@ -5,7 +5,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
-//! use permit_sync::local::{LocalConfig, LocalPermit};
+//! use permit_local::{LocalConfig, LocalPermit};
 //! let permit = LocalPermit::start(LocalConfig::ephemeral()).await?; // ports 0, fresh key
 //! let api = permit.api_url();   // e.g. http://127.0.0.1:40123 — the SDKs' `api_url`
 //! let pdp = permit.pdp_url();   // the SDKs' `pdp`
