@@ -114,6 +114,39 @@ impl Client {
     }
 }
 
+/// Every endpoint of the client's table (`permit_api::endpoint`) is a route the local Permit serves
+/// with that method: the path the client builds is the path the server routes.
+#[tokio::test]
+async fn every_endpoint_the_client_calls_is_a_route_it_serves() {
+    let c = Client::start().await;
+    let (status, scope) = c
+        .call(
+            Method::GET,
+            &format!("{}/v2/api-key/scope", c.permit.api_url()),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{scope}");
+    let (p, e) = (
+        scope["project_id"].as_str().unwrap(),
+        scope["environment_id"].as_str().unwrap(),
+    );
+    for ep in permit_api::endpoint::ALL {
+        let keys = vec!["nope"; ep.arity()];
+        let url = format!("{}{}", c.permit.api_url(), ep.path(p, e, &keys));
+        let method = Method::from_bytes(ep.method.as_str().as_bytes()).unwrap();
+        let (status, body) = c.call(method, &url, Some(json!({}))).await;
+        let what = format!(
+            "{} {url} ({}): {status} {body}",
+            ep.method.as_str(),
+            ep.label
+        );
+        assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{what}");
+        assert_ne!(status, StatusCode::NOT_IMPLEMENTED, "{what}");
+        assert!(!body.to_string().contains("No such route"), "{what}");
+    }
+}
+
 #[tokio::test]
 async fn scope_and_auth() {
     let c = Client::start().await;

@@ -1,131 +1,109 @@
-//! Request bodies, in the field names Permit's API takes.
+//! Request bodies, in the field names Permit's API takes: `permit_api::request`'s structs,
+//! borrowed from the model's objects.
 
-use crate::model::{Attrs, Resource, Role, Tenant, User};
+use crate::model::{Action, AttributeDef, Attrs, Resource, Role, Tenant, User};
 use crate::plan::Op;
-use serde::Serialize;
-use serde_json::{Map, Value, json};
+use permit_api::request as wire;
+use std::collections::BTreeMap;
 
-fn put_opt<T: serde::Serialize>(m: &mut Map<String, Value>, k: &str, v: &Option<T>) {
-    if let Some(v) = v {
-        m.insert(k.into(), json!(v));
-    }
+pub use wire::Operations;
+
+/// The actions of a resource, keyed by action key.
+type Actions<'a> = BTreeMap<&'a str, wire::ActionWrite<'a, Attrs>>;
+/// A resource's attribute definitions.
+type Defs = BTreeMap<String, AttributeDef>;
+
+fn actions(r: &Resource) -> Actions<'_> {
+    r.actions
+        .iter()
+        .map(|(k, a): (&String, &Action)| {
+            let action = wire::ActionWrite {
+                name: &a.name,
+                description: a.description.as_deref(),
+                attributes: a.attributes.as_ref(),
+            };
+            (k.as_str(), action)
+        })
+        .collect()
 }
 
-fn actions(r: &Resource) -> Value {
-    let mut out = Map::new();
-    for (k, a) in &r.actions {
-        let mut m = Map::new();
-        m.insert("name".into(), json!(a.name));
-        put_opt(&mut m, "description", &a.description);
-        put_opt(&mut m, "attributes", &a.attributes);
-        out.insert(k.clone(), Value::Object(m));
-    }
-    Value::Object(out)
+fn strs(set: &std::collections::BTreeSet<String>) -> Vec<&str> {
+    set.iter().map(String::as_str).collect()
 }
 
-pub fn resource_create(r: &Resource) -> Value {
-    let mut m = Map::new();
-    m.insert("key".into(), json!(r.key));
-    m.insert("name".into(), json!(r.name));
-    put_opt(&mut m, "description", &r.description);
-    m.insert("actions".into(), actions(r));
-    put_opt(&mut m, "attributes", &r.attributes);
-    Value::Object(m)
+pub fn resource_create(r: &Resource) -> wire::ResourceCreate<'_, Attrs, Defs> {
+    wire::ResourceCreate {
+        key: &r.key,
+        name: &r.name,
+        description: r.description.as_deref(),
+        actions: actions(r),
+        attributes: r.attributes.as_ref(),
+    }
 }
 
 /// PATCH body: the full desired value of each listed field (PATCH replaces whole fields).
-pub fn resource_patch(r: &Resource, fields: &[&str]) -> Value {
-    let mut m = Map::new();
-    for f in fields {
-        match *f {
-            "name" => {
-                m.insert("name".into(), json!(r.name));
-            }
-            "description" => put_opt(&mut m, "description", &r.description),
-            "actions" => {
-                m.insert("actions".into(), actions(r));
-            }
-            "attributes" => put_opt(&mut m, "attributes", &r.attributes),
-            _ => {}
-        }
+pub fn resource_patch<'a>(
+    r: &'a Resource,
+    fields: &[&str],
+) -> wire::ResourcePatch<'a, Attrs, Defs> {
+    let has = |f: &str| fields.contains(&f);
+    wire::ResourcePatch {
+        name: has("name").then_some(r.name.as_str()),
+        description: r.description.as_deref().filter(|_| has("description")),
+        actions: has("actions").then(|| actions(r)),
+        attributes: r.attributes.as_ref().filter(|_| has("attributes")),
     }
-    Value::Object(m)
 }
 
-pub fn role_create(r: &Role) -> Value {
-    let mut m = Map::new();
-    m.insert("key".into(), json!(r.key));
-    m.insert("name".into(), json!(r.name));
-    put_opt(&mut m, "description", &r.description);
-    m.insert("permissions".into(), json!(r.permissions));
-    m.insert("extends".into(), json!(r.extends));
-    put_opt(&mut m, "attributes", &r.attributes);
-    Value::Object(m)
+pub fn role_create(r: &Role) -> wire::RoleCreate<'_, Attrs> {
+    wire::RoleCreate {
+        key: &r.key,
+        name: &r.name,
+        description: r.description.as_deref(),
+        permissions: strs(&r.permissions),
+        extends: strs(&r.extends),
+        attributes: r.attributes.as_ref(),
+    }
 }
 
 /// Role PATCH without permissions, which change through the add/remove endpoints.
-pub fn role_patch(r: &Role, fields: &[&str]) -> Value {
-    let mut m = Map::new();
-    for f in fields {
-        match *f {
-            "name" => {
-                m.insert("name".into(), json!(r.name));
-            }
-            "description" => put_opt(&mut m, "description", &r.description),
-            "extends" => {
-                m.insert("extends".into(), json!(r.extends));
-            }
-            "attributes" => put_opt(&mut m, "attributes", &r.attributes),
-            _ => {}
-        }
+pub fn role_patch<'a>(r: &'a Role, fields: &[&str]) -> wire::RolePatch<'a, Attrs> {
+    let has = |f: &str| fields.contains(&f);
+    wire::RolePatch {
+        name: has("name").then_some(r.name.as_str()),
+        description: r.description.as_deref().filter(|_| has("description")),
+        extends: has("extends").then(|| strs(&r.extends)),
+        attributes: r.attributes.as_ref().filter(|_| has("attributes")),
     }
-    Value::Object(m)
 }
 
-pub fn tenant_create(t: &Tenant) -> Value {
-    let mut m = Map::new();
-    m.insert("key".into(), json!(t.key));
-    m.insert("name".into(), json!(t.name));
-    put_opt(&mut m, "description", &t.description);
-    put_opt(&mut m, "attributes", &t.attributes);
-    Value::Object(m)
-}
-
-pub fn tenant_patch(t: &Tenant, fields: &[&str]) -> Value {
-    let mut m = Map::new();
-    for f in fields {
-        match *f {
-            "name" => {
-                m.insert("name".into(), json!(t.name));
-            }
-            "description" => put_opt(&mut m, "description", &t.description),
-            "attributes" => put_opt(&mut m, "attributes", &t.attributes),
-            _ => {}
-        }
+/// The permissions a role gains or loses (`POST|DELETE roles/{}/permissions`).
+pub fn permissions<'a>(keys: &[&'a String]) -> wire::Permissions<'a> {
+    wire::Permissions {
+        permissions: keys.iter().map(|k| k.as_str()).collect(),
     }
-    Value::Object(m)
 }
 
-/// A bulk body: `{"operations": [...]}`, written straight from the items (no JSON tree of
-/// thousands of objects built first).
-#[derive(Serialize)]
-pub struct Operations<T: Serialize> {
-    pub operations: Vec<T>,
+pub fn tenant_create(t: &Tenant) -> wire::TenantCreate<'_, Attrs> {
+    wire::TenantCreate {
+        key: &t.key,
+        name: &t.name,
+        description: t.description.as_deref(),
+        attributes: t.attributes.as_ref(),
+    }
+}
+
+pub fn tenant_patch<'a>(t: &'a Tenant, fields: &[&str]) -> wire::TenantPatch<'a, Attrs> {
+    let has = |f: &str| fields.contains(&f);
+    wire::TenantPatch {
+        name: has("name").then_some(t.name.as_str()),
+        description: t.description.as_deref().filter(|_| has("description")),
+        attributes: t.attributes.as_ref().filter(|_| has("attributes")),
+    }
 }
 
 /// A user as a PUT sends it, borrowed from the op.
-#[derive(Serialize)]
-pub struct UserUpsert<'a> {
-    key: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    email: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    first_name: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    last_name: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    attributes: Option<&'a Attrs>,
-}
+pub type UserUpsert<'a> = wire::UserUpsert<'a, Attrs>;
 
 /// The user as it must be after an upsert: PUT replaces the whole user, so the undeclared fields
 /// keep the values Permit holds.
@@ -146,6 +124,21 @@ pub fn user_upsert<'a>(desired: &'a User, live: Option<&'a User>) -> UserUpsert<
     }
 }
 
+/// A role assignment as the assign and unassign calls take it.
+pub fn assign<'a>(a: crate::model::AssignmentRef<'a>) -> wire::Assign<'a> {
+    wire::Assign {
+        user: a.user,
+        role: a.role,
+        tenant: a.tenant,
+        resource_instance: a.resource_instance,
+    }
+}
+
+/// The keys of a bulk delete (`{"idents": [...]}`).
+pub fn idents<'a>(keys: Vec<&'a str>) -> wire::Idents<'a> {
+    wire::Idents { idents: keys }
+}
+
 /// The changed field names of an op.
 pub fn fields(op: &Op) -> Vec<&str> {
     op.diffs.iter().map(|d| d.field.as_str()).collect()
@@ -154,6 +147,7 @@ pub fn fields(op: &Op) -> Vec<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn a_user_upsert_keeps_the_fields_the_manifest_leaves_out() {
@@ -185,7 +179,7 @@ mod tests {
             attributes: Some([("plan".to_string(), json!("pro"))].into()),
         };
         assert_eq!(
-            tenant_patch(&t, &["attributes"]),
+            serde_json::to_value(tenant_patch(&t, &["attributes"])).unwrap(),
             json!({"attributes": {"plan": "pro"}})
         );
     }

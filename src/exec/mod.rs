@@ -13,13 +13,12 @@ pub mod summary;
 use crate::backoff::Backoff;
 use crate::kinds::Kind;
 use crate::model::{Obj, Role, Tenant, User};
-use crate::permit::{Call, Metrics, PermitClient, PermitError, live, seg};
+use crate::permit::{Call, Metrics, PermitClient, PermitError, live};
 use crate::plan::{Action, Op, Plan, diff};
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use reqwest::Method;
+use permit_api::{Endpoint, endpoint as ep};
 use serde::Serialize;
-use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::Mutex;
@@ -253,32 +252,24 @@ pub async fn run(client: &PermitClient, plan: &Plan, opts: &ExecOptions) -> Exec
     ex.unassign(of(Kind::RoleAssignment, &delete)).await;
     ex.bulk_delete(
         of(Kind::PermitUser, &delete),
-        "bulk/users",
+        (&ep::USERS_BULK_DELETE, &ep::USER_DELETE),
         "users",
         ex.opts.batch.users,
     )
     .await;
     ex.bulk_delete(
         of(Kind::PermitTenant, &delete),
-        "bulk/tenants",
+        (&ep::TENANTS_BULK_DELETE, &ep::TENANT_DELETE),
         "tenants",
         ex.opts.batch.tenants,
     )
     .await;
     ex.singles(of(Kind::PermitRole, &delete), |op| {
-        ex.delete(
-            ex.client.schema(&format!("roles/{}", seg(&op.key))),
-            "roles.delete",
-            op,
-        )
+        ex.delete(&ep::ROLE_DELETE, op)
     })
     .await;
     ex.singles(of(Kind::PermitResource, &delete), |op| {
-        ex.delete(
-            ex.client.schema(&format!("resources/{}", seg(&op.key))),
-            "resources.delete",
-            op,
-        )
+        ex.delete(&ep::RESOURCE_DELETE, op)
     })
     .await;
     ex.progress.finish_and_clear();
@@ -447,10 +438,10 @@ impl Exec<'_> {
         }
     }
 
-    async fn delete(&self, path: String, endpoint: &'static str, op: &Op) -> Outcome {
+    async fn delete(&self, endpoint: &'static Endpoint, op: &Op) -> Outcome {
         match self
             .client
-            .call(Call::new(Method::DELETE, path, endpoint, op.subject()))
+            .call(self.client.to(endpoint, &[&op.key], op.subject()))
             .await
         {
             Err(e) if e.is_not_found() => Ok(()),
@@ -466,19 +457,16 @@ impl Exec<'_> {
                 unreachable!("resource op")
             };
             let patch = |fields: &[&str]| {
-                let path = self.client.schema(&format!("resources/{}", seg(&r.key)));
-                Call::new(Method::PATCH, path, "resources.patch", op.subject())
+                self.client
+                    .to(&ep::RESOURCE_PATCH, &[&r.key], op.subject())
                     .body(body::resource_patch(r, fields))
             };
             match op.action {
                 Action::Create => {
-                    let call = Call::new(
-                        Method::POST,
-                        self.client.schema("resources"),
-                        "resources.create",
-                        op.subject(),
-                    )
-                    .body(body::resource_create(r));
+                    let call = self
+                        .client
+                        .to(&ep::RESOURCE_CREATE, &[], op.subject())
+                        .body(body::resource_create(r));
                     if self.create(call).await? {
                         return Ok(());
                     }
@@ -555,13 +543,14 @@ impl Exec<'_> {
                     _ => unreachable!("role op"),
                 })
                 .collect();
-            let call = Call::new(
-                Method::PUT,
-                self.client.schema("bulk/roles"),
-                "roles.bulk_upsert",
-                format!("bulk upsert of {} roles", chunk.len()),
-            )
-            .body(body::Operations { operations: bodies });
+            let call = self
+                .client
+                .to(
+                    &ep::ROLES_BULK_UPSERT,
+                    &[],
+                    format!("bulk upsert of {} roles", chunk.len()),
+                )
+                .body(body::Operations { operations: bodies });
             match self.client.call(call).await {
                 Ok(_) => {
                     for op in chunk {
@@ -583,26 +572,22 @@ impl Exec<'_> {
         };
         match op.action {
             Action::Create => {
-                let call = Call::new(
-                    Method::POST,
-                    self.client.schema("roles"),
-                    "roles.create",
-                    op.subject(),
-                )
-                .body(body::role_create(want));
+                let call = self
+                    .client
+                    .to(&ep::ROLE_CREATE, &[], op.subject())
+                    .body(body::role_create(want));
                 if self.create(call).await? {
                     return Ok(());
                 }
                 // It exists (someone else's, or our own earlier attempt): converge it.
-                let path = self.client.schema(&format!("roles/{}", seg(&want.key)));
                 let v = self
                     .client
-                    .call(Call::new(Method::GET, path, "roles.get", op.subject()))
+                    .call(self.client.to(&ep::ROLE_GET, &[&want.key], op.subject()))
                     .await?;
                 let have = live::role(&v).ok_or_else(|| PermitError::Decode {
                     object: op.subject(),
-                    method: "GET".into(),
-                    path: format!("roles/{}", want.key),
+                    method: ep::ROLE_GET.method.as_str().into(),
+                    path: ep::ROLE_GET.fill(&[&want.key]),
                     message: "no role in the answer".into(),
                 })?;
                 let diffs = diff::role(want, &have);
@@ -621,40 +606,34 @@ impl Exec<'_> {
     /// PATCHes the plain fields; permissions change incrementally (add, remove), as Permit advises
     /// for large permission sets.
     async fn role_update(&self, op: &Op, want: &Role, have: &Role, fields: &[&str]) -> Outcome {
-        let path = self.client.schema(&format!("roles/{}", seg(&want.key)));
         let plain: Vec<&str> = fields
             .iter()
             .copied()
             .filter(|f| *f != "permissions")
             .collect();
         if !plain.is_empty() {
-            let call = Call::new(Method::PATCH, path.clone(), "roles.patch", op.subject())
+            let call = self
+                .client
+                .to(&ep::ROLE_PATCH, &[&want.key], op.subject())
                 .body(body::role_patch(want, &plain));
             self.client.call(call).await?;
         }
         let add: Vec<&String> = want.permissions.difference(&have.permissions).collect();
         let remove: Vec<&String> = have.permissions.difference(&want.permissions).collect();
-        let perms = format!("{path}/permissions");
         if !add.is_empty() {
             // Adding permissions already present is skipped by Permit, so it may be repeated.
-            let call = Call::new(
-                Method::POST,
-                perms.clone(),
-                "roles.add_permissions",
-                op.subject(),
-            )
-            .body(json!({ "permissions": add }))
-            .idempotent(true);
+            let call = self
+                .client
+                .to(&ep::ROLE_ADD_PERMISSIONS, &[&want.key], op.subject())
+                .body(body::permissions(&add))
+                .idempotent(true);
             self.client.call(call).await?;
         }
         if !remove.is_empty() {
-            let call = Call::new(
-                Method::DELETE,
-                perms,
-                "roles.remove_permissions",
-                op.subject(),
-            )
-            .body(json!({ "permissions": remove }));
+            let call = self
+                .client
+                .to(&ep::ROLE_REMOVE_PERMISSIONS, &[&want.key], op.subject())
+                .body(body::permissions(&remove));
             self.client.call(call).await?;
         }
         Ok(())
@@ -682,8 +661,9 @@ impl Exec<'_> {
     }
 
     async fn tenant_patch(&self, op: &Op, t: &Tenant, fields: Vec<&str>) -> Outcome {
-        let path = self.client.facts(&format!("tenants/{}", seg(&t.key)));
-        let call = Call::new(Method::PATCH, path, "tenants.patch", op.subject())
+        let call = self
+            .client
+            .to(&ep::TENANT_PATCH, &[&t.key], op.subject())
             .body(body::tenant_patch(t, &fields));
         self.client.call(call).await.map(drop)
     }
@@ -692,13 +672,10 @@ impl Exec<'_> {
         let Obj::Tenant(t) = desired(op) else {
             unreachable!("tenant op")
         };
-        let call = Call::new(
-            Method::POST,
-            self.client.facts("tenants"),
-            "tenants.create",
-            op.subject(),
-        )
-        .body(body::tenant_create(t));
+        let call = self
+            .client
+            .to(&ep::TENANT_CREATE, &[], op.subject())
+            .body(body::tenant_create(t));
         if self.create(call).await? {
             return Ok(());
         }
@@ -717,13 +694,13 @@ impl Exec<'_> {
                     _ => unreachable!("tenant op"),
                 })
                 .collect();
-            Call::new(
-                Method::POST,
-                self.client.facts("bulk/tenants"),
-                "tenants.bulk_create",
-                format!("bulk create of {} tenants", chunk.len()),
-            )
-            .body(body::Operations { operations: ops })
+            self.client
+                .to(
+                    &ep::TENANTS_BULK_CREATE,
+                    &[],
+                    format!("bulk create of {} tenants", chunk.len()),
+                )
+                .body(body::Operations { operations: ops })
         };
         let settle = |chunk: Vec<&'o Op>| async move {
             let live = match live::read_tenants(self.client).await {
@@ -767,13 +744,14 @@ impl Exec<'_> {
             .map(|chunk| async move {
                 if chunk.len() > 1 {
                     let bodies: Vec<_> = chunk.iter().map(|op| user_body(op)).collect();
-                    let call = Call::new(
-                        Method::PUT,
-                        self.client.facts("bulk/users"),
-                        "users.bulk_upsert",
-                        format!("bulk upsert of {} users", chunk.len()),
-                    )
-                    .body(body::Operations { operations: bodies });
+                    let call = self
+                        .client
+                        .to(
+                            &ep::USERS_BULK_UPSERT,
+                            &[],
+                            format!("bulk upsert of {} users", chunk.len()),
+                        )
+                        .body(body::Operations { operations: bodies });
                     match self.client.call(call).await {
                         Ok(_) => {
                             for op in &chunk {
@@ -786,8 +764,9 @@ impl Exec<'_> {
                     }
                 }
                 self.singles(chunk, |op| async move {
-                    let path = self.client.facts(&format!("users/{}", seg(&op.key)));
-                    let call = Call::new(Method::PUT, path, "users.upsert", op.subject())
+                    let call = self
+                        .client
+                        .to(&ep::USER_UPSERT, &[&op.key], op.subject())
                         .body(user_body(op));
                     self.client.call(call).await.map(drop)
                 })
@@ -811,13 +790,10 @@ impl Exec<'_> {
 
     async fn assign_single(&self, op: &Op) -> Outcome {
         let a = op.assignment_ref().expect("assignment op");
-        let call = Call::new(
-            Method::POST,
-            self.client.facts("role_assignments"),
-            "role_assignments.assign",
-            op.subject(),
-        )
-        .body(a);
+        let call = self
+            .client
+            .to(&ep::ROLE_ASSIGN, &[], op.subject())
+            .body(body::assign(a));
         // Already assigned is as good as assigned.
         self.create(call).await.map(drop)
     }
@@ -826,15 +802,15 @@ impl Exec<'_> {
         let bulk = |chunk: &[&Op]| {
             let bodies: Vec<_> = chunk
                 .iter()
-                .map(|op| op.assignment_ref().expect("assignment op"))
+                .map(|op| body::assign(op.assignment_ref().expect("assignment op")))
                 .collect();
-            Call::new(
-                Method::POST,
-                self.client.facts("role_assignments/bulk"),
-                "role_assignments.bulk_assign",
-                format!("bulk assign of {} role assignments", chunk.len()),
-            )
-            .body(bodies)
+            self.client
+                .to(
+                    &ep::ROLE_ASSIGNMENTS_BULK_ASSIGN,
+                    &[],
+                    format!("bulk assign of {} role assignments", chunk.len()),
+                )
+                .body(bodies)
         };
         let settle = |chunk: Vec<&'o Op>| async move {
             let live = match live::read_assignments(self.client).await {
@@ -857,13 +833,10 @@ impl Exec<'_> {
         let chunks: Vec<Vec<&Op>> = ops.chunks(size).map(<[_]>::to_vec).collect();
         let single = |op: &Op| {
             let body = op.assignment_ref().expect("assignment op");
-            let call = Call::new(
-                Method::DELETE,
-                self.client.facts("role_assignments"),
-                "role_assignments.unassign",
-                op.subject(),
-            )
-            .body(body);
+            let call = self
+                .client
+                .to(&ep::ROLE_UNASSIGN, &[], op.subject())
+                .body(body::assign(body));
             async move {
                 match self.client.call(call).await {
                     Err(e) if e.is_not_found() => Ok(()),
@@ -876,15 +849,19 @@ impl Exec<'_> {
             .into_iter()
             .map(|chunk| async move {
                 if chunk.len() > 1 {
-                    let bodies: Vec<_> =
-                        chunk.iter().filter_map(|op| op.assignment_ref()).collect();
-                    let call = Call::new(
-                        Method::DELETE,
-                        self.client.facts("role_assignments/bulk"),
-                        "role_assignments.bulk_unassign",
-                        format!("bulk unassign of {} role assignments", chunk.len()),
-                    )
-                    .body(bodies);
+                    let bodies: Vec<_> = chunk
+                        .iter()
+                        .filter_map(|op| op.assignment_ref())
+                        .map(body::assign)
+                        .collect();
+                    let call = self
+                        .client
+                        .to(
+                            &ep::ROLE_ASSIGNMENTS_BULK_UNASSIGN,
+                            &[],
+                            format!("bulk unassign of {} role assignments", chunk.len()),
+                        )
+                        .body(bodies);
                     match self.client.call(call).await {
                         Ok(_) => {
                             for op in &chunk {
@@ -905,24 +882,27 @@ impl Exec<'_> {
 
     /// Bulk delete by key (`{"idents": [...]}`), single deletes for one object or when the bulk
     /// call fails (a missing object is then a 404, which counts as done).
-    async fn bulk_delete(&self, ops: Vec<&Op>, bulk_path: &str, what: &'static str, size: usize) {
+    async fn bulk_delete(
+        &self,
+        ops: Vec<&Op>,
+        (bulk_ep, single_ep): (&'static Endpoint, &'static Endpoint),
+        what: &'static str,
+        size: usize,
+    ) {
         let chunks: Vec<Vec<&Op>> = ops.chunks(size.max(1)).map(<[_]>::to_vec).collect();
-        let (bulk_ep, single_ep) = match what {
-            "users" => ("users.bulk_delete", "users.delete"),
-            _ => ("tenants.bulk_delete", "tenants.delete"),
-        };
         let futures: Vec<_> = chunks
             .into_iter()
             .map(|chunk| async move {
                 if chunk.len() > 1 {
                     let idents: Vec<&str> = chunk.iter().map(|o| o.key.as_str()).collect();
-                    let call = Call::new(
-                        Method::DELETE,
-                        self.client.facts(bulk_path),
-                        bulk_ep,
-                        format!("bulk delete of {} {what}", chunk.len()),
-                    )
-                    .body(json!({ "idents": idents }));
+                    let call = self
+                        .client
+                        .to(
+                            bulk_ep,
+                            &[],
+                            format!("bulk delete of {} {what}", chunk.len()),
+                        )
+                        .body(body::idents(idents));
                     match self.client.call(call).await {
                         Ok(_) => {
                             for op in &chunk {
@@ -933,14 +913,7 @@ impl Exec<'_> {
                         Err(e) => tracing::info!(error = %e, "bulk delete failed; one by one"),
                     }
                 }
-                self.singles(chunk, |op| {
-                    self.delete(
-                        self.client.facts(&format!("{what}/{}", seg(&op.key))),
-                        single_ep,
-                        op,
-                    )
-                })
-                .await;
+                self.singles(chunk, |op| self.delete(single_ep, op)).await;
             })
             .collect();
         self.bounded(futures).await;

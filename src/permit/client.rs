@@ -3,8 +3,11 @@
 use super::error::{PermitError, error_message};
 use super::limits::{LimitClass, Limiter, Limits};
 use super::retry::{self, RetryPolicy, Verdict};
+/// Percent-encodes one path segment (user keys may hold `@`, `|`, `+`).
+pub use permit_api::seg;
+use permit_api::{Endpoint, endpoint};
 use reqwest::Method;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -208,17 +211,15 @@ impl Call {
     }
 }
 
-/// Percent-encodes one path segment (user keys may hold `@`, `|`, `+`).
-pub fn seg(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
+/// The HTTP method of an endpoint of the table.
+pub fn method(m: permit_api::Method) -> Method {
+    match m {
+        permit_api::Method::Get => Method::GET,
+        permit_api::Method::Post => Method::POST,
+        permit_api::Method::Put => Method::PUT,
+        permit_api::Method::Patch => Method::PATCH,
+        permit_api::Method::Delete => Method::DELETE,
     }
-    out
 }
 
 struct Inner {
@@ -284,19 +285,21 @@ impl PermitClient {
                 unreachable: Default::default(),
             }),
         };
+        let ep = &endpoint::API_KEY_SCOPE;
         let v = probe
             .call(Call::new(
-                Method::GET,
-                "/v2/api-key/scope".into(),
-                "api_key.scope",
+                method(ep.method),
+                ep.path("", "", &[]),
+                ep.label,
                 "API key scope",
             ))
             .await?;
-        let field = |name: &str| v.get(name).and_then(|x| x.as_str()).map(str::to_string);
+        let read = permit_api::response::ScopeRead::deserialize(&v).unwrap_or_default();
+        let field = |f: Option<permit_api::response::Str<'_>>| f.map(|f| f.into_owned());
         inner.scope = match (
-            field("organization_id"),
-            field("project_id"),
-            field("environment_id"),
+            field(read.organization_id),
+            field(read.project_id),
+            field(read.environment_id),
         ) {
             (Some(o), Some(p), Some(e)) => Scope {
                 organization_id: o,
@@ -335,6 +338,17 @@ impl PermitClient {
     }
 
     /// `/v2/facts/{project}/{environment}/{rest}`
+    /// The path of an endpoint of the table in this environment, `keys` filling its template.
+    pub fn path(&self, ep: &Endpoint, keys: &[&str]) -> String {
+        let s = &self.inner.scope;
+        ep.path(&s.project_id, &s.environment_id, keys)
+    }
+
+    /// A call to an endpoint of the table: its method, path and metric label.
+    pub fn to(&self, ep: &'static Endpoint, keys: &[&str], object: impl Into<String>) -> Call {
+        Call::new(method(ep.method), self.path(ep, keys), ep.label, object)
+    }
+
     pub fn facts(&self, rest: &str) -> String {
         let s = &self.inner.scope;
         format!(
@@ -523,29 +537,21 @@ impl PermitClient {
     /// `page_count` lets the remaining pages be fetched concurrently, and a list whose length is
     /// a multiple of 100 costs no extra empty page. A server that ignores the flag answers with a
     /// plain array, read until a short page.
-    pub async fn list(
-        &self,
-        path: String,
-        endpoint: &'static str,
-        what: &str,
-    ) -> Result<Vec<Value>, PermitError> {
-        self.list_map(path, endpoint, what, Some).await
+    pub async fn list(&self, ep: &'static Endpoint, what: &str) -> Result<Vec<Value>, PermitError> {
+        self.list_map(ep, what, Some).await
     }
 
     /// [`PermitClient::list`], each item passed through `reduce` as its page arrives, so only
     /// the reduced items are kept (items it answers `None` for are dropped).
     pub async fn list_map<T>(
         &self,
-        path: String,
-        endpoint: &'static str,
+        ep: &'static Endpoint,
         what: &str,
         reduce: impl Fn(Value) -> Option<T>,
     ) -> Result<Vec<T>, PermitError> {
         let mut items = Vec::new();
-        self.list_each(path, endpoint, what, PAGES_IN_FLIGHT, |v| {
-            items.extend(reduce(v))
-        })
-        .await?;
+        self.list_each(ep, what, PAGES_IN_FLIGHT, |v| items.extend(reduce(v)))
+            .await?;
         Ok(items)
     }
 
@@ -553,19 +559,19 @@ impl PermitClient {
     /// order, `in_flight` requested at once).
     pub async fn list_each(
         &self,
-        path: String,
-        endpoint: &'static str,
+        ep: &'static Endpoint,
         what: &str,
         in_flight: usize,
         mut each: impl FnMut(Value),
     ) -> Result<(), PermitError> {
         const PER_PAGE: usize = 100;
+        let path = self.path(ep, &[]);
         let page = |n: usize| {
             self.call(
                 Call::new(
-                    Method::GET,
+                    method(ep.method),
                     path.clone(),
-                    endpoint,
+                    ep.label,
                     format!("{what} page {n}"),
                 )
                 .query("page", n)
@@ -602,20 +608,15 @@ impl PermitClient {
 pub const PAGES_IN_FLIGHT: usize = 4;
 
 /// Items of one page, and the page count when the answer is an envelope.
+/// A listing's page: Permit's envelope ([`permit_api::response::Page`]) or a bare array. The
+/// items are moved out of the answer, not copied.
 fn split_page(v: Value) -> (Vec<Value>, Option<usize>) {
     match v {
         Value::Array(items) => (items, None),
-        Value::Object(mut m) => {
-            let items = match m.remove("data") {
-                Some(Value::Array(items)) => items,
-                _ => Vec::new(),
-            };
-            let pages = m
-                .get("page_count")
-                .and_then(|p| p.as_u64())
-                .map(|p| p as usize);
-            (items, pages)
-        }
+        Value::Object(_) => match permit_api::response::Page::<Value>::deserialize(v) {
+            Ok(page) => (page.data, page.page_count.map(|p| p as usize)),
+            Err(_) => (Vec::new(), None),
+        },
         _ => (Vec::new(), None),
     }
 }

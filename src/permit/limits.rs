@@ -248,6 +248,23 @@ impl Limiter {
 mod tests {
     use super::*;
 
+    /// The endpoint table's rate-limit class of each endpoint is the class the limiter counts its
+    /// requests under.
+    #[test]
+    fn the_endpoint_table_agrees_with_the_limiter() {
+        for ep in permit_api::endpoint::ALL {
+            let method = crate::permit::client::method(ep.method);
+            let class = match LimitClass::label(&method, &ep.path("p", "e", &["k"; 2])) {
+                LimitClass::Bulk => permit_api::RateClass::Bulk,
+                LimitClass::SchemaWrite => permit_api::RateClass::SchemaWrite,
+                LimitClass::Delete => permit_api::RateClass::Delete,
+                LimitClass::Write => permit_api::RateClass::Write,
+                LimitClass::All => permit_api::RateClass::Read,
+            };
+            assert_eq!(class, ep.class, "{}", ep.label);
+        }
+    }
+
     #[test]
     fn classes_of_requests() {
         let c = LimitClass::of(&Method::DELETE, "/v2/facts/p/e/bulk/users");

@@ -1,58 +1,57 @@
 //! Reads the live environment: every synced kind, paged, concurrently, into the normalised model.
 
 use super::{PermitClient, PermitError};
-use crate::desired::non_empty;
-use crate::kinds::{Attributes, Kind};
+use crate::kinds::Kind;
 use crate::model::{Action, Assignment, AttributeDef, Attrs, Resource, Role, State, Tenant, User};
+use permit_api::endpoint as ep;
+use permit_api::response::{self as wire, Str};
+use serde::Deserialize;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-fn s(v: &Value, k: &str) -> Option<String> {
-    non_empty(&v.get(k).and_then(|x| x.as_str()).map(str::to_string))
+/// A listed string as the model keeps it: absent, `null` and empty are all "not set".
+fn s(v: &Option<Str<'_>>) -> Option<String> {
+    v.as_deref().filter(|s| !s.is_empty()).map(str::to_string)
 }
 
-fn attrs(v: &Value, k: &str) -> Option<Attributes> {
-    match v.get(k) {
-        Some(Value::Object(m)) => Some(m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
-        _ => None,
-    }
+fn attrs(v: &Option<Cow<'_, wire::Attrs>>) -> Option<Attrs> {
+    v.as_deref().map(Attrs::of_object)
 }
 
-fn strings(v: &Value, k: &str) -> Vec<String> {
-    v.get(k)
-        .and_then(|x| x.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
+fn strings(v: &[Str<'_>]) -> impl Iterator<Item = String> {
+    v.iter().map(|s| s.to_string())
+}
+
+/// A listed object read into its wire struct, borrowing from the listing (`None` if malformed).
+fn parsed<'v, T: Deserialize<'v>>(v: &'v Value) -> Option<T> {
+    T::deserialize(v).ok()
 }
 
 pub fn resource(v: &Value) -> Option<Resource> {
-    let key = s(v, "key")?;
-    let actions = match v.get("actions") {
-        Some(Value::Object(m)) => m
-            .iter()
-            .map(|(k, a)| {
-                let action = Action {
-                    name: s(a, "name").unwrap_or_else(|| k.clone()),
-                    description: s(a, "description"),
-                    attributes: attrs(a, "attributes").map(Attrs::from),
-                };
-                (k.clone(), action)
-            })
-            .collect(),
-        _ => BTreeMap::new(),
-    };
+    let r: wire::ResourceRead = parsed(v)?;
+    let key = s(&r.key)?;
+    let actions = r
+        .actions
+        .iter()
+        .map(|(k, a)| {
+            let action = Action {
+                name: s(&a.name).unwrap_or_else(|| k.to_string()),
+                description: s(&a.description),
+                attributes: attrs(&a.attributes),
+            };
+            (k.to_string(), action)
+        })
+        .collect();
     // Attribute definitions are reported as a map `key → {type, description}` when at all.
-    let attributes = match v.get("attributes") {
+    let attributes = match r.attributes.as_deref() {
         Some(Value::Object(m)) => Some(
             m.iter()
                 .filter_map(|(k, a)| {
+                    let text = |f: &str| a.get(f).and_then(Value::as_str).filter(|s| !s.is_empty());
                     let def = AttributeDef {
-                        type_: s(a, "type")?,
-                        description: s(a, "description"),
+                        type_: text("type")?.to_string(),
+                        description: text("description").map(str::to_string),
                     };
                     Some((k.clone(), def))
                 })
@@ -61,53 +60,69 @@ pub fn resource(v: &Value) -> Option<Resource> {
         _ => None,
     };
     Some(Resource {
-        name: s(v, "name").unwrap_or_else(|| key.clone()),
-        description: s(v, "description"),
+        name: s(&r.name).unwrap_or_else(|| key.clone()),
+        description: s(&r.description),
         actions,
         attributes,
         key,
     })
 }
 
-pub fn role(v: &Value) -> Option<Role> {
-    let key = s(v, "key")?;
+fn role_of(r: &wire::RoleRead) -> Option<Role> {
+    let key = s(&r.key)?;
     Some(Role {
-        name: s(v, "name").unwrap_or_else(|| key.clone()),
-        description: s(v, "description"),
-        permissions: strings(v, "permissions").into_iter().collect(),
-        extends: strings(v, "extends").into_iter().collect(),
-        attributes: attrs(v, "attributes").map(Attrs::from),
+        name: s(&r.name).unwrap_or_else(|| key.clone()),
+        description: s(&r.description),
+        permissions: strings(&r.permissions).collect(),
+        extends: strings(&r.extends).collect(),
+        attributes: attrs(&r.attributes),
+        key,
+    })
+}
+
+pub fn role(v: &Value) -> Option<Role> {
+    role_of(&parsed(v)?)
+}
+
+fn tenant_of(t: &wire::TenantRead) -> Option<Tenant> {
+    let key = s(&t.key)?;
+    Some(Tenant {
+        name: s(&t.name).unwrap_or_else(|| key.clone()),
+        description: s(&t.description),
+        attributes: attrs(&t.attributes),
         key,
     })
 }
 
 pub fn tenant(v: &Value) -> Option<Tenant> {
-    let key = s(v, "key")?;
-    Some(Tenant {
-        name: s(v, "name").unwrap_or_else(|| key.clone()),
-        description: s(v, "description"),
-        attributes: attrs(v, "attributes").map(Attrs::from),
-        key,
+    tenant_of(&parsed(v)?)
+}
+
+fn user_of(u: &wire::UserRead) -> Option<User> {
+    Some(User {
+        key: s(&u.key)?,
+        email: s(&u.email),
+        first_name: s(&u.first_name),
+        last_name: s(&u.last_name),
+        attributes: attrs(&u.attributes),
     })
 }
 
 pub fn user(v: &Value) -> Option<User> {
-    Some(User {
-        key: s(v, "key")?,
-        email: s(v, "email"),
-        first_name: s(v, "first_name"),
-        last_name: s(v, "last_name"),
-        attributes: attrs(v, "attributes").map(Attrs::from),
+    user_of(&parsed(v)?)
+}
+
+fn assignment_of(a: &wire::RoleAssignmentRead) -> Option<Assignment> {
+    Some(Assignment {
+        user: s(&a.user)?,
+        role: s(&a.role)?,
+        tenant: s(&a.tenant).unwrap_or_else(|| crate::kinds::DEFAULT_TENANT.into()),
+        resource_instance: s(&a.resource_instance),
     })
 }
 
 pub fn assignment(v: &Value) -> Option<Assignment> {
-    Some(Assignment {
-        user: s(v, "user")?,
-        role: s(v, "role")?,
-        tenant: s(v, "tenant").unwrap_or_else(|| crate::kinds::DEFAULT_TENANT.into()),
-        resource_instance: s(v, "resource_instance"),
-    })
+    assignment_of(&parsed(v)?)
 }
 
 /// Permit ids (UUIDs) by kind and key: what the Kubernetes controller reports in `status.permitId`.
@@ -129,30 +144,17 @@ pub async fn read_with_ids(client: &PermitClient) -> Result<(State, Ids), Permit
 /// each page is resolved to keys and stored as it comes rather than held with its ids.
 async fn read_listed(client: &PermitClient, with_ids: bool) -> Result<(State, Ids), PermitError> {
     let (resources, roles, tenants, users) = tokio::try_join!(
-        client.list_map(
-            client.schema("resources"),
-            "resources.list",
-            "list resources",
-            |v| listed(&v, resource),
-        ),
-        client.list_map(client.schema("roles"), "roles.list", "list roles", |v| {
-            listed(&v, role)
+        client.list_map(&ep::RESOURCES_LIST, "list resources", |v| {
+            listed(&v, resource)
         }),
-        client.list_map(
-            client.facts("tenants"),
-            "tenants.list",
-            "list tenants",
-            |v| listed(&v, tenant),
-        ),
-        client.list_map(client.facts("users"), "users.list", "list users", |v| {
-            listed(&v, user)
-        }),
+        client.list_map(&ep::ROLES_LIST, "list roles", |v| listed(&v, role)),
+        client.list_map(&ep::TENANTS_LIST, "list tenants", |v| listed(&v, tenant)),
+        client.list_map(&ep::USERS_LIST, "list users", |v| listed(&v, user)),
     )?;
     let mut assembly = Assembly::new(resources, roles, tenants, users, with_ids);
     client
         .list_each(
-            client.facts("role_assignments"),
-            "role_assignments.list",
+            &ep::ROLE_ASSIGNMENTS_LIST,
             "list role assignments",
             // Listed on its own, after the others: as many pages in flight as all four had.
             2 * super::client::PAGES_IN_FLIGHT,
@@ -175,9 +177,13 @@ pub struct Listed<T> {
 }
 
 fn listed<T>(v: &Value, reduce: fn(&Value) -> Option<T>) -> Option<Listed<T>> {
+    let id = v
+        .get("id")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty());
     Some(Listed {
         object: reduce(v)?,
-        id: s(v, "id").map(Into::into),
+        id: id.map(Into::into),
     })
 }
 
@@ -194,13 +200,14 @@ pub struct ListedAssignment {
 
 impl ListedAssignment {
     fn of(v: &Value) -> Option<ListedAssignment> {
-        let id = |k: &str| s(v, k).map(|s| Id::new(&s));
+        let a: wire::RoleAssignmentRead = parsed(v)?;
+        let id = |k: &Option<Str<'_>>| k.as_deref().filter(|s| !s.is_empty()).map(Id::new);
         Some(ListedAssignment {
-            key: assignment(v)?.key().into(),
-            id: id("id"),
-            user_id: id("user_id"),
-            role_id: id("role_id"),
-            tenant_id: id("tenant_id"),
+            key: assignment_of(&a)?.key().into(),
+            id: id(&a.id),
+            user_id: id(&a.user_id),
+            role_id: id(&a.role_id),
+            tenant_id: id(&a.tenant_id),
         })
     }
 }
@@ -387,11 +394,7 @@ pub async fn read_assignments(
     client: &PermitClient,
 ) -> Result<BTreeMap<String, Assignment>, PermitError> {
     let items = client
-        .list(
-            client.facts("role_assignments"),
-            "role_assignments.list",
-            "list role assignments",
-        )
+        .list(&ep::ROLE_ASSIGNMENTS_LIST, "list role assignments")
         .await?;
     Ok(items
         .iter()
@@ -402,9 +405,7 @@ pub async fn read_assignments(
 
 /// Tenants only, for the same reason.
 pub async fn read_tenants(client: &PermitClient) -> Result<BTreeMap<String, Tenant>, PermitError> {
-    let items = client
-        .list(client.facts("tenants"), "tenants.list", "list tenants")
-        .await?;
+    let items = client.list(&ep::TENANTS_LIST, "list tenants").await?;
     Ok(items
         .iter()
         .filter_map(tenant)

@@ -18,6 +18,17 @@ impl Attrs {
         Attrs(canonical(&serde_json::to_value(map).unwrap_or_default()).into())
     }
 
+    /// The attributes of a JSON object as Permit lists them (the same text as [`Attrs::new`]).
+    pub fn of_object(map: &serde_json::Map<String, serde_json::Value>) -> Attrs {
+        let ordered: BTreeMap<&String, serde_json::Value> =
+            map.iter().map(|(k, v)| (k, sorted(v))).collect();
+        Attrs(
+            serde_json::to_string(&ordered)
+                .unwrap_or_else(|_| "{}".into())
+                .into(),
+        )
+    }
+
     /// The attributes as a map (for request bodies and manifests).
     pub fn to_map(&self) -> Attributes {
         serde_json::from_str(&self.0).unwrap_or_default()
@@ -61,19 +72,19 @@ impl<'de> Deserialize<'de> for Attrs {
 }
 
 /// JSON text with object keys sorted at every level, whatever map order serde_json keeps.
-fn canonical(v: &serde_json::Value) -> String {
+fn sorted(v: &serde_json::Value) -> serde_json::Value {
     use serde_json::Value;
-    fn sorted(v: &Value) -> Value {
-        match v {
-            Value::Object(m) => {
-                let ordered: BTreeMap<&String, Value> =
-                    m.iter().map(|(k, v)| (k, sorted(v))).collect();
-                serde_json::to_value(ordered).unwrap_or_default()
-            }
-            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
-            other => other.clone(),
+    match v {
+        Value::Object(m) => {
+            let ordered: BTreeMap<&String, Value> = m.iter().map(|(k, v)| (k, sorted(v))).collect();
+            serde_json::to_value(ordered).unwrap_or_default()
         }
+        Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+        other => other.clone(),
     }
+}
+
+fn canonical(v: &serde_json::Value) -> String {
     serde_json::to_string(&sorted(v)).unwrap_or_else(|_| "{}".into())
 }
 

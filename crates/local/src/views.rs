@@ -1,13 +1,14 @@
-//! Response bodies in the shapes of Permit's read models (`UserRead`, `TenantRead`, ...), with every
-//! field the official SDKs require (permit-api.md §10).
+//! Response bodies: Permit's read models (`UserRead`, `TenantRead`, ...) as `permit_api::response`
+//! types them, the same structs the client reads (permit-api.md §10).
 
 use super::input::Page;
-use super::store::{
-    Action, Assignment, Resource, Role, Scope, Store, Tenant, User, shown_attributes,
-};
+use super::store::{Action, Assignment, Resource, Role, Scope, Store, Tenant, User};
 use axum::Json;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value, json};
+use chrono::{DateTime, Utc};
+use permit_api::response::{self as wire, Str};
+use serde::Serialize;
+use std::borrow::Cow;
 use uuid::Uuid;
 
 /// An id as Permit emits it: 32 lowercase hex digits, no dashes (`"id": "5f0a…e1"` in the
@@ -17,23 +18,32 @@ pub fn sid(id: Uuid) -> String {
     id.simple().to_string()
 }
 
-fn ids(scope: &Scope) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("organization_id".into(), json!(sid(scope.organization_id)));
-    m.insert("project_id".into(), json!(sid(scope.project_id)));
-    m.insert("environment_id".into(), json!(sid(scope.environment_id)));
-    m
+fn id(id: Uuid) -> Option<Str<'static>> {
+    Some(Str::from(sid(id)))
 }
 
-fn with_ids(scope: &Scope, body: Value) -> Value {
-    let mut m = ids(scope);
-    if let Value::Object(fields) = body {
-        m.extend(fields);
+fn text(s: &str) -> Option<Str<'_>> {
+    Some(Str::from(s))
+}
+
+fn opt(s: &Option<String>) -> Option<Str<'_>> {
+    s.as_deref().map(Str::from)
+}
+
+/// A timestamp exactly as chrono's serde writes it (RFC 3339, `Z`).
+fn stamp(t: &DateTime<Utc>) -> wire::Stamp<'static> {
+    match serde_json::to_value(t) {
+        Ok(serde_json::Value::String(s)) => Some(Str::from(s)),
+        _ => None,
     }
-    Value::Object(m)
 }
 
-pub fn user(store: &Store, u: &User) -> Value {
+/// `attributes` as Permit shows them: `null` when never set and empty.
+fn shown(map: &wire::Attrs, set: bool) -> Option<Cow<'_, wire::Attrs>> {
+    (set || !map.is_empty()).then_some(Cow::Borrowed(map))
+}
+
+pub fn user<'a>(store: &'a Store, u: &'a User) -> wire::UserRead<'a> {
     let roles = store.user_roles(u.id);
     // associated_tenants groups the user's roles by tenant, in first-seen order.
     let mut by_tenant: Vec<(&str, Vec<&str>)> = Vec::new();
@@ -43,146 +53,165 @@ pub fn user(store: &Store, u: &User) -> Value {
             None => by_tenant.push((tenant, vec![role])),
         }
     }
-    with_ids(
-        &store.scope,
-        json!({
-            "key": u.key,
-            "id": sid(u.id),
-            "email": u.email,
-            "first_name": u.first_name,
-            "last_name": u.last_name,
-            "attributes": shown_attributes(&u.attributes, u.attributes_set),
-            "roles": roles.iter().map(|(r, t)| json!({"role": r, "tenant": t})).collect::<Vec<_>>(),
-            "associated_tenants": by_tenant.iter().map(|(t, rs)| json!({
-                "tenant": t, "roles": rs, "status": "active", "resource_instance_roles": [],
-            })).collect::<Vec<_>>(),
-            "created_at": u.created_at,
-            "updated_at": u.updated_at,
-        }),
-    )
+    let s = &store.scope;
+    wire::UserRead {
+        associated_tenants: by_tenant
+            .into_iter()
+            .map(|(t, rs)| wire::AssociatedTenant {
+                resource_instance_roles: Vec::new(),
+                roles: rs.into_iter().map(Str::from).collect(),
+                status: text("active"),
+                tenant: Str::from(t),
+            })
+            .collect(),
+        attributes: shown(&u.attributes, u.attributes_set),
+        created_at: stamp(&u.created_at),
+        email: opt(&u.email),
+        environment_id: id(s.environment_id),
+        first_name: opt(&u.first_name),
+        id: id(u.id),
+        key: text(&u.key),
+        last_name: opt(&u.last_name),
+        organization_id: id(s.organization_id),
+        project_id: id(s.project_id),
+        roles: roles
+            .into_iter()
+            .map(|(r, t)| wire::UserRole {
+                role: Str::from(r),
+                tenant: Str::from(t),
+            })
+            .collect(),
+        updated_at: stamp(&u.updated_at),
+    }
 }
 
-pub fn tenant(scope: &Scope, t: &Tenant) -> Value {
-    with_ids(
-        scope,
-        json!({
-            "key": t.key,
-            "id": sid(t.id),
-            "name": t.name,
-            "description": t.description,
-            "attributes": shown_attributes(&t.attributes, t.attributes_set),
-            "created_at": t.created_at,
-            "updated_at": t.updated_at,
-            "last_action_at": t.last_action_at,
-        }),
-    )
+pub fn tenant<'a>(scope: &Scope, t: &'a Tenant) -> wire::TenantRead<'a> {
+    wire::TenantRead {
+        attributes: shown(&t.attributes, t.attributes_set),
+        created_at: stamp(&t.created_at),
+        description: opt(&t.description),
+        environment_id: id(scope.environment_id),
+        id: id(t.id),
+        key: text(&t.key),
+        last_action_at: stamp(&t.last_action_at),
+        name: text(&t.name),
+        organization_id: id(scope.organization_id),
+        project_id: id(scope.project_id),
+        updated_at: stamp(&t.updated_at),
+    }
 }
 
-pub fn assignment(store: &Store, a: &Assignment) -> Value {
-    let key = |k: Option<&String>| k.cloned().unwrap_or_default();
-    with_ids(
-        &store.scope,
-        json!({
-            "id": sid(a.id),
-            "user": key(store.users.get_by_id(a.user_id).map(|u| &u.key)),
-            "role": key(store.roles.get_by_id(a.role_id).map(|r| &r.key)),
-            "tenant": key(store.tenants.get_by_id(a.tenant_id).map(|t| &t.key)),
-            "resource_instance": null,
-            "resource_instance_id": null,
-            "user_id": sid(a.user_id),
-            "role_id": sid(a.role_id),
-            "tenant_id": sid(a.tenant_id),
-            "created_at": a.created_at,
-        }),
-    )
+pub fn assignment<'a>(store: &'a Store, a: &Assignment) -> wire::RoleAssignmentRead<'a> {
+    let key = |k: Option<&'a String>| Some(Str::from(k.map(String::as_str).unwrap_or_default()));
+    let s = &store.scope;
+    wire::RoleAssignmentRead {
+        created_at: stamp(&a.created_at),
+        environment_id: id(s.environment_id),
+        id: id(a.id),
+        organization_id: id(s.organization_id),
+        project_id: id(s.project_id),
+        resource_instance: None,
+        resource_instance_id: None,
+        role: key(store.roles.get_by_id(a.role_id).map(|r| &r.key)),
+        role_id: id(a.role_id),
+        tenant: key(store.tenants.get_by_id(a.tenant_id).map(|t| &t.key)),
+        tenant_id: id(a.tenant_id),
+        user: key(store.users.get_by_id(a.user_id).map(|u| &u.key)),
+        user_id: id(a.user_id),
+    }
 }
 
-pub fn action(scope: &Scope, r: &Resource, a: &Action) -> Value {
-    with_ids(
-        scope,
-        json!({
-            "key": a.key,
-            "id": sid(a.id),
-            "name": a.name,
-            "description": a.description,
-            "attributes": a.attributes,
-            "permission_name": format!("{}:{}", r.key, a.key),
-            "resource_id": sid(r.id),
-            "created_at": a.created_at,
-            "updated_at": a.updated_at,
-        }),
-    )
+pub fn action<'a>(scope: &Scope, r: &Resource, a: &'a Action) -> wire::ActionRead<'a> {
+    wire::ActionRead {
+        attributes: a.attributes.as_ref().map(Cow::Borrowed),
+        created_at: stamp(&a.created_at),
+        description: opt(&a.description),
+        environment_id: id(scope.environment_id),
+        id: id(a.id),
+        key: text(&a.key),
+        name: text(&a.name),
+        organization_id: id(scope.organization_id),
+        permission_name: Some(Str::from(format!("{}:{}", r.key, a.key))),
+        project_id: id(scope.project_id),
+        resource_id: id(r.id),
+        updated_at: stamp(&a.updated_at),
+    }
 }
 
-pub fn resource(scope: &Scope, r: &Resource) -> Value {
-    let actions: Map<String, Value> = r
+pub fn resource<'a>(scope: &Scope, r: &'a Resource) -> wire::ResourceRead<'a> {
+    let actions = r
         .actions
         .iter()
         .map(|a| {
             (
-                a.key.clone(),
-                json!({
-                    "id": sid(a.id),
-                    "key": a.key,
-                    "name": a.name,
-                    "description": a.description,
-                    "attributes": a.attributes,
-                }),
+                Str::from(a.key.as_str()),
+                wire::ActionBrief {
+                    attributes: a.attributes.as_ref().map(Cow::Borrowed),
+                    description: opt(&a.description),
+                    id: id(a.id),
+                    key: text(&a.key),
+                    name: text(&a.name),
+                },
             )
         })
         .collect();
-    with_ids(
-        scope,
-        json!({
-            "key": r.key,
-            "id": sid(r.id),
-            "name": r.name,
-            "urn": r.urn,
-            "description": r.description,
-            "actions": actions,
-            "type_attributes": r.type_attributes,
-            "attributes": r.attributes,
-            "roles": {},
-            "relations": {},
-            "action_groups": {},
-            "created_at": r.created_at,
-            "updated_at": r.updated_at,
-        }),
-    )
+    wire::ResourceRead {
+        action_groups: Default::default(),
+        actions,
+        attributes: r.attributes.as_ref().map(Cow::Borrowed),
+        created_at: stamp(&r.created_at),
+        description: opt(&r.description),
+        environment_id: id(scope.environment_id),
+        id: id(r.id),
+        key: text(&r.key),
+        name: text(&r.name),
+        organization_id: id(scope.organization_id),
+        project_id: id(scope.project_id),
+        relations: Default::default(),
+        roles: Default::default(),
+        type_attributes: r.type_attributes.as_ref().map(Cow::Borrowed),
+        updated_at: stamp(&r.updated_at),
+        urn: opt(&r.urn),
+    }
 }
 
-pub fn role(scope: &Scope, r: &Role) -> Value {
-    with_ids(
-        scope,
-        json!({
-            "key": r.key,
-            "id": sid(r.id),
-            "name": r.name,
-            "description": r.description,
-            "permissions": r.permissions,
-            "extends": r.extends,
-            "attributes": r.attributes,
-            "granted_to": null,
-            "created_at": r.created_at,
-            "updated_at": r.updated_at,
-        }),
-    )
+pub fn role<'a>(scope: &Scope, r: &'a Role) -> wire::RoleRead<'a> {
+    let strs = |v: &'a Vec<String>| v.iter().map(|s| Str::from(s.as_str())).collect();
+    wire::RoleRead {
+        attributes: r.attributes.as_ref().map(Cow::Borrowed),
+        created_at: stamp(&r.created_at),
+        description: opt(&r.description),
+        environment_id: id(scope.environment_id),
+        extends: strs(&r.extends),
+        granted_to: None,
+        id: id(r.id),
+        key: text(&r.key),
+        name: text(&r.name),
+        organization_id: id(scope.organization_id),
+        permissions: strs(&r.permissions),
+        project_id: id(scope.project_id),
+        updated_at: stamp(&r.updated_at),
+    }
 }
 
-pub fn scope(scope: &Scope) -> Value {
-    Value::Object(ids(scope))
+pub fn scope(scope: &Scope) -> wire::ScopeRead<'static> {
+    wire::ScopeRead {
+        environment_id: id(scope.environment_id),
+        organization_id: id(scope.organization_id),
+        project_id: id(scope.project_id),
+    }
 }
 
 /// A list response: Permit's `{data, total_count, page_count}` envelope, or a bare array.
-pub fn listing(items: Vec<Value>, total: usize, page: Page, envelope: bool) -> Response {
+pub fn listing<T: Serialize>(items: Vec<T>, total: usize, page: Page, envelope: bool) -> Response {
     if envelope {
-        Json(json!({
-            "data": items,
-            "total_count": total,
-            "page_count": page.page_count(total),
-        }))
+        Json(wire::Page {
+            data: items,
+            page_count: Some(page.page_count(total) as u64),
+            total_count: Some(total as u64),
+        })
         .into_response()
     } else {
-        Json(Value::Array(items)).into_response()
+        Json(items).into_response()
     }
 }

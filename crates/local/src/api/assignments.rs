@@ -10,7 +10,8 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use permit_api::response as wire;
+use serde_json::Value;
 
 fn assignment_ref(
     value: &Value,
@@ -72,7 +73,12 @@ pub async fn list(State(s): AppState, RawQuery(q): RawQuery) -> ApiResult<Respon
         ));
     }
     if q.one("resource_instance").is_some() || q.one("resource").is_some() {
-        return Ok(views::listing(Vec::new(), 0, page, envelope));
+        return Ok(views::listing(
+            Vec::<wire::RoleAssignmentRead>::new(),
+            0,
+            page,
+            envelope,
+        ));
     }
     let filter = AssignmentFilter {
         users: q.all("user"),
@@ -118,7 +124,7 @@ pub async fn bulk_assign(
     State(s): AppState,
     RawQuery(q): RawQuery,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<wire::BulkAssignReport>> {
     let q = Query::parse(q.as_deref());
     let policy = match q.one("missing_user_policy") {
         None | Some("fail") => MissingUserPolicy::Fail,
@@ -135,12 +141,45 @@ pub async fn bulk_assign(
     let body = json_body(&body)?;
     let refs = assignment_refs(&body, false)?;
     let created = s.store.write().bulk_assign(&refs, policy)?;
-    Ok(Json(json!({ "assignments_created": created })))
+    Ok(Json(wire::BulkAssignReport {
+        assignments_created: created,
+    }))
 }
 
-pub async fn bulk_unassign(State(s): AppState, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn bulk_unassign(
+    State(s): AppState,
+    body: Bytes,
+) -> ApiResult<Json<wire::BulkUnassignReport>> {
     let body = json_body(&body)?;
     let refs = assignment_refs(&body, true)?;
     let removed = s.store.write().bulk_unassign(&refs);
-    Ok(Json(json!({ "assignments_removed": removed })))
+    Ok(Json(wire::BulkUnassignReport {
+        assignments_removed: removed,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use permit_api::request as wire;
+
+    /// The assignments the client sends (`permit_api::request::Assign`) read back.
+    #[test]
+    fn the_clients_assignment_bodies_read_back() {
+        let sent = [wire::Assign {
+            user: "jane",
+            role: "viewer",
+            tenant: "acme",
+            resource_instance: None,
+        }];
+        let refs = assignment_refs(&serde_json::to_value(sent).unwrap(), true).unwrap();
+        assert_eq!(
+            (
+                refs[0].user.as_str(),
+                refs[0].role.as_str(),
+                refs[0].tenant.as_deref()
+            ),
+            ("jane", "viewer", Some("acme"))
+        );
+    }
 }

@@ -12,7 +12,8 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use permit_api::response as wire;
+use serde_json::Value;
 
 /// An `actions` map `key → {name?, description?, attributes?}`.
 fn actions(f: &mut Fields, value: Option<&Value>) -> Vec<ActionInput> {
@@ -77,7 +78,11 @@ fn resource_input(body: &Value, key_from_path: Option<&str>) -> ApiResult<Resour
 }
 
 /// A page of a whole table, shown by `view`; Permit's envelope when `include_total_count` asks.
-fn list_page<T>(q: Option<String>, all: &[T], view: impl Fn(&T) -> Value) -> ApiResult<Response> {
+fn list_page<'s, T, V: serde::Serialize>(
+    q: Option<String>,
+    all: &'s [T],
+    view: impl Fn(&'s T) -> V,
+) -> ApiResult<Response> {
     let q = Query::parse(q.as_deref());
     let page = q.pagination()?;
     let envelope = q.flag("include_total_count")?;
@@ -172,7 +177,7 @@ pub async fn list_actions(State(s): AppState, p: Params) -> ApiResult<Response> 
         .resources
         .get(ident)
         .ok_or_else(|| ApiError::not_found("resource", ident))?;
-    let items: Vec<Value> = r
+    let items: Vec<_> = r
         .actions
         .iter()
         .map(|a| views::action(&store.scope, r, a))
@@ -332,11 +337,78 @@ pub async fn remove_permissions(State(s): AppState, p: Params, body: Bytes) -> A
 /// `src/openapi/types/role-create-bulk-operation-result.ts`, and its type test
 /// `src/tests/module-imports/bulk-roles.spec.ts`: "Both published arrays are required", "Result
 /// arrays contain strings, not counts or rows"). Keys are listed in request order.
-pub async fn bulk_roles(State(s): AppState, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn bulk_roles(State(s): AppState, body: Bytes) -> ApiResult<Response> {
     let body = json_body(&body)?;
     let (inputs, errors) =
         bulk_operations(required_operations(&body)?, limits::BULK_ROLES, role_input)?;
     finish(errors)?;
     let (created, updated) = s.store.write().bulk_upsert_roles(inputs)?;
-    Ok(Json(json!({ "created": created, "updated": updated })))
+    let report = wire::BulkRolesReport {
+        created: created.into_iter().map(wire::Str::from).collect(),
+        updated: updated.into_iter().map(wire::Str::from).collect(),
+    };
+    Ok(Json(report).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use permit_api::request as wire;
+    use serde_json::json;
+    use std::collections::BTreeMap;
+
+    /// The bodies the client sends (`permit_api::request`) read back here field for field.
+    #[test]
+    fn the_clients_schema_bodies_read_back() {
+        let attrs: serde_json::Map<String, Value> = [("level".to_string(), Value::from(2))]
+            .into_iter()
+            .collect();
+        let role = wire::RoleCreate {
+            key: "editor",
+            name: "Editor",
+            description: None,
+            permissions: vec!["post:read", "post:write"],
+            extends: vec!["viewer"],
+            attributes: Some(&attrs),
+        };
+        let (r, errors) = role_input(&serde_json::to_value(role).unwrap(), vec!["body".into()]);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!((r.key.as_str(), r.name.as_str()), ("editor", "Editor"));
+        assert_eq!(r.description, None);
+        assert_eq!(r.permissions, ["post:read", "post:write"]);
+        assert_eq!(r.extends, ["viewer"]);
+        assert_eq!(r.attributes.as_ref(), Some(&attrs));
+
+        let defs = json!({"owner": {"type": "string"}});
+        let actions = BTreeMap::from([(
+            "read",
+            wire::ActionWrite {
+                name: "Read",
+                description: Some("reads"),
+                attributes: Some(&attrs),
+            },
+        )]);
+        let resource = wire::ResourceCreate {
+            key: "post",
+            name: "Post",
+            description: None,
+            actions,
+            attributes: Some(&defs),
+        };
+        let r = resource_input(&serde_json::to_value(resource).unwrap(), None).unwrap();
+        assert_eq!((r.key.as_str(), r.name.as_str()), ("post", "Post"));
+        assert_eq!(r.attributes, Some(defs));
+        let a = &r.actions[0];
+        assert_eq!(
+            (a.key.as_str(), a.name.as_deref(), a.description.as_deref()),
+            ("read", Some("Read"), Some("reads"))
+        );
+        assert_eq!(a.attributes.as_ref(), Some(&attrs));
+
+        let perms = wire::Permissions {
+            permissions: vec!["post:read"],
+        };
+        let body = Bytes::from(serde_json::to_vec(&perms).unwrap());
+        assert_eq!(permissions_body(&body).unwrap(), ["post:read"]);
+    }
 }

@@ -13,7 +13,8 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use permit_api::response as wire;
+use serde_json::Value;
 
 fn tenant_input(value: &Value, loc: Vec<Value>) -> (TenantInput, Vec<FieldError>) {
     let mut f = Fields::new(value, loc);
@@ -103,7 +104,7 @@ pub async fn remove_user(State(s): AppState, p: Params) -> ApiResult<StatusCode>
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn bulk_create(State(s): AppState, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn bulk_create(State(s): AppState, body: Bytes) -> ApiResult<Json<wire::Empty>> {
     let body = json_body(&body)?;
     let (inputs, errors) = bulk_operations(
         required_operations(&body)?,
@@ -112,12 +113,40 @@ pub async fn bulk_create(State(s): AppState, body: Bytes) -> ApiResult<Json<Valu
     )?;
     finish(errors)?;
     s.store.write().bulk_create_tenants(inputs)?;
-    Ok(Json(json!({})))
+    Ok(Json(wire::Empty {}))
 }
 
-pub async fn bulk_delete(State(s): AppState, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn bulk_delete(State(s): AppState, body: Bytes) -> ApiResult<Json<wire::Empty>> {
     let body = json_body(&body)?;
     let idents = idents(&body, limits::BULK_TENANTS)?;
     s.store.write().bulk_delete_tenants(&idents);
-    Ok(Json(json!({})))
+    Ok(Json(wire::Empty {}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use permit_api::request as wire;
+
+    /// The body the client sends (`permit_api::request::TenantCreate`) reads back field for field.
+    #[test]
+    fn the_clients_tenant_body_reads_back() {
+        let attrs: serde_json::Map<String, Value> = [("plan".to_string(), Value::from("pro"))]
+            .into_iter()
+            .collect();
+        let sent = wire::TenantCreate {
+            key: "acme",
+            name: "Acme",
+            description: Some("the customer"),
+            attributes: Some(&attrs),
+        };
+        let body = serde_json::to_value(sent).unwrap();
+        let (t, errors) = tenant_input(&body, vec!["body".into()]);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(
+            (t.key.as_str(), t.name.as_str(), t.description.as_deref()),
+            ("acme", "Acme", Some("the customer"))
+        );
+        assert_eq!(t.attributes.as_ref(), Some(&attrs));
+    }
 }

@@ -10,7 +10,8 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use permit_api::response as wire;
+use serde_json::Value;
 
 /// Reads a `UserCreate`; `path_key` stands in for a missing body key (PUT names the user in the path).
 pub(super) fn user_input(
@@ -179,27 +180,27 @@ fn operations(body: &Value) -> ApiResult<(Vec<UserInput>, Vec<crate::error::Fiel
     })
 }
 
-pub async fn bulk_create(State(s): AppState, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn bulk_create(State(s): AppState, body: Bytes) -> ApiResult<Json<wire::Empty>> {
     let body = json_body(&body)?;
     let (inputs, errors) = operations(&body)?;
     finish(errors)?;
     s.store.write().bulk_create_users(inputs)?;
-    Ok(Json(json!({})))
+    Ok(Json(wire::Empty {}))
 }
 
-pub async fn bulk_put(State(s): AppState, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn bulk_put(State(s): AppState, body: Bytes) -> ApiResult<Json<wire::Empty>> {
     let body = json_body(&body)?;
     let (inputs, errors) = operations(&body)?;
     finish(errors)?;
     s.store.write().bulk_put_users(inputs);
-    Ok(Json(json!({})))
+    Ok(Json(wire::Empty {}))
 }
 
-pub async fn bulk_delete(State(s): AppState, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn bulk_delete(State(s): AppState, body: Bytes) -> ApiResult<Json<wire::Empty>> {
     let body = json_body(&body)?;
     let idents = idents(&body, limits::BULK_USERS)?;
     s.store.write().bulk_delete_users(&idents);
-    Ok(Json(json!({})))
+    Ok(Json(wire::Empty {}))
 }
 
 /// `{"idents": [...]}` of a bulk delete.
@@ -219,4 +220,42 @@ pub(super) fn idents(body: &Value, limit: usize) -> ApiResult<Vec<String>> {
         ));
     }
     Ok(list)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use permit_api::request as wire;
+
+    /// The bodies the client sends (`permit_api::request`) read back here field for field.
+    #[test]
+    fn the_clients_user_bodies_read_back() {
+        let attrs: serde_json::Map<String, Value> = [("team".to_string(), Value::from("a"))]
+            .into_iter()
+            .collect();
+        let sent = wire::UserUpsert {
+            key: "jane",
+            email: Some("jane@example.com"),
+            first_name: Some("Jane"),
+            last_name: None,
+            attributes: Some(&attrs),
+        };
+        let body = serde_json::to_value(wire::Operations {
+            operations: vec![sent],
+        })
+        .unwrap();
+        let (inputs, errors) = operations(&body).unwrap();
+        assert!(errors.is_empty(), "{errors:?}");
+        let u = &inputs[0];
+        assert_eq!(u.key, "jane");
+        assert_eq!(u.email.as_deref(), Some("jane@example.com"));
+        assert_eq!(u.first_name.as_deref(), Some("Jane"));
+        assert_eq!(u.last_name, None);
+        assert_eq!(u.attributes.as_ref(), Some(&attrs));
+        let body = serde_json::to_value(wire::Idents {
+            idents: vec!["a", "b"],
+        })
+        .unwrap();
+        assert_eq!(idents(&body, 10).unwrap(), ["a", "b"]);
+    }
 }
