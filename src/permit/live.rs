@@ -29,7 +29,10 @@ fn parsed<'v, T: Deserialize<'v>>(v: &'v Value) -> Option<T> {
 }
 
 pub fn resource(v: &Value) -> Option<Resource> {
-    let r: wire::ResourceRead = parsed(v)?;
+    resource_of(&parsed(v)?)
+}
+
+fn resource_of(r: &wire::ResourceRead) -> Option<Resource> {
     let key = s(&r.key)?;
     let actions = r
         .actions
@@ -145,11 +148,13 @@ pub async fn read_with_ids(client: &PermitClient) -> Result<(State, Ids), Permit
 async fn read_listed(client: &PermitClient, with_ids: bool) -> Result<(State, Ids), PermitError> {
     let (resources, roles, tenants, users) = tokio::try_join!(
         client.list_map(&ep::RESOURCES_LIST, "list resources", |v| {
-            listed(&v, resource)
+            listed(&v, resource_of)
         }),
-        client.list_map(&ep::ROLES_LIST, "list roles", |v| listed(&v, role)),
-        client.list_map(&ep::TENANTS_LIST, "list tenants", |v| listed(&v, tenant)),
-        client.list_map(&ep::USERS_LIST, "list users", |v| listed(&v, user)),
+        client.list_map(&ep::ROLES_LIST, "list roles", |v| listed(&v, role_of)),
+        client.list_map(&ep::TENANTS_LIST, "list tenants", |v| {
+            listed(&v, tenant_of)
+        }),
+        client.list_map(&ep::USERS_LIST, "list users", |v| listed(&v, user_of)),
     )?;
     let mut assembly = Assembly::new(resources, roles, tenants, users, with_ids);
     client
@@ -176,14 +181,15 @@ pub struct Listed<T> {
     pub id: Option<Box<str>>,
 }
 
-fn listed<T>(v: &Value, reduce: fn(&Value) -> Option<T>) -> Option<Listed<T>> {
-    let id = v
-        .get("id")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty());
+/// A listed object read into its read model `W` and reduced to the model, with its id.
+fn listed<'v, W, T>(v: &'v Value, reduce: fn(&W) -> Option<T>) -> Option<Listed<T>>
+where
+    W: Deserialize<'v> + wire::Identified,
+{
+    let w: W = parsed(v)?;
     Some(Listed {
-        object: reduce(v)?,
-        id: id.map(Into::into),
+        object: reduce(&w)?,
+        id: w.id().filter(|s| !s.is_empty()).map(Into::into),
     })
 }
 
@@ -266,14 +272,17 @@ pub fn assemble(
     users: &[Value],
     assignments: &[Value],
 ) -> (State, Ids) {
-    fn each<T>(items: &[Value], reduce: fn(&Value) -> Option<T>) -> Vec<Listed<T>> {
+    fn each<'v, W, T>(items: &'v [Value], reduce: fn(&W) -> Option<T>) -> Vec<Listed<T>>
+    where
+        W: Deserialize<'v> + wire::Identified,
+    {
         items.iter().filter_map(|v| listed(v, reduce)).collect()
     }
     let mut assembly = Assembly::new(
-        each(resources, resource),
-        each(roles, role),
-        each(tenants, tenant),
-        each(users, user),
+        each(resources, resource_of),
+        each(roles, role_of),
+        each(tenants, tenant_of),
+        each(users, user_of),
         true,
     );
     for l in assignments.iter().filter_map(ListedAssignment::of) {

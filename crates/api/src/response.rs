@@ -361,6 +361,30 @@ pub struct BulkRolesReport<'a> {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Empty {}
 
+/// A read model with a Permit id.
+pub trait Identified {
+    fn id(&self) -> Option<&str>;
+}
+
+macro_rules! identified {
+    ($($t:ident),*) => {$(
+        impl Identified for $t<'_> {
+            fn id(&self) -> Option<&str> {
+                self.id.as_deref()
+            }
+        }
+    )*};
+}
+
+identified!(
+    ResourceRead,
+    ActionRead,
+    RoleRead,
+    TenantRead,
+    UserRead,
+    RoleAssignmentRead
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
