@@ -23,9 +23,16 @@ fn strings(v: &[Str<'_>]) -> impl Iterator<Item = String> {
     v.iter().map(|s| s.to_string())
 }
 
-/// A listed object read into its wire struct, borrowing from the listing (`None` if malformed).
+/// A listed object read into its wire struct, borrowing from the listing. One that is not in
+/// Permit's shape is left out of the live state, with a warning naming it: the plan then treats
+/// it as absent (a create that Permit may refuse), never as something to delete.
 fn parsed<'v, T: Deserialize<'v>>(v: &'v Value) -> Option<T> {
-    T::deserialize(v).ok()
+    T::deserialize(v)
+        .inspect_err(|error| {
+            let key = v.get("key").and_then(Value::as_str).unwrap_or("(no key)");
+            tracing::warn!(key, %error, "a listed object is not in the shape Permit documents; left out");
+        })
+        .ok()
 }
 
 pub fn resource(v: &Value) -> Option<Resource> {
