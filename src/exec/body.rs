@@ -2,7 +2,7 @@
 //! borrowed from the model's objects.
 
 use crate::model::{Action, AttributeDef, Attrs, Resource, Role, Tenant, User};
-use crate::plan::Op;
+use crate::plan::{ResourceField, RoleField, TenantField};
 use permit_api::request as wire;
 use std::collections::BTreeMap;
 
@@ -44,14 +44,20 @@ pub fn resource_create(r: &Resource) -> wire::ResourceCreate<'_, Attrs, Defs> {
 /// PATCH body: the full desired value of each listed field (PATCH replaces whole fields).
 pub fn resource_patch<'a>(
     r: &'a Resource,
-    fields: &[&str],
+    fields: &[ResourceField],
 ) -> wire::ResourcePatch<'a, Attrs, Defs> {
-    let has = |f: &str| fields.contains(&f);
+    let has = |f: ResourceField| fields.contains(&f);
     wire::ResourcePatch {
-        name: has("name").then_some(r.name.as_str()),
-        description: r.description.as_deref().filter(|_| has("description")),
-        actions: has("actions").then(|| actions(r)),
-        attributes: r.attributes.as_ref().filter(|_| has("attributes")),
+        name: has(ResourceField::Name).then_some(r.name.as_str()),
+        description: r
+            .description
+            .as_deref()
+            .filter(|_| has(ResourceField::Description)),
+        actions: has(ResourceField::Actions).then(|| actions(r)),
+        attributes: r
+            .attributes
+            .as_ref()
+            .filter(|_| has(ResourceField::Attributes)),
     }
 }
 
@@ -67,13 +73,16 @@ pub fn role_create(r: &Role) -> wire::RoleCreate<'_, Attrs> {
 }
 
 /// Role PATCH without permissions, which change through the add/remove endpoints.
-pub fn role_patch<'a>(r: &'a Role, fields: &[&str]) -> wire::RolePatch<'a, Attrs> {
-    let has = |f: &str| fields.contains(&f);
+pub fn role_patch<'a>(r: &'a Role, fields: &[RoleField]) -> wire::RolePatch<'a, Attrs> {
+    let has = |f: RoleField| fields.contains(&f);
     wire::RolePatch {
-        name: has("name").then_some(r.name.as_str()),
-        description: r.description.as_deref().filter(|_| has("description")),
-        extends: has("extends").then(|| strs(&r.extends)),
-        attributes: r.attributes.as_ref().filter(|_| has("attributes")),
+        name: has(RoleField::Name).then_some(r.name.as_str()),
+        description: r
+            .description
+            .as_deref()
+            .filter(|_| has(RoleField::Description)),
+        extends: has(RoleField::Extends).then(|| strs(&r.extends)),
+        attributes: r.attributes.as_ref().filter(|_| has(RoleField::Attributes)),
     }
 }
 
@@ -93,12 +102,18 @@ pub fn tenant_create(t: &Tenant) -> wire::TenantCreate<'_, Attrs> {
     }
 }
 
-pub fn tenant_patch<'a>(t: &'a Tenant, fields: &[&str]) -> wire::TenantPatch<'a, Attrs> {
-    let has = |f: &str| fields.contains(&f);
+pub fn tenant_patch<'a>(t: &'a Tenant, fields: &[TenantField]) -> wire::TenantPatch<'a, Attrs> {
+    let has = |f: TenantField| fields.contains(&f);
     wire::TenantPatch {
-        name: has("name").then_some(t.name.as_str()),
-        description: t.description.as_deref().filter(|_| has("description")),
-        attributes: t.attributes.as_ref().filter(|_| has("attributes")),
+        name: has(TenantField::Name).then_some(t.name.as_str()),
+        description: t
+            .description
+            .as_deref()
+            .filter(|_| has(TenantField::Description)),
+        attributes: t
+            .attributes
+            .as_ref()
+            .filter(|_| has(TenantField::Attributes)),
     }
 }
 
@@ -139,11 +154,6 @@ pub fn idents<'a>(keys: Vec<&'a str>) -> wire::Idents<'a> {
     wire::Idents { idents: keys }
 }
 
-/// The changed field names of an op.
-pub fn fields(op: &Op) -> Vec<&str> {
-    op.diffs.iter().map(|d| d.field.as_str()).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,7 +189,7 @@ mod tests {
             attributes: Some([("plan".to_string(), json!("pro"))].into()),
         };
         assert_eq!(
-            serde_json::to_value(tenant_patch(&t, &["attributes"])).unwrap(),
+            serde_json::to_value(tenant_patch(&t, &[TenantField::Attributes])).unwrap(),
             json!({"attributes": {"plan": "pro"}})
         );
     }

@@ -14,7 +14,7 @@ use crate::backoff::Backoff;
 use crate::kinds::Kind;
 use crate::model::{Obj, Role, Tenant, User};
 use crate::permit::{Call, Metrics, PermitClient, PermitError, live};
-use crate::plan::{Action, Op, Plan, diff};
+use crate::plan::{Action, Op, Plan, ResourceField, RoleField, TenantField, diff, field};
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use permit_api::{Endpoint, endpoint as ep};
@@ -456,7 +456,7 @@ impl Exec<'_> {
             let Obj::Resource(r) = desired(op) else {
                 unreachable!("resource op")
             };
-            let patch = |fields: &[&str]| {
+            let patch = |fields: &[ResourceField]| {
                 self.client
                     .to(&ep::RESOURCE_PATCH, &[&r.key], op.subject())
                     .body(body::resource_patch(r, fields))
@@ -470,10 +470,9 @@ impl Exec<'_> {
                     if self.create(call).await? {
                         return Ok(());
                     }
-                    let all = ["name", "description", "actions", "attributes"];
-                    self.client.call(patch(&all)).await.map(drop)
+                    self.client.call(patch(ResourceField::ALL)).await.map(drop)
                 }
-                _ => self.client.call(patch(&body::fields(op))).await.map(drop),
+                _ => self.client.call(patch(&op.fields())).await.map(drop),
             }
         })
         .await;
@@ -591,25 +590,31 @@ impl Exec<'_> {
                     message: "no role in the answer".into(),
                 })?;
                 let diffs = diff::role(want, &have);
-                let fields: Vec<&str> = diffs.iter().map(|d| d.field.as_str()).collect();
-                self.role_update(op, want, &have, &fields).await
+                self.role_update(op, want, &have, &field::fields_of(&diffs))
+                    .await
             }
             _ => {
                 let Some(Obj::Role(have)) = op.live.as_deref() else {
                     unreachable!("updates carry the live object")
                 };
-                self.role_update(op, want, have, &body::fields(op)).await
+                self.role_update(op, want, have, &op.fields()).await
             }
         }
     }
 
     /// PATCHes the plain fields; permissions change incrementally (add, remove), as Permit advises
     /// for large permission sets.
-    async fn role_update(&self, op: &Op, want: &Role, have: &Role, fields: &[&str]) -> Outcome {
-        let plain: Vec<&str> = fields
+    async fn role_update(
+        &self,
+        op: &Op,
+        want: &Role,
+        have: &Role,
+        fields: &[RoleField],
+    ) -> Outcome {
+        let plain: Vec<RoleField> = fields
             .iter()
             .copied()
-            .filter(|f| *f != "permissions")
+            .filter(|f| *f != RoleField::Permissions)
             .collect();
         if !plain.is_empty() {
             let call = self
@@ -655,12 +660,12 @@ impl Exec<'_> {
             let Obj::Tenant(t) = desired(op) else {
                 unreachable!("tenant op")
             };
-            self.tenant_patch(op, t, body::fields(op))
+            self.tenant_patch(op, t, op.fields())
         })
         .await;
     }
 
-    async fn tenant_patch(&self, op: &Op, t: &Tenant, fields: Vec<&str>) -> Outcome {
+    async fn tenant_patch(&self, op: &Op, t: &Tenant, fields: Vec<TenantField>) -> Outcome {
         let call = self
             .client
             .to(&ep::TENANT_PATCH, &[&t.key], op.subject())
@@ -679,8 +684,7 @@ impl Exec<'_> {
         if self.create(call).await? {
             return Ok(());
         }
-        self.tenant_patch(op, t, vec!["name", "description", "attributes"])
-            .await
+        self.tenant_patch(op, t, TenantField::ALL.to_vec()).await
     }
 
     /// Creates tenants in one bulk call; on conflict or an unknown outcome, re-reads the tenants
@@ -715,7 +719,7 @@ impl Exec<'_> {
                 match live.get(&t.key) {
                     Some(have) => {
                         let diffs = diff::tenant(t, have);
-                        let fields: Vec<&str> = diffs.iter().map(|d| d.field.as_str()).collect();
+                        let fields: Vec<TenantField> = field::fields_of(&diffs);
                         let r = if fields.is_empty() {
                             Ok(())
                         } else {

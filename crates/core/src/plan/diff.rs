@@ -1,9 +1,10 @@
 //! Field-level differences between a desired object and the live one.
 //!
-//! A desired field that is `None` is not managed and never differs. Fields are named as Permit names
-//! them in request bodies, because PATCH replaces whole fields: the executor sends the full desired
-//! value of each field listed here.
+//! A desired field that is `None` is not managed and never differs. Fields are typed per object
+//! type ([`super::field`]) and stand for Permit's fields in request bodies, because PATCH replaces
+//! whole fields: the executor sends the full desired value of each field listed here.
 
+use super::field::{Field, ResourceField, RoleField, TenantField, UserField};
 use super::ops::FieldDiff;
 use crate::model::{Action, Obj, Resource, Role, Tenant, User};
 use serde::Serialize;
@@ -15,7 +16,12 @@ fn json<T: Serialize>(v: &T) -> Value {
 }
 
 /// Compares a required field.
-fn field<T: PartialEq + Serialize>(out: &mut Vec<FieldDiff>, name: &str, desired: &T, live: &T) {
+fn field<T: PartialEq + Serialize>(
+    out: &mut Vec<FieldDiff>,
+    name: impl Into<Field>,
+    desired: &T,
+    live: &T,
+) {
     if desired != live {
         out.push(FieldDiff {
             field: name.into(),
@@ -28,7 +34,7 @@ fn field<T: PartialEq + Serialize>(out: &mut Vec<FieldDiff>, name: &str, desired
 /// Compares an optional field; `None` on the desired side means "not managed".
 fn managed<T: PartialEq + Serialize>(
     out: &mut Vec<FieldDiff>,
-    name: &str,
+    name: impl Into<Field>,
     desired: &Option<T>,
     live: &Option<T>,
 ) {
@@ -52,13 +58,14 @@ fn managed<T: PartialEq + Serialize>(
 /// and shows the live value as Permit sent it (`null` when unset).
 fn managed_attrs(
     out: &mut Vec<FieldDiff>,
+    name: impl Into<Field>,
     desired: &Option<crate::model::Attrs>,
     live: &Option<crate::model::Attrs>,
 ) {
     if desired.as_ref().is_some_and(|d| d.is_empty()) && live.is_none() {
         return;
     }
-    managed(out, "attributes", desired, live);
+    managed(out, name, desired, live);
 }
 
 /// Whether a live action satisfies the declared one.
@@ -83,46 +90,86 @@ fn actions_match(desired: &BTreeMap<String, Action>, live: &BTreeMap<String, Act
 
 pub fn resource(d: &Resource, l: &Resource) -> Vec<FieldDiff> {
     let mut out = Vec::new();
-    field(&mut out, "name", &d.name, &l.name);
-    managed(&mut out, "description", &d.description, &l.description);
+    field(&mut out, ResourceField::Name, &d.name, &l.name);
+    managed(
+        &mut out,
+        ResourceField::Description,
+        &d.description,
+        &l.description,
+    );
     if !actions_match(&d.actions, &l.actions) {
         out.push(FieldDiff {
-            field: "actions".into(),
+            field: ResourceField::Actions.into(),
             before: json(&l.actions),
             after: json(&d.actions),
         });
     }
     // A server that does not report attribute definitions cannot be compared against.
     if l.attributes.is_some() {
-        managed(&mut out, "attributes", &d.attributes, &l.attributes);
+        managed(
+            &mut out,
+            ResourceField::Attributes,
+            &d.attributes,
+            &l.attributes,
+        );
     }
     out
 }
 
 pub fn role(d: &Role, l: &Role) -> Vec<FieldDiff> {
     let mut out = Vec::new();
-    field(&mut out, "name", &d.name, &l.name);
-    managed(&mut out, "description", &d.description, &l.description);
-    field(&mut out, "permissions", &d.permissions, &l.permissions);
-    field(&mut out, "extends", &d.extends, &l.extends);
-    managed_attrs(&mut out, &d.attributes, &l.attributes);
+    field(&mut out, RoleField::Name, &d.name, &l.name);
+    managed(
+        &mut out,
+        RoleField::Description,
+        &d.description,
+        &l.description,
+    );
+    field(
+        &mut out,
+        RoleField::Permissions,
+        &d.permissions,
+        &l.permissions,
+    );
+    field(&mut out, RoleField::Extends, &d.extends, &l.extends);
+    managed_attrs(
+        &mut out,
+        RoleField::Attributes,
+        &d.attributes,
+        &l.attributes,
+    );
     out
 }
 
 pub fn tenant(d: &Tenant, l: &Tenant) -> Vec<FieldDiff> {
     let mut out = Vec::new();
-    field(&mut out, "name", &d.name, &l.name);
-    managed(&mut out, "description", &d.description, &l.description);
-    managed_attrs(&mut out, &d.attributes, &l.attributes);
+    field(&mut out, TenantField::Name, &d.name, &l.name);
+    managed(
+        &mut out,
+        TenantField::Description,
+        &d.description,
+        &l.description,
+    );
+    managed_attrs(
+        &mut out,
+        TenantField::Attributes,
+        &d.attributes,
+        &l.attributes,
+    );
     out
 }
 
 pub fn user(d: &User, l: &User) -> Vec<FieldDiff> {
     let mut out = Vec::new();
-    managed(&mut out, "email", &d.email, &l.email);
-    managed(&mut out, "first_name", &d.first_name, &l.first_name);
-    managed(&mut out, "last_name", &d.last_name, &l.last_name);
-    managed_attrs(&mut out, &d.attributes, &l.attributes);
+    managed(&mut out, UserField::Email, &d.email, &l.email);
+    managed(&mut out, UserField::FirstName, &d.first_name, &l.first_name);
+    managed(&mut out, UserField::LastName, &d.last_name, &l.last_name);
+    managed_attrs(
+        &mut out,
+        UserField::Attributes,
+        &d.attributes,
+        &l.attributes,
+    );
     out
 }
 

@@ -2,11 +2,13 @@
 //! so the same inputs always give the same plan and every rule is testable without a server.
 
 pub mod diff;
+pub mod field;
 pub mod keys;
 pub mod ops;
 pub mod render;
 pub mod warning;
 
+pub use field::{Field, FieldOf, ResourceField, RoleField, TenantField, UserField};
 pub use keys::plan_keys;
 pub use ops::{Action, FieldDiff, Op};
 pub use warning::Warning;
@@ -163,20 +165,20 @@ impl Plan {
                     let merged = match (want, current) {
                         (Obj::Resource(d), Obj::Resource(mut l)) => {
                             l.name = d.name;
-                            if op.changed("description") {
+                            if op.changed(ResourceField::Description) {
                                 l.description = d.description;
                             }
-                            if op.changed("actions") {
+                            if op.changed(ResourceField::Actions) {
                                 l.actions = d.actions;
                             }
-                            if op.changed("attributes") {
+                            if op.changed(ResourceField::Attributes) {
                                 l.attributes = d.attributes;
                             }
                             Obj::Resource(l)
                         }
                         (Obj::Role(d), Obj::Role(mut l)) => {
                             l.name = d.name;
-                            if op.changed("description") {
+                            if op.changed(RoleField::Description) {
                                 l.description = d.description;
                             }
                             // Incremental: add the missing, remove the extra.
@@ -189,18 +191,20 @@ impl Plan {
                                 l.permissions.remove(&p);
                             }
                             l.extends = d.extends;
-                            if op.changed("attributes") {
+                            if op.changed(RoleField::Attributes) {
                                 l.attributes = d.attributes;
                             }
                             Obj::Role(l)
                         }
                         (Obj::Tenant(d), Obj::Tenant(mut l)) => {
                             l.name = d.name;
-                            for f in &op.diffs {
-                                match f.field.as_str() {
-                                    "description" => l.description = d.description.clone(),
-                                    "attributes" => l.attributes = d.attributes.clone(),
-                                    _ => {}
+                            for f in op.fields::<TenantField>() {
+                                match f {
+                                    TenantField::Description => {
+                                        l.description = d.description.clone()
+                                    }
+                                    TenantField::Attributes => l.attributes = d.attributes.clone(),
+                                    TenantField::Name => {}
                                 }
                             }
                             Obj::Tenant(l)

@@ -1,5 +1,6 @@
 //! The operations a plan is made of.
 
+use super::field::{Field, FieldOf};
 use crate::kinds::Kind;
 use crate::model::{Assignment, AssignmentRef, Obj};
 use serde::Serialize;
@@ -32,10 +33,10 @@ impl Action {
     }
 }
 
-/// One changed field: Permit's field name, the live value and the desired one (`null` when absent).
+/// One changed field: which, the live value and the desired one (`null` when absent).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FieldDiff {
-    pub field: String,
+    pub field: Field,
     pub before: serde_json::Value,
     pub after: serde_json::Value,
 }
@@ -100,8 +101,14 @@ impl Op {
         format!("{} {}", self.kind, self.key)
     }
 
-    pub fn changed(&self, field: &str) -> bool {
+    pub fn changed(&self, field: impl Into<Field>) -> bool {
+        let field = field.into();
         self.diffs.iter().any(|d| d.field == field)
+    }
+
+    /// The changed fields, typed by the op's object type.
+    pub fn fields<F: FieldOf>(&self) -> Vec<F> {
+        super::field::fields_of(&self.diffs)
     }
 
     /// Whether executing the op costs an API call (bulk batching aside).

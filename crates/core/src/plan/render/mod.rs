@@ -95,7 +95,13 @@ fn fields(op: &Op, redactor: &Redactor) -> Vec<(String, Value, Value)> {
         Action::Update => op
             .diffs
             .iter()
-            .map(|d| (d.field.clone(), d.before.clone(), d.after.clone()))
+            .map(|d| {
+                (
+                    d.field.as_str().to_string(),
+                    d.before.clone(),
+                    d.after.clone(),
+                )
+            })
             .collect(),
         Action::Create => match op.desired.as_ref().map(serde_json::to_value) {
             Some(Ok(Value::Object(m))) => match m.get("spec") {
