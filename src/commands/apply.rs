@@ -78,7 +78,11 @@ pub async fn run(
     }
     let options = ExecOptions {
         concurrency: args.concurrency.max(1),
-        progress: std::io::stderr().is_terminal(),
+        observer: if std::io::stderr().is_terminal() {
+            std::sync::Arc::new(super::progress::Bar::stderr())
+        } else {
+            std::sync::Arc::new(crate::exec::Silent)
+        },
         ..ExecOptions::default()
     };
     let mut report = engine::apply_once(&client, planned, &state_file, &options).await?;

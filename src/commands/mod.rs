@@ -8,6 +8,7 @@ pub mod dev;
 pub mod export;
 pub mod local;
 pub mod plan;
+pub mod progress;
 pub mod status;
 pub mod validate;
 pub mod watch;
