@@ -7,12 +7,15 @@
 //! and the `..data` symlink swap of a mounted ConfigMap all look the same: a changed file.
 //!
 //! A parsed manifest (the typed object, its metadata, where each field was written) weighs many
-//! times the normalised model, so a version is kept as [`Declarations`]: its normalised objects
-//! and its text. A diagnostic that needs a field's place (a dangling reference, a duplicate) parses
-//! the text again, as the one-shot loader (`crate::source`) reads a file again; the text, not the
-//! file, because the version in force may be the last good one, no longer on disk.
+//! times the normalised model, so a version is kept as [`Declarations`]: its text and what the
+//! incremental sync compares (keys, identity hashes, a digest of the facts references resolve
+//! against). Its normalised objects are handed once to the declared objects
+//! ([`super::sources::Sources`]), which keep the one desired model; whatever needs them again (a
+//! diagnostic placed at its field, a rebuild of the model) parses the text again, as the one-shot
+//! loader (`crate::source`) reads a file again. The text, not the file, because the version in
+//! force may be the last good one, no longer on disk.
 
-use super::sources::PerFile;
+use super::sources::{Indexer, PerFile};
 use crate::desired::{Builder, Desired};
 use crate::kinds::Object;
 use crate::manifest::{self, Diagnostic, FileLoad, LoadOptions, LoadedObject, ManifestSet, read};
@@ -21,15 +24,16 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// What one version of a file declares, normalised: what the planner and the checks need.
+/// What one version of a file declares: what the incremental sync and the checks need.
 #[derive(Debug, Default)]
 pub struct Declarations {
-    /// The version's text, parsed again to place a diagnostic at its field.
+    /// The version's text, parsed again to place a diagnostic at its field or to give its
+    /// objects again.
     pub text: Arc<str>,
-    /// The file's desired model (empty when the file declares one object twice: its objects
-    /// are then combined from the text, as a one-shot run combines them).
-    pub part: Desired,
-    /// Its identities, keys and the facts references resolve against.
+    /// The file's desired model, from its parse until the declared objects take it
+    /// ([`Declarations::take_part`]): the model is kept once, there, not per file as well.
+    part: parking_lot::Mutex<Option<Desired>>,
+    /// Its keys, identity hashes and the digest of the facts references resolve against.
     pub index: PerFile,
     /// Its `PermitPDP`s (not in the model) and `PermitRole`s (the hierarchy checks), whole: a
     /// handful per directory.
@@ -48,9 +52,10 @@ impl Declarations {
             ..Declarations::default()
         };
         let mut builder = Builder::default();
+        let mut index = Indexer::default();
         let parsed = manifest::parse_on_thread(path, &text, |loaded| {
             d.objects += 1;
-            d.index.add(&loaded.object);
+            index.add(&loaded.object);
             builder.add(&loaded.origin, &loaded.object);
             match loaded.object {
                 Object::Pdp(_) => d.pdps.push(loaded),
@@ -60,11 +65,8 @@ impl Declarations {
         });
         match parsed {
             Ok(diagnostics) => {
-                // A duplicate within the file is seen by the index (the combined path).
-                d.part = builder.finish().unwrap_or_default();
-                d.part.state.compact();
-                crate::model::compact(&mut d.part.origins);
-                d.index.shrink();
+                *d.part.get_mut() = Some(finish(builder));
+                d.index = index.finish();
                 d.pdps.shrink_to_fit();
                 d.roles.shrink_to_fit();
                 (d, diagnostics)
@@ -80,6 +82,35 @@ impl Declarations {
             let _ = manifest::parse_on_thread(path, &self.text, each);
         }
     }
+
+    /// The file's desired model (empty when the file declares one object twice: its objects
+    /// are then combined from the text, as a one-shot run combines them): the one its parse
+    /// made, if nothing took it yet, or made again from the text.
+    pub fn take_part(&self, path: &Path) -> Desired {
+        if let Some(part) = self.part.lock().take() {
+            return part;
+        }
+        let mut builder = Builder::default();
+        self.reparse(path, |loaded| {
+            builder.add(&loaded.origin, &loaded.object);
+        });
+        finish(builder)
+    }
+
+    /// Frees the model its parse made, if nothing took it (the declared objects were combined
+    /// from the texts instead).
+    pub fn drop_part(&self) {
+        self.part.lock().take();
+    }
+}
+
+/// A file's model, compact. A duplicate within the file is seen by the index (the combined
+/// path), which does not use the model.
+fn finish(builder: Builder) -> Desired {
+    let mut part = builder.finish().unwrap_or_default();
+    part.state.compact();
+    crate::model::compact(&mut part.origins);
+    part
 }
 
 struct Tracked {

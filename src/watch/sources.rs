@@ -11,9 +11,10 @@
 
 use super::scan::{Declarations, FileSet};
 use crate::desired::{Desired, DuplicateError};
-use crate::kinds::{Kind, Object};
+use crate::kinds::{Kind, Object, Origin};
 use crate::manifest::{Diagnostic, LoadedObject};
 use crate::validate;
+use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -22,67 +23,103 @@ use std::sync::Arc;
 pub use crate::kinds::ObjectId as Key;
 
 /// What references elsewhere may resolve to: a change to these means rechecking every file.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 struct Facts {
     users: BTreeSet<String>,
     tenants: BTreeSet<String>,
     resources: BTreeMap<String, BTreeSet<String>>,
-    /// Roles also make up the hierarchy, checked as a whole.
-    roles: bool,
 }
 
-/// What one file contributes: its identities, keys and facts.
+impl Facts {
+    /// SHA-256 of the sets, each string length-prefixed: equal digests, equal facts.
+    fn digest(&self) -> [u8; 32] {
+        let mut h = Sha256::new();
+        let mut put = |s: &str| {
+            h.update((s.len() as u64).to_le_bytes());
+            h.update(s.as_bytes());
+        };
+        put("users");
+        self.users.iter().for_each(|u| put(u));
+        put("tenants");
+        self.tenants.iter().for_each(|t| put(t));
+        put("resources");
+        for (resource, actions) in &self.resources {
+            put(resource);
+            put(&actions.len().to_string());
+            actions.iter().for_each(|a| put(a));
+        }
+        h.finalize().into()
+    }
+}
+
+/// What one file contributes: its keys, identities (as hashes) and the digest of its facts.
 #[derive(Debug, Default)]
 pub struct PerFile {
     /// Desired keys, inline role assignments included, as `Desired::from_objects` makes them.
     keys: Vec<Key>,
-    /// (kind, Permit key) of each object, as `manifest::combine` compares them.
-    ids: Vec<Key>,
-    /// (kind, namespace, name) of each object.
-    names: Vec<(Kind, String, String)>,
+    /// Hashes of the (kind, Permit key) of each object, as `manifest::combine` compares them.
+    ids: Vec<u64>,
+    /// Hashes of the (kind, namespace, name) of each object.
+    names: Vec<u64>,
+    /// The users, tenants and resources (with their actions) it declares.
+    facts: [u8; 32],
+    /// It declares roles, which also make up the hierarchy, checked as a whole.
+    roles: bool,
+}
+
+/// Builds a file's [`PerFile`] one object at a time.
+#[derive(Default)]
+pub struct Indexer {
+    index: PerFile,
     facts: Facts,
 }
 
-impl PerFile {
+impl Indexer {
     /// Adds one object of the file.
     pub fn add(&mut self, object: &Object) {
-        let f = self;
+        let (f, facts) = (&mut self.index, &mut self.facts);
         let kind = object.kind();
         let key = object.permit_key();
-        let namespace = object.meta().namespace.clone().unwrap_or_default();
-        f.names.push((kind, namespace, object.name().to_string()));
-        f.ids.push((kind, key.clone()));
+        let namespace = object.meta().namespace.as_deref().unwrap_or_default();
+        f.names.push(identity(&(kind, namespace, object.name())));
+        f.ids.push(identity(&(kind, key.as_str())));
         match object {
             Object::Pdp(_) => {}
             Object::User(u) => {
                 for grant in u.spec.inline_grants() {
                     f.keys.push((Kind::RoleAssignment, grant.key(&key)));
                 }
-                f.facts.users.insert(key.clone());
+                facts.users.insert(key.clone());
                 f.keys.push((kind, key));
             }
             Object::Tenant(_) => {
-                f.facts.tenants.insert(key.clone());
+                facts.tenants.insert(key.clone());
                 f.keys.push((kind, key));
             }
             Object::Resource(r) => {
                 let actions = r.spec.actions.keys().cloned().collect();
-                f.facts.resources.insert(key.clone(), actions);
+                facts.resources.insert(key.clone(), actions);
                 f.keys.push((kind, key));
             }
             Object::Role(_) => {
-                f.facts.roles = true;
+                f.roles = true;
                 f.keys.push((kind, key));
             }
             Object::Assignment(_) => f.keys.push((kind, key)),
         }
     }
 
-    /// Frees the vectors' spare room once the file is read.
-    pub fn shrink(&mut self) {
-        self.keys.shrink_to_fit();
-        self.ids.shrink_to_fit();
-        self.names.shrink_to_fit();
+    /// The file's index, its facts reduced to their digest and no spare room in its vectors.
+    pub fn finish(self) -> PerFile {
+        let mut f = self.index;
+        f.facts = self.facts.digest();
+        for key in &mut f.keys {
+            key.1.shrink_to_fit();
+        }
+        f.keys.shrink_to_fit();
+        f.ids.shrink_to_fit();
+        f.names.shrink_to_fit();
+        f
     }
 }
 
@@ -93,15 +130,26 @@ struct Taken {
     refs: Vec<Diagnostic>,
 }
 
-/// The reference diagnostics of a file's objects, placed at their fields: only a file declaring
-/// something that does not resolve (seen in its normalised model) is parsed again.
-fn references(path: &Path, d: &Declarations, declared: &validate::Declared) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
-    if !validate::suspects(&d.part, declared).is_empty() {
-        d.reparse(path, |loaded| {
-            validate::check_references(&loaded, declared, &mut out)
-        });
+/// The reference diagnostics of the objects of a file whose model is `part`, placed at their
+/// fields: only a file declaring something that does not resolve is parsed again.
+fn references(
+    path: &Path,
+    d: &Declarations,
+    part: &Desired,
+    declared: &validate::Declared,
+) -> Vec<Diagnostic> {
+    if validate::suspects(part, declared).is_empty() {
+        return Vec::new();
     }
+    recheck(path, d, declared)
+}
+
+/// The reference diagnostics of every object of a file, from its text.
+fn recheck(path: &Path, d: &Declarations, declared: &validate::Declared) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    d.reparse(path, |loaded| {
+        validate::check_references(&loaded, declared, &mut out)
+    });
     out
 }
 
@@ -120,16 +168,15 @@ fn identity<T: Hash>(id: &T) -> u64 {
 }
 
 impl Counts {
-    fn add<T: Hash>(&mut self, id: &T, over: &mut usize) {
-        let n = self.0.entry(identity(id)).or_insert(0);
+    fn add(&mut self, h: u64, over: &mut usize) {
+        let n = self.0.entry(h).or_insert(0);
         *n += 1;
         if *n == 2 {
             *over += 1;
         }
     }
 
-    fn sub<T: Hash>(&mut self, id: &T, over: &mut usize) {
-        let h = identity(id);
+    fn sub(&mut self, h: u64, over: &mut usize) {
         if let Some(n) = self.0.get_mut(&h) {
             *n -= 1;
             if *n == 1 {
@@ -160,6 +207,17 @@ pub struct Sources {
     exact: Option<(Vec<Diagnostic>, Vec<LoadedObject>)>,
 }
 
+/// What [`Sources::update`] did.
+enum Update {
+    /// Only these keys' declarations may have changed.
+    Keys(BTreeSet<Key>),
+    /// The model is up to date, but what references resolve to changed: every file was checked
+    /// again.
+    Rechecked,
+    /// The shortcut does not apply: everything must be worked out again.
+    Rebuild,
+}
+
 impl Sources {
     /// Brings the declared objects up to date with `files`, `dirty` being the files added,
     /// changed or removed since the last call. Returns the keys whose declaration may have
@@ -171,8 +229,9 @@ impl Sources {
         dirty: &BTreeSet<PathBuf>,
     ) -> Result<Option<BTreeSet<Key>>, Vec<DuplicateError>> {
         let out = match self.update(files, dirty) {
-            Some(touched) => Ok(Some(touched)),
-            None => self.rebuild(files).map(|()| None),
+            Update::Keys(touched) => Ok(Some(touched)),
+            Update::Rechecked => Ok(None),
+            Update::Rebuild => self.rebuild(files).map(|()| None),
         };
         #[cfg(debug_assertions)]
         if out.is_ok() {
@@ -181,70 +240,92 @@ impl Sources {
         out
     }
 
-    /// The shortcut; `None` when it does not apply.
-    fn update(&mut self, files: &FileSet, dirty: &BTreeSet<PathBuf>) -> Option<BTreeSet<Key>> {
+    /// The shortcut: the model changed in place by what the dirty files declared and declare.
+    fn update(&mut self, files: &FileSet, dirty: &BTreeSet<PathBuf>) -> Update {
         if !self.built || self.over > 0 {
-            return None;
+            return Update::Rebuild;
         }
         // Worked out again from scratch if the shortcut gives up half way.
         self.built = false;
         let mut touched = BTreeSet::new();
+        // Keys whose declaration is gone or replaced, and the versions that replace them.
+        let mut removed: Vec<&Key> = Vec::new();
         let mut fresh = Vec::new();
-        let none = Declarations::default();
-        for path in dirty {
-            let old = self.files.remove(path);
+        let mut recheck = false;
+        let none = PerFile::default();
+        let old: Vec<Option<Taken>> = dirty.iter().map(|p| self.files.remove(p)).collect();
+        for (path, old) in dirty.iter().zip(&old) {
             let new = files.declarations_of(path);
             let (old_index, new_index) = (
-                old.as_ref().map_or(&none.index, |t| &t.declarations.index),
-                new.map_or(&none.index, |d| &d.index),
+                old.as_ref().map_or(&none, |t| &t.declarations.index),
+                new.map_or(&none, |d| &d.index),
             );
-            if old_index.facts != new_index.facts || old_index.facts.roles || new_index.facts.roles
-            {
-                return None;
+            recheck |= old_index.facts != new_index.facts || old_index.roles || new_index.roles;
+            for &h in &old_index.ids {
+                self.ids.sub(h, &mut self.over);
             }
-            for id in &old_index.ids {
-                self.ids.sub(id, &mut self.over);
-            }
-            for n in &old_index.names {
-                self.names.sub(n, &mut self.over);
+            for &h in &old_index.names {
+                self.names.sub(h, &mut self.over);
             }
             for k in &old_index.keys {
-                self.keys.sub(k, &mut self.over);
+                self.keys.sub(identity(k), &mut self.over);
             }
-            for id in &new_index.ids {
-                self.ids.add(id, &mut self.over);
+            for &h in &new_index.ids {
+                self.ids.add(h, &mut self.over);
             }
-            for n in &new_index.names {
-                self.names.add(n, &mut self.over);
+            for &h in &new_index.names {
+                self.names.add(h, &mut self.over);
             }
             for k in &new_index.keys {
-                self.keys.add(k, &mut self.over);
+                self.keys.add(identity(k), &mut self.over);
             }
             touched.extend(old_index.keys.iter().cloned());
             touched.extend(new_index.keys.iter().cloned());
-            fresh.push((path, new));
+            // The same version still in force (a broken edit keeping the last good one): its
+            // objects are in the model already.
+            let same = matches!((old, new), (Some(t), Some(d)) if Arc::ptr_eq(&t.declarations, d));
+            if !same {
+                removed.extend(&old_index.keys);
+                removed.extend(&new_index.keys);
+            }
+            fresh.push((path, new, same));
         }
         if self.over > 0 {
-            return None;
+            return Update::Rebuild;
         }
-        for key in &touched {
+        // No identity is declared twice, before or after: each key belongs to one file.
+        for key in removed {
             self.desired.state.remove(key.0, &key.1);
             self.desired.origins.remove(key);
             self.desired.orphans.remove(key);
         }
-        for (path, new) in fresh {
-            if let Some(d) = new {
-                merge(&mut self.desired, &d.part);
-                let refs = references(path, d, &self.declared);
-                let taken = Taken {
-                    declarations: d.clone(),
-                    refs,
-                };
-                self.files.insert(path.clone(), taken);
-            }
+        for ((path, new, same), old) in fresh.into_iter().zip(old) {
+            let Some(d) = new else { continue };
+            let refs = match old {
+                Some(t) if same => t.refs,
+                _ => {
+                    let part = d.take_part(path);
+                    let refs = if recheck {
+                        Vec::new()
+                    } else {
+                        references(path, d, &part, &self.declared)
+                    };
+                    merge(&mut self.desired, part);
+                    refs
+                }
+            };
+            let taken = Taken {
+                declarations: d.clone(),
+                refs,
+            };
+            self.files.insert(path.clone(), taken);
         }
         self.built = true;
-        Some(touched)
+        if recheck {
+            self.check_all(files);
+            return Update::Rechecked;
+        }
+        Update::Keys(touched)
     }
 
     /// Everything from all files.
@@ -253,14 +334,14 @@ impl Sources {
         let mut over = 0;
         for (path, d) in files.declarations() {
             let f = &d.index;
-            for id in &f.ids {
-                self.ids.add(id, &mut over);
+            for &h in &f.ids {
+                self.ids.add(h, &mut over);
             }
-            for n in &f.names {
-                self.names.add(n, &mut over);
+            for &h in &f.names {
+                self.names.add(h, &mut over);
             }
             for k in &f.keys {
-                self.keys.add(k, &mut over);
+                self.keys.add(identity(k), &mut over);
             }
             let taken = Taken {
                 declarations: d.clone(),
@@ -271,6 +352,9 @@ impl Sources {
         self.over = over;
         if over > 0 {
             // Duplicates: combine as a one-shot run does.
+            for (_, d) in files.declarations() {
+                d.drop_part();
+            }
             let set = files.manifest();
             self.desired =
                 Desired::from_objects(set.objects.iter().map(|l| (&l.origin, &l.object)))?;
@@ -285,9 +369,19 @@ impl Sources {
             return Ok(());
         }
         // Declared once each: the model is the union of the files' models.
-        for (_, d) in files.declarations() {
-            merge(&mut self.desired, &d.part);
+        for (path, d) in files.declarations() {
+            merge(&mut self.desired, d.take_part(path));
         }
+        self.desired.state.compact();
+        crate::model::compact(&mut self.desired.origins);
+        self.check_all(files);
+        self.built = true;
+        Ok(())
+    }
+
+    /// What references resolve to, the role hierarchy and every file's references, from the
+    /// model: only the files declaring something that does not resolve are parsed again.
+    fn check_all(&mut self, files: &FileSet) {
         let roles: Vec<LoadedObject> = files
             .declarations()
             .flat_map(|(_, d)| d.roles.iter().cloned())
@@ -301,11 +395,20 @@ impl Sources {
             .collect();
         self.declared = validate::Declared::of_desired(&self.desired, &extends);
         self.roles = validate::check_roles(&roles);
+        let suspects: BTreeSet<&Path> = validate::suspects(&self.desired, &self.declared)
+            .into_iter()
+            .filter_map(|origin| match origin {
+                Origin::File { path, .. } => Some(&**path),
+                Origin::Cluster { .. } => None,
+            })
+            .collect();
         for (path, taken) in self.files.iter_mut() {
-            taken.refs = references(path, &taken.declarations, &self.declared);
+            taken.refs = if suspects.contains(path.as_path()) {
+                recheck(path, &taken.declarations, &self.declared)
+            } else {
+                Vec::new()
+            };
         }
-        self.built = true;
-        Ok(())
     }
 
     /// The desired model of the files in force (valid after a successful [`Sources::sync`]).
@@ -371,15 +474,152 @@ impl Sources {
     }
 }
 
-fn merge(into: &mut Desired, part: &Desired) {
-    for kind in crate::model::SYNCED_KINDS {
-        for key in part.state.keys(kind) {
-            if let Some(obj) = part.state.get(kind, &key) {
-                into.state.insert(obj);
-            }
+/// Moves `part` into `into`: maps `into` lacks are moved whole, the others merged.
+fn merge(into: &mut Desired, mut part: Desired) {
+    fn append<K: Ord, V>(into: &mut BTreeMap<K, V>, from: &mut BTreeMap<K, V>) {
+        into.append(from);
+    }
+    let (to, from) = (&mut into.state, &mut part.state);
+    append(&mut to.resources, &mut from.resources);
+    append(&mut to.roles, &mut from.roles);
+    append(&mut to.tenants, &mut from.tenants);
+    append(&mut to.users, &mut from.users);
+    if to.assignments.is_empty() {
+        std::mem::swap(&mut to.assignments, &mut from.assignments);
+    } else {
+        for (_, obj) in from.take(Kind::RoleAssignment) {
+            to.insert(obj);
         }
     }
-    into.origins
-        .extend(part.origins.iter().map(|(k, v)| (k.clone(), v.clone())));
-    into.orphans.extend(part.orphans.iter().cloned());
+    append(&mut into.origins, &mut part.origins);
+    into.orphans.append(&mut part.orphans);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant(key: &str, name: &str) -> String {
+        format!(
+            "apiVersion: permitsync.dev/v1alpha1\nkind: PermitTenant\nmetadata:\n  name: {key}\nspec:\n  name: {name}\n---\n"
+        )
+    }
+
+    fn user(key: &str, role: &str, tenant: &str) -> String {
+        format!(
+            "apiVersion: permitsync.dev/v1alpha1\nkind: PermitUser\nmetadata:\n  name: {key}\nspec:\n  firstName: F\n  roles:\n    - role: {role}\n      tenant: {tenant}\n---\n"
+        )
+    }
+
+    const POLICY: &str = "apiVersion: permitsync.dev/v1alpha1\nkind: PermitResource\nmetadata:\n  name: doc\nspec:\n  actions:\n    read: {}\n---\napiVersion: permitsync.dev/v1alpha1\nkind: PermitRole\nmetadata:\n  name: viewer\nspec:\n  permissions:\n    - doc:read\n---\n";
+
+    struct Env {
+        dir: tempfile::TempDir,
+        files: FileSet,
+        sources: Sources,
+    }
+
+    impl Env {
+        fn new() -> Env {
+            let dir = tempfile::tempdir().unwrap();
+            let files = FileSet::new(dir.path());
+            Env {
+                dir,
+                files,
+                sources: Sources::default(),
+            }
+        }
+
+        fn write(&self, name: &str, text: &str) {
+            std::fs::write(self.dir.path().join(name), text).unwrap();
+        }
+
+        /// One sync; debug builds compare it with the one-shot path (`check_against_full`).
+        fn sync(&mut self) -> Option<Vec<String>> {
+            self.files.rescan();
+            let dirty = self.files.take_dirty();
+            let touched = self
+                .sources
+                .sync(&self.files, &dirty)
+                .expect("no duplicate error");
+            touched.map(|t| t.into_iter().map(|(k, key)| format!("{k} {key}")).collect())
+        }
+
+        fn messages(&self) -> Vec<String> {
+            self.sources
+                .diagnostics(&self.files)
+                .iter()
+                .map(|d| format!("{}:{} {}", d.line, d.column, d.message))
+                .collect()
+        }
+
+        fn tenants(&self) -> Vec<String> {
+            let state = &self.sources.desired().state;
+            state.tenants.values().map(|t| t.name.clone()).collect()
+        }
+    }
+
+    #[test]
+    fn the_model_kept_once_follows_every_kind_of_change() {
+        let mut env = Env::new();
+        env.write("a-policy.yaml", POLICY);
+        env.write(
+            "b-tenants.yaml",
+            &(tenant("t1", "One") + &tenant("t2", "Two")),
+        );
+        env.write("c-users.yaml", &user("u1", "viewer", "t1"));
+        assert_eq!(env.sync(), None, "the first sync works everything out");
+        assert_eq!(env.tenants(), ["One", "Two"]);
+        assert_eq!(env.sources.desired().state.assignments.len(), 1);
+
+        // A rename: only the file's keys.
+        env.write(
+            "b-tenants.yaml",
+            &(tenant("t1", "Uno") + &tenant("t2", "Two")),
+        );
+        assert_eq!(env.sync().unwrap(), ["PermitTenant t1", "PermitTenant t2"]);
+        assert_eq!(env.tenants(), ["Uno", "Two"]);
+
+        // A dangling reference, then a tenant added that resolves it (the facts change).
+        env.write("c-users.yaml", &user("u1", "viewer", "t3"));
+        assert!(env.sync().is_some());
+        let dangling = env.messages();
+        assert_eq!(dangling.len(), 1, "{dangling:?}");
+        assert!(
+            dangling[0].starts_with("9:15 "),
+            "placed at the field: {dangling:?}"
+        );
+        env.write("d-more.yaml", &tenant("t3", "Three"));
+        assert_eq!(env.sync(), None, "new facts: everything checked again");
+        assert!(env.messages().is_empty());
+
+        // A broken edit keeps the last good version in force.
+        env.write("d-more.yaml", "kind: [\n");
+        assert!(env.sync().is_some());
+        assert_eq!(env.tenants(), ["Uno", "Two", "Three"]);
+        env.write("d-more.yaml", &tenant("t3", "Trois"));
+        assert!(env.sync().is_some());
+        assert_eq!(env.tenants(), ["Uno", "Two", "Trois"]);
+
+        // A duplicate: combined as a one-shot run does; then gone again: rebuilt from the texts.
+        env.write("e-dup.yaml", &tenant("t1", "Dup"));
+        assert_eq!(env.sync(), None);
+        assert_eq!(env.tenants(), ["Uno", "Two", "Trois"], "the first stays");
+        assert!(env.messages().iter().any(|m| m.contains("declared")));
+        std::fs::remove_file(env.dir.path().join("e-dup.yaml")).unwrap();
+        assert_eq!(env.sync(), None);
+        assert_eq!(env.tenants(), ["Uno", "Two", "Trois"]);
+        assert!(env.messages().is_empty());
+
+        // Then the shortcut again, and a removed file.
+        env.write(
+            "b-tenants.yaml",
+            &(tenant("t1", "Eins") + &tenant("t2", "Two")),
+        );
+        assert!(env.sync().is_some());
+        std::fs::remove_file(env.dir.path().join("d-more.yaml")).unwrap();
+        assert_eq!(env.sync(), None, "a tenant removed: the facts change");
+        assert_eq!(env.tenants(), ["Eins", "Two"]);
+        assert_eq!(env.messages().len(), 1, "t3 dangles again");
+    }
 }
