@@ -474,10 +474,15 @@ impl Sources {
     }
 }
 
-/// Moves `part` into `into`: maps `into` lacks are moved whole, the others merged.
+/// Moves `part` into `into`: maps `into` lacks are moved whole, a few objects inserted one by
+/// one, many merged in one pass (which rebuilds the map, full).
 fn merge(into: &mut Desired, mut part: Desired) {
     fn append<K: Ord, V>(into: &mut BTreeMap<K, V>, from: &mut BTreeMap<K, V>) {
-        into.append(from);
+        if from.len() * 16 < into.len() {
+            into.extend(std::mem::take(from));
+        } else {
+            into.append(from);
+        }
     }
     let (to, from) = (&mut into.state, &mut part.state);
     append(&mut to.resources, &mut from.resources);
@@ -492,7 +497,7 @@ fn merge(into: &mut Desired, mut part: Desired) {
         }
     }
     append(&mut into.origins, &mut part.origins);
-    into.orphans.append(&mut part.orphans);
+    into.orphans.extend(part.orphans);
 }
 
 #[cfg(test)]
