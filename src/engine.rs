@@ -200,7 +200,7 @@ fn record_before(
 
 /// The trusted inventory, if there is one. An untrusted state file is kept for a person to look
 /// at, moved aside; a fresh inventory is then started.
-fn trusted_or_set_aside(
+pub(crate) fn trusted_or_set_aside(
     inventory: Loaded,
     state_file: &StateFile,
 ) -> anyhow::Result<Option<Inventory>> {

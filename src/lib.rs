@@ -19,6 +19,7 @@ pub mod memory;
 pub mod metrics;
 pub mod pdp;
 pub mod permit;
+pub mod reconcile;
 pub mod serve;
 pub mod source;
 pub mod validate;

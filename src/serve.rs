@@ -5,6 +5,7 @@
 
 use crate::controller;
 use crate::metrics::Metrics;
+use crate::reconcile::Readiness;
 use crate::watch::state::Shared;
 use axum::Router;
 use axum::extract::State;
@@ -13,7 +14,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use tokio_util::sync::CancellationToken;
 
 /// Where `/readyz` gets its answer, and whether there is a `/status`.
@@ -39,12 +39,13 @@ impl From<Arc<controller::ControllerState>> for Source {
 }
 
 impl Source {
+    /// Both modes answer through [`Readiness`].
     fn ready(&self) -> (bool, Option<String>) {
-        match self {
-            Source::Sync(s) => s.ready(),
-            Source::Controller(s) if s.ready.load(Ordering::Relaxed) => (true, None),
-            Source::Controller(_) => (false, Some("watches not synced yet".into())),
-        }
+        let readiness: &dyn Readiness = match self {
+            Source::Sync(s) => s,
+            Source::Controller(s) => s.as_ref(),
+        };
+        readiness.readiness()
     }
 }
 

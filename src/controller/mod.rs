@@ -17,6 +17,11 @@
 //!   generation; Permit or the apiserver being unreachable only delays (watches back off and resume).
 //! - **Leader election** ([`leader`]): only the leader writes (Permit, finalizers, status, events,
 //!   the PDP controller); the others keep their watches warm.
+//!
+//! Connect, the cached live state and its relist rules, plan → execute → project, the failure
+//! classes, the backoff of an unreachable Permit and the Permit API metrics are the reconcile
+//! loop's ([`crate::reconcile`]), shared with directory mode; the custom resources are its
+//! [`crate::reconcile::Source`] ([`Resources`]).
 
 pub mod batch;
 pub mod events;
@@ -26,11 +31,13 @@ pub mod pdp;
 pub mod sources;
 pub mod status;
 
+use crate::desired::Desired;
 use crate::exec::{ExecOptions, Report};
 use crate::inventory::Loaded;
-use crate::model::State;
-use crate::permit::{ClientConfig, PermitClient, live};
-use crate::plan::PlanOptions;
+use crate::kinds::ObjectId;
+use crate::permit::ClientConfig;
+use crate::plan::{Plan, PlanOptions};
+use crate::reconcile::{Class, LoopConfig, Reconciler};
 use batch::{Disposition, Retry, Verdict};
 use futures::StreamExt;
 use kube::Client;
@@ -104,6 +111,17 @@ pub struct ControllerState {
     pub status_writes: AtomicU64,
 }
 
+/// The controller: ready once every watch has listed.
+impl crate::reconcile::Readiness for ControllerState {
+    fn readiness(&self) -> (bool, Option<String>) {
+        if self.ready.load(Ordering::Relaxed) {
+            (true, None)
+        } else {
+            (false, Some("watches not synced yet".into()))
+        }
+    }
+}
+
 /// Runs until `shutdown` (then releases the Lease) or until a watch dies for good.
 pub async fn run(
     client: Client,
@@ -137,7 +155,21 @@ pub async fn run(
         Ok(())
     });
 
-    let mut syncer = Reconciler {
+    let core = Reconciler::new(LoopConfig {
+        client: config.permit.clone(),
+        drift_interval: config.resync,
+        // Permit unreachable: doubling from `backoff_base` to four times it (an outage is
+        // noticed within a few seconds of its end).
+        backoff: crate::backoff::Backoff::new(
+            config.backoff_base,
+            (config.backoff_base * 4).min(config.backoff_max),
+        ),
+        jitter: false,
+        exec: config.exec.clone(),
+        metrics: crate::metrics::global().sync.clone(),
+        ids: true,
+    });
+    let mut controller = Controller {
         recorder: Recorder::new(
             client.clone(),
             Reporter {
@@ -149,19 +181,13 @@ pub async fn run(
         stores,
         config,
         shared: shared.clone(),
-        permit: None,
-        live: None,
-        ids: Default::default(),
-        listed_at: None,
+        core,
         retries: HashMap::new(),
         applied: HashMap::new(),
         invalid_reported: HashMap::new(),
-        retry_at: None,
-        permit_failures: 0,
-        api_seen: Default::default(),
     };
     let result = tokio::select! {
-        r = syncer.lead(leading, wake, shutdown.clone()) => r,
+        r = controller.lead(leading, wake, shutdown.clone()) => r,
         Some(done) = tasks.join_next() => match done {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(e),
@@ -178,18 +204,51 @@ pub async fn run(
     result
 }
 
-struct Reconciler {
+/// The custom resources as a source of the reconcile loop: one batch's desired state, its
+/// ownership (declared objects plus those being deleted) and the ops of held resources.
+struct Resources<'a> {
+    desired: &'a Desired,
+    ownership: Loaded,
+    options: PlanOptions,
+    held: &'a BTreeSet<ObjectId>,
+}
+
+impl crate::reconcile::Source for Resources<'_> {
+    fn desired(&self) -> &Desired {
+        self.desired
+    }
+
+    fn ownership(&self) -> &Loaded {
+        &self.ownership
+    }
+
+    fn options(&self) -> &PlanOptions {
+        &self.options
+    }
+
+    fn hold(&mut self, plan: &mut Plan) -> Vec<ObjectId> {
+        let mut held = Vec::new();
+        plan.ops.retain(|op| {
+            let id = (op.kind, op.key.clone());
+            let keep = !self.held.contains(&id);
+            if !keep {
+                held.push(id);
+            }
+            keep
+        });
+        held
+    }
+}
+
+struct Controller {
     client: Client,
     stores: Stores,
     config: Config,
     shared: Arc<ControllerState>,
     recorder: Recorder,
-    permit: Option<PermitClient>,
-    /// Permit as we believe it is; `None`: list it before the next plan.
-    live: Option<State>,
-    /// Permit ids from the last listing (`status.permitId`).
-    ids: live::Ids,
-    listed_at: Option<Instant>,
+    /// Connect, the live cache (listed with ids: `status.permitId`), plan → execute → project,
+    /// backoff of an unreachable Permit, API metrics.
+    core: Reconciler,
     retries: HashMap<CrId, Retry>,
     /// The Permit objects each resource had after its last successful batch: a user's inline
     /// roles removed since are unassigned. Process memory: after a restart, roles removed while
@@ -197,15 +256,9 @@ struct Reconciler {
     applied: HashMap<CrId, Vec<batch::Id>>,
     /// Malformed resources have no typed status to compare with: what we last wrote, by uid.
     invalid_reported: HashMap<String, String>,
-    /// When Permit itself was unreachable: try again then.
-    retry_at: Option<Instant>,
-    /// Failures to reach Permit in a row.
-    permit_failures: u32,
-    /// The client's API counters already added to the process metrics.
-    api_seen: crate::permit::Metrics,
 }
 
-impl Reconciler {
+impl Controller {
     /// Waits for leadership, then batches until it is lost; again until shutdown.
     async fn lead(
         &mut self,
@@ -231,7 +284,7 @@ impl Reconciler {
                 ))
             });
             // A new term starts from Permit as it is, not as a previous term left it.
-            self.live = None;
+            self.core.invalidate();
             let lost = self.term(&mut leading, &wake, &shutdown).await;
             pdp_stop.cancel();
             if let Some(t) = pdp_task {
@@ -281,22 +334,10 @@ impl Reconciler {
                 r = leading.changed() => r.is_err() || !*leading.borrow(),
                 _ = self.batch() => false,
             };
-            self.record_api();
+            self.core.record_api();
             if lost {
                 return true;
             }
-        }
-    }
-
-    /// Adds the Permit API requests, retries and rate-limit waits since the last call to the
-    /// process metrics (`permit_sync_api_requests_total` and the rest, as `watch` exports them).
-    fn record_api(&mut self) {
-        if let Some(client) = &self.permit {
-            let now = client.metrics();
-            crate::metrics::global()
-                .sync
-                .record_api(&now.since(&self.api_seen));
-            self.api_seen = now;
         }
     }
 
@@ -313,28 +354,16 @@ impl Reconciler {
 
     fn next_deadline(&self) -> Instant {
         let now = Instant::now();
+        // The drift relist and the retry of an unreachable Permit are the loop's.
         let mut next = now + self.config.resync;
-        if let Some(at) = self.listed_at {
-            next = next.min(at + self.config.resync);
-        }
-        if let Some(at) = self.retry_at {
-            next = next.min(at);
+        next = next.min(self.core.next_relist().into_std());
+        if let Some(at) = self.core.retry_at() {
+            next = next.min(at.into_std());
         }
         for r in self.retries.values().filter(|r| !r.rejected) {
             next = next.min(r.not_before);
         }
         next.max(now + Duration::from_millis(50))
-    }
-
-    /// Permit unreachable (connect or list): try again with backoff, doubling from
-    /// `backoff_base` to four times it (an outage is noticed within a few seconds of its end).
-    fn permit_down(&mut self, what: &str, error: &dyn std::fmt::Display) {
-        self.permit_failures += 1;
-        let cap = (self.config.backoff_base * 4).min(self.config.backoff_max);
-        let step =
-            crate::backoff::Backoff::new(self.config.backoff_base, cap).delay(self.permit_failures);
-        tracing::warn!(error = %error, "{what}; retrying in {step:?}");
-        self.retry_at = Some(Instant::now() + step);
     }
 
     async fn batch(&mut self) {
@@ -343,33 +372,29 @@ impl Reconciler {
         metrics.batches.inc();
         self.shared.batches.fetch_add(1, Ordering::Relaxed);
 
-        // Permit: connect and list when needed. Failures keep finalizers and statuses as they are.
-        if self.permit.is_none() {
-            match PermitClient::connect(self.config.permit.clone()).await {
-                Ok(c) => {
-                    // A new client counts from zero (its scope lookup included).
-                    self.api_seen = Default::default();
-                    self.permit = Some(c);
-                }
-                Err(e) => return self.permit_down("cannot reach Permit", &e),
+        // Permit: connect and list when needed (the loop's relist policy). Failures keep
+        // finalizers and statuses as they are; the loop backs off. The batch is dropped, not
+        // cancelled, on shutdown or lost leadership.
+        let listing = match self
+            .core
+            .connect_and_list(false, &CancellationToken::new())
+            .await
+        {
+            Ok(l) => l,
+            Err(class) => {
+                let step = self
+                    .core
+                    .retry_at()
+                    .map(|t| t.saturating_duration_since(tokio::time::Instant::now()))
+                    .unwrap_or_default();
+                let error = match class {
+                    Class::Unreachable(m) => m,
+                    other => format!("{other:?}"),
+                };
+                tracing::warn!(error = %error, "cannot reach Permit; retrying in {step:?}");
+                return;
             }
-        }
-        let permit = self.permit.clone().expect("connected above");
-        let stale = self
-            .listed_at
-            .is_none_or(|t| t.elapsed() >= self.config.resync);
-        if self.live.is_none() || stale {
-            match live::read_with_ids(&permit).await {
-                Ok((l, ids)) => {
-                    self.live = Some(l);
-                    self.ids = ids;
-                    self.listed_at = Some(Instant::now());
-                }
-                Err(e) => return self.permit_down("cannot list the Permit environment", &e),
-            }
-        }
-        self.retry_at = None;
-        self.permit_failures = 0;
+        };
 
         let prepared = batch::prepare(self.stores.snapshot(), &self.applied);
         let now = Instant::now();
@@ -408,30 +433,30 @@ impl Reconciler {
         }
         let held_ids = batch::held_ids(&prepared.items, &held);
 
-        let live = self.live.clone().expect("listed above");
         let options = PlanOptions {
             prune: true,
             allow_empty: true,
             ..Default::default()
         };
-        let mut plan = match crate::engine::plan_against(
-            &prepared.desired,
-            &live,
-            &Loaded::Ok(prepared.inventory.clone()),
-            &options,
-        ) {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::error!(error = %e, "planning failed");
-                return;
-            }
+        let mut source = Resources {
+            desired: &prepared.desired,
+            ownership: Loaded::Ok(prepared.inventory),
+            options,
+            held: &held_ids,
         };
-        plan.ops
-            .retain(|op| !held_ids.contains(&(op.kind, op.key.clone())));
-
-        let (report, live_after) = if plan.has_changes() {
-            let (report, after) =
-                crate::engine::execute(&permit, &plan, &live, &self.config.exec).await;
+        let synced = self.core.reconcile(&mut source, &listing, None).await;
+        drop(listing);
+        if let Class::Refused(e) | Class::Failed(e) = &synced.class {
+            tracing::error!(error = %e, "planning failed");
+            return;
+        }
+        let plan = synced.plan.unwrap_or_default();
+        let report = synced.report.unwrap_or_else(|| Report {
+            objects: Vec::new(),
+            metrics: Default::default(),
+            elapsed: Duration::ZERO,
+        });
+        if plan.has_changes() {
             self.shared
                 .permit_writes
                 .fetch_add(report.metrics.writes(), Ordering::Relaxed);
@@ -442,42 +467,18 @@ impl Reconciler {
                 elapsed_ms = report.elapsed.as_millis() as u64,
                 "batch executed"
             );
-            (report, after)
-        } else {
-            let report = Report {
-                objects: Vec::new(),
-                metrics: Default::default(),
-                elapsed: Duration::ZERO,
-            };
-            (report, live)
-        };
-        // After a failure Permit's state is uncertain (a bulk call may have half-landed): list again.
-        self.live = if report.failed().next().is_some() {
-            None
-        } else {
-            Some(live_after.clone())
-        };
-        // New objects have ids only Permit knows (bulk answers do not carry them): list once now,
-        // so the status is written once, complete.
+        }
+        // After a failure of unknown outcome (a bulk call may have half-landed) the loop lists
+        // again before the next plan; the cache is the outcome projected.
         let executed = batch::Executed::new(&plan, &report);
         let created = executed.created();
-        if created && self.live.is_some() {
-            match live::read_with_ids(&permit).await {
-                Ok((l, ids)) => {
-                    self.live = Some(l);
-                    self.ids = ids;
-                    self.listed_at = Some(Instant::now());
-                }
-                Err(e) => tracing::debug!(error = %e, "listing ids after creates"),
-            }
-        }
-
+        let live_after = self.core.live().expect("listed above");
         let mut applied = HashMap::new();
         let verdicts: Vec<(Cr, Verdict)> = prepared
             .items
             .into_iter()
             .map(|(cr, d)| {
-                let v = batch::verdict(&d, held.contains(&cr.id()), &executed, &live_after);
+                let v = batch::verdict(&d, held.contains(&cr.id()), &executed, live_after);
                 match (&v, &d) {
                     (Verdict::Synced(_), Disposition::Declared { ids, .. }) => {
                         applied.insert(cr.id(), ids.clone());
@@ -492,6 +493,11 @@ impl Reconciler {
             })
             .collect();
         self.applied = applied;
+        // New objects have ids only Permit knows (bulk answers do not carry them): list once now,
+        // so the status is written once, complete.
+        if created && let Err(e) = self.core.relist().await {
+            tracing::debug!(error = %e, "listing ids after creates");
+        }
         tracing::debug!(tally = ?batch::tally(verdicts.iter().map(|(_, v)| v)), "batch verdicts");
         self.remember(&verdicts, now);
         self.write_back(verdicts).await;
@@ -535,7 +541,7 @@ impl Reconciler {
                 .object
                 .as_ref()
                 .ok()
-                .and_then(|o| self.ids.get(&(o.kind(), o.permit_key())));
+                .and_then(|o| self.core.ids().get(&(o.kind(), o.permit_key())));
             let mut new = status::desired(&cr, &v, id.map(String::as_str));
             if let (Verdict::Invalid(m), Some(uid)) = (&v, cr.meta.uid.clone()) {
                 // No typed status to compare with: write once per uid, generation and message.

@@ -1,51 +1,141 @@
-//! `engine::apply` for a watcher that keeps the inventory and the live state in memory: the
-//! same steps (ownership recorded before executing, deletions dropped after), done in place, and
-//! the state file written only when its content changes. A plan that touches one object costs
-//! one object's work, not a copy of the whole inventory and live state.
+//! The directory as a [`Source`] of the reconcile loop: the declared objects in, the outcome
+//! back into the inventory file and the object table `/status` serves.
+//!
+//! Ownership is recorded as `engine::apply` does (everything the plan declares owned before
+//! executing, deletions dropped after), in place, and the state file written only when its content
+//! changes: a plan that touches one object costs one object's work, not a copy of the whole
+//! inventory.
 //!
 //! Skipping a write whose content would not change is safe because the inventory in memory is
-//! the file's content: it was read from it, or written to it. Whenever a write fails the caller
-//! drops its copy and reads the file again. A new object is always recorded (and the file
+//! the file's content: it was read from it, or written to it. Whenever a write fails the
+//! inventory is dropped and the file read again. A new object is always recorded (and the file
 //! written and synced) before it is created.
 
-use crate::exec::{self, ExecOptions, Report};
-use crate::inventory::{Inventory, StateFile};
-use crate::kinds::Kind;
-use crate::model::{ASSIGNMENT_PARENTS, State};
-use crate::permit::PermitClient;
-use crate::plan::{Action, Op, Plan};
+use super::drift;
+use super::scan::FileSet;
+use super::state::{self, ObjectState, Shared};
+use crate::desired::Desired;
+use crate::inventory::{Inventory, Loaded, StateFile};
+use crate::kinds::{ObjectId, Origin};
+use crate::metrics::SyncMetrics;
+use crate::plan::{Action, Op, Plan, PlanOptions};
+use crate::reconcile::Source;
 use anyhow::Context;
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 
-pub async fn apply(
-    client: &PermitClient,
-    plan: &Plan,
-    live: &mut State,
-    inventory: &mut Inventory,
-    state_file: &StateFile,
-    options: &ExecOptions,
-) -> anyhow::Result<Report> {
-    let save = |inv: &Inventory| {
-        state_file
-            .save(inv)
-            .with_context(|| format!("writing inventory {}", state_file.path.display()))
-    };
-    if record_declared(plan, inventory, client.scope().id()) {
-        save(inventory)?;
+/// One sync's view of the watcher's state.
+pub(super) struct Directory<'a> {
+    pub desired: &'a Desired,
+    pub options: PlanOptions,
+    /// Loaded after connecting; `None` after a failed write (read the file again).
+    pub inventory: Option<Loaded>,
+    pub state_file: StateFile,
+    pub held: &'a mut drift::Held,
+    pub files: &'a FileSet,
+    pub objects: &'a mut state::Objects,
+    pub shared: &'a Shared,
+    pub metrics: &'a SyncMetrics,
+}
+
+impl Directory<'_> {
+    fn save(&self, inventory: &Inventory) -> anyhow::Result<()> {
+        self.state_file
+            .save(inventory)
+            .with_context(|| format!("writing inventory {}", self.state_file.path.display()))
     }
-    let report = exec::execute(client, plan, options).await;
-    let synced: HashSet<(Kind, &str)> = report
-        .objects
-        .iter()
-        .filter(|o| o.synced)
-        .map(|o| (o.kind, o.key.as_str()))
-        .collect();
-    let ok = |op: &Op| synced.contains(&(op.kind, op.key.as_str()));
-    if drop_gone(plan, inventory, ok) {
-        save(inventory)?;
+
+    /// Marks a declared object synced; one whose file has errors says its last good version is
+    /// in force.
+    fn mark(&mut self, id: &ObjectId, origin: &Origin) {
+        let message = match origin {
+            Origin::File { path, .. } if self.files.keeps_last_good(path) => Some(format!(
+                "{} has errors; its last valid version is in force",
+                path.display()
+            )),
+            _ => None,
+        };
+        self.objects.set(id.0, &id.1, ObjectState::Synced, message);
     }
-    project(plan, live, ok);
-    Ok(report)
+}
+
+impl Source for Directory<'_> {
+    fn desired(&self) -> &Desired {
+        self.desired
+    }
+
+    fn ownership(&self) -> &Loaded {
+        self.inventory.as_ref().expect("loaded on connect")
+    }
+
+    fn options(&self) -> &PlanOptions {
+        &self.options
+    }
+
+    fn shortcut_allowed(&self) -> bool {
+        self.held.is_empty() && matches!(self.inventory, Some(Loaded::Ok(_)))
+    }
+
+    fn hold(&mut self, plan: &mut Plan) -> Vec<ObjectId> {
+        self.held.filter(plan, self.desired)
+    }
+
+    fn planned(&mut self, plan: &Plan, scope: Option<&BTreeSet<ObjectId>>, held: &[ObjectId]) {
+        let desired = self.desired;
+        match scope {
+            Some(keys) => {
+                for id in keys {
+                    if let Some(origin) = desired.origin(id.0, &id.1) {
+                        self.mark(id, origin);
+                    }
+                }
+            }
+            None => {
+                for (kind, key, origin) in desired.declared() {
+                    if let Some(origin) = origin {
+                        self.mark(&(kind, key), origin);
+                    }
+                }
+            }
+        }
+        for op in plan.ops.iter().filter(|o| o.action.writes()) {
+            self.objects
+                .set(op.kind, &op.key, ObjectState::Pending, None);
+        }
+        for (kind, key) in held {
+            self.objects.set(
+                *kind,
+                key,
+                ObjectState::Drifted,
+                Some("changed in Permit outside permit-sync; left as is (--drift=report)".into()),
+            );
+        }
+    }
+
+    fn before_execute(&mut self, plan: &Plan, environment: &str) -> anyhow::Result<()> {
+        super::publish(self.objects, self.shared, self.metrics, |_| {});
+        let mut owned = match self.inventory.take().expect("loaded on connect") {
+            Loaded::Ok(owned) => owned,
+            // An untrusted file is moved aside for a person to look at; a new one starts.
+            other => crate::engine::trusted_or_set_aside(other, &self.state_file)?
+                .unwrap_or_else(|| Inventory::new(None)),
+        };
+        if record_declared(plan, &mut owned, environment.to_string()) {
+            self.save(&owned)?;
+        }
+        self.inventory = Some(Loaded::Ok(owned));
+        Ok(())
+    }
+
+    fn after_execute(&mut self, plan: &Plan, synced: &dyn Fn(&Op) -> bool) -> anyhow::Result<()> {
+        let Some(Loaded::Ok(mut owned)) = self.inventory.take() else {
+            anyhow::bail!("the inventory was not recorded before executing");
+        };
+        if drop_gone(plan, &mut owned, synced) {
+            self.save(&owned)?;
+        }
+        self.inventory = Some(Loaded::Ok(owned));
+        Ok(())
+    }
 }
 
 /// `Plan::inventory_before`, in place; whether anything changed.
@@ -82,47 +172,11 @@ fn drop_gone(plan: &Plan, inventory: &mut Inventory, ok: impl Fn(&Op) -> bool) -
     changed
 }
 
-/// `Plan::project`, in place: the objects the plan touches (and the role assignments Permit
-/// deletes with the users, tenants and roles it deletes) are projected on their own and put back.
-fn project(plan: &Plan, live: &mut State, ok: impl Fn(&Op) -> bool) {
-    let mut part = State::default();
-    // The users, tenants and roles deleted: Permit deletes their role assignments with them.
-    let mut parents = HashSet::new();
-    for op in plan.ops.iter().filter(|o| ok(o)) {
-        if let Some(obj) = live.remove(op.kind, &op.key) {
-            part.insert(obj);
-        }
-        if op.action == Action::Delete && ASSIGNMENT_PARENTS.contains(&op.kind) {
-            parents.insert((op.kind, op.key.as_str()));
-        }
-    }
-    if !parents.is_empty() {
-        let cascaded: Vec<String> = live
-            .assignments
-            .iter()
-            .filter(|(_, a)| a.parents().iter().any(|p| parents.contains(p)))
-            .map(|(k, _)| k.to_string())
-            .collect();
-        for key in cascaded {
-            if let Some(obj) = live.remove(Kind::RoleAssignment, &key) {
-                part.insert(obj);
-            }
-        }
-    }
-    let projected = plan.project(&part, ok);
-    for kind in crate::model::SYNCED_KINDS {
-        for key in projected.keys(kind) {
-            if let Some(obj) = projected.get(kind, &key) {
-                live.insert(obj);
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Assignment, Obj, Role, Tenant, User};
+    use crate::kinds::Kind;
+    use crate::model::{Assignment, Obj, Role, State, Tenant, User};
     use crate::plan::{Ownership, PlanOptions};
 
     fn state() -> State {
@@ -218,7 +272,7 @@ mod tests {
         for fails in [None, Some("jane"), Some("globex"), Some("auditor")] {
             let ok = |op: &Op| Some(op.key.as_str()) != fails;
             let mut in_place = live.clone();
-            project(&plan, &mut in_place, ok);
+            crate::reconcile::project(&plan, &mut in_place, ok);
             assert_eq!(in_place, plan.project(&live, ok));
             let role_deleted = fails != Some("auditor");
             assert_eq!(

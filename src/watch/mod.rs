@@ -18,11 +18,15 @@
 //! file event of a batch to its writes done), `permit_sync_sync_duration_seconds`, and the phases
 //! of the last sync (`batch_wait_ms`, `scan_ms`, `plan_ms`, `apply_ms`) in `/status`.
 //!
-//! Failures (Permit unreachable, per-object errors) are retried with exponential backoff (1 s
-//! doubling up to `max_backoff`, jittered); meanwhile `/readyz` says not ready and every object
-//! not synced carries the error. Objects Permit rejects (4xx) get no backoff retries: they are
-//! tried again by the next sync (an edit, the relist). Cancellation interrupts waiting and
-//! reading, never an apply: the batch in flight finishes and the inventory is never half-written.
+//! Connect, the cached live state and its relist rules, plan → execute → project, the failure
+//! classes and their backoff are the reconcile loop's ([`crate::reconcile`]), shared with the
+//! controller; the directory is its [`crate::reconcile::Source`] (`apply.rs`: the inventory file
+//! and the object table). Failures (Permit unreachable, per-object errors) are retried with
+//! exponential backoff (1 s doubling up to `max_backoff`, jittered); meanwhile `/readyz` says not
+//! ready and every object not synced carries the error. Objects Permit rejects (4xx) get no
+//! backoff retries: they are tried again by the next sync (an edit, the relist). Cancellation
+//! interrupts waiting and reading, never an apply: the batch in flight finishes and the inventory
+//! is never half-written.
 
 mod apply;
 pub mod debounce;
@@ -32,15 +36,16 @@ pub mod sources;
 pub mod state;
 
 use crate::desired::Desired;
-use crate::engine::{self, Planned};
+use crate::engine;
 use crate::exec::ExecOptions;
 use crate::inventory::{Loaded, StateFile};
-use crate::kinds::{Object, Origin, PermitPDP};
+use crate::kinds::{Object, PermitPDP};
 use crate::manifest::{Diagnostic, LoadedObject};
 use crate::metrics::{KindLabels, PdpMetrics, ResultLabels, SyncMetrics};
 use crate::model::State;
-use crate::permit::{ClientConfig, PermitClient, live};
-use crate::plan::{self, Action, Mode, Ownership, Plan, PlanOptions, Warning};
+use crate::permit::ClientConfig;
+use crate::plan::{Action, Mode, Plan, PlanOptions};
+use crate::reconcile::{Class, LoopConfig, Reconciler};
 use anyhow::Context as _;
 use debounce::{Batch, FsWatch, Signal};
 use drift::DriftMode;
@@ -117,10 +122,10 @@ pub async fn run(config: Config, shared: Shared, cancel: CancellationToken) -> a
     // The first sync runs at once.
     let mut batch: Option<Batch> = Some(Batch::open(start, Duration::ZERO));
     let mut retry_at: Option<Instant> = None;
-    let mut next_relist = start + config.drift_interval;
     let mut next_rescan = start + config.rescan_interval;
-    let mut failures: u32 = 0;
     loop {
+        // The drift relist is the loop's (counted from the last listing).
+        let next_relist = sync.core.next_relist();
         // While backing off, the periodic relist and rescan wait for the retry: a Permit outage
         // sees one attempt per backoff step, not one per drift or rescan interval on top.
         let relist_at = retry_at.map_or(next_relist, |t| next_relist.max(t));
@@ -159,9 +164,6 @@ pub async fn run(config: Config, shared: Shared, cancel: CancellationToken) -> a
         if !(relist || batch_due || retry_due) {
             continue;
         }
-        if relist {
-            next_relist = now + config.drift_interval;
-        }
         // The path appeared, vanished or now leads elsewhere (a symlink swapped): watch anew.
         if fs_watch.as_ref().is_none_or(FsWatch::moved) {
             fs_watch = start_watch(&config, &signal);
@@ -169,15 +171,17 @@ pub async fn run(config: Config, shared: Shared, cancel: CancellationToken) -> a
         let trigger = if batch_due { batch.take() } else { None };
         retry_at = None;
         if sync.once(trigger, relist).await {
-            failures = failures.saturating_add(1);
-            let wait = backoff(failures, config.max_backoff);
+            // The loop's backoff: 1 s doubling to `max_backoff`, jittered.
+            let at = sync
+                .core
+                .retry_at()
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
             tracing::info!(
-                retry_in_ms = wait.as_millis() as u64,
+                retry_in_ms = ms(at.saturating_duration_since(Instant::now())),
+                failures = sync.core.failures(),
                 "sync incomplete; retrying later"
             );
-            retry_at = Some(Instant::now() + wait);
-        } else {
-            failures = 0;
+            retry_at = Some(at);
         }
     }
     sync.stop_pdps();
@@ -196,9 +200,17 @@ fn start_watch(config: &Config, signal: &std::sync::Arc<Signal>) -> Option<FsWat
     }
 }
 
-/// 1 s doubling to `max`, jittered ([`crate::backoff::Backoff`]).
-fn backoff(failures: u32, max: Duration) -> Duration {
-    crate::backoff::Backoff::new(Duration::from_secs(1), max).jittered(failures.max(1))
+/// The reconcile loop's settings for directory mode.
+fn loop_config(config: &Config) -> LoopConfig {
+    LoopConfig {
+        client: config.client.clone(),
+        drift_interval: config.drift_interval,
+        backoff: crate::backoff::Backoff::new(Duration::from_secs(1), config.max_backoff),
+        jitter: true,
+        exec: config.exec.clone(),
+        metrics: config.metrics.clone(),
+        ids: false,
+    }
 }
 
 struct PdpMonitor {
@@ -212,48 +224,31 @@ struct Syncer {
     shared: Shared,
     cancel: CancellationToken,
     files: scan::FileSet,
-    client: Option<PermitClient>,
-    /// API use already recorded in the metrics.
-    api_seen: crate::permit::Metrics,
-    /// Permit as we believe it is (`None` before the first list).
-    live: Option<State>,
-    /// List Permit before the next plan: an outcome may be unknown.
-    relist_needed: bool,
+    /// Connect, the live cache, plan → execute → project, backoff, API metrics.
+    core: Reconciler,
     inventory: Option<Loaded>,
     objects: state::Objects,
     held: drift::Held,
-    /// A sync has run to the end.
-    completed: bool,
     pdps: BTreeMap<String, PdpMonitor>,
     hold_reported: Option<String>,
     /// The declared objects, updated file by file.
     sources: sources::Sources,
-    /// The last sync ended with nothing left to do: only what changes needs planning.
-    clean: bool,
-    /// The options the last clean sync planned with.
-    last_options: Option<PlanOptions>,
 }
 
 impl Syncer {
     fn new(config: Config, shared: Shared, cancel: CancellationToken) -> Syncer {
         Syncer {
             files: scan::FileSet::new(config.path.clone()),
+            core: Reconciler::new(loop_config(&config)),
             config,
             shared,
             cancel,
-            client: None,
-            api_seen: Default::default(),
-            live: None,
-            relist_needed: true,
             inventory: None,
             objects: Default::default(),
             held: Default::default(),
-            completed: false,
             pdps: BTreeMap::new(),
             hold_reported: None,
             sources: Default::default(),
-            clean: false,
-            last_options: None,
         }
     }
 
@@ -264,8 +259,6 @@ impl Syncer {
             batch_wait_ms: trigger.map_or(0, |b| ms(started - b.first)),
             ..SyncTiming::default()
         };
-        // Only a sync that ends with nothing left to do makes the next one's shortcut possible.
-        let clean = std::mem::take(&mut self.clean);
         let changes = self.files.rescan();
         crate::memory::log_phase("scanning the manifests");
         let dirty = self.files.take_dirty();
@@ -334,28 +327,18 @@ impl Syncer {
         // The declarations are read from here on while `self` changes: set them aside.
         let sources = std::mem::take(&mut self.sources);
         let retry = self
-            .plan_and_apply(
-                sources.desired(),
-                touched,
-                clean,
-                trigger,
-                relist,
-                timing,
-                started,
-            )
+            .plan_and_apply(sources.desired(), touched, trigger, relist, timing, started)
             .await;
         self.sources = sources;
         retry
     }
 
-    /// Plans `desired` (only the `touched` keys when the state left by a `clean` sync allows it)
-    /// and applies the plan.
-    #[allow(clippy::too_many_arguments)]
+    /// Plans `desired` (only the `touched` keys when the state left by a clean sync allows it)
+    /// and applies the plan, through the reconcile loop.
     async fn plan_and_apply(
         &mut self,
         desired: &Desired,
         touched: Option<BTreeSet<Key>>,
-        clean: bool,
         trigger: Option<Batch>,
         relist: bool,
         mut timing: SyncTiming,
@@ -373,343 +356,130 @@ impl Syncer {
             options.mode = Mode::Owned;
         }
         self.hold_reported = hold;
-        let last_options = self.last_options.take();
 
         // Permit: connect, list when the cache cannot be trusted or drift is due.
         // Reading is safe to abandon on shutdown; writing (below) is not.
         let cancel = self.cancel.clone();
-        let client = tokio::select! {
-            c = self.client() => c,
-            _ = cancel.cancelled() => return false,
-        };
-        let client = match client {
-            Ok(c) => c,
-            Err(message) => {
+        let listing = match self.core.connect_and_list(relist, &cancel).await {
+            Ok(l) => l,
+            Err(Class::Cancelled) => return false,
+            Err(class) => {
+                let message = match class {
+                    Class::Unreachable(m) => m,
+                    other => format!("{other:?}"),
+                };
                 self.finish_failed(&message, true, &timing);
                 return true;
             }
         };
-        let mut drift_found = Vec::new();
-        let listed = relist || self.relist_needed || self.live.is_none();
-        if listed {
-            let listed = tokio::select! {
-                l = live::read(&client) => l,
-                _ = self.cancel.cancelled() => return false,
-            };
-            match listed {
-                Ok(fresh) => {
-                    // Whatever made us list, a difference the cached plan did not expect is drift.
-                    if let (Some(cached), Some(inventory)) =
-                        (self.live.take(), self.inventory.clone())
-                    {
-                        drift_found =
-                            self.find_drift(desired, &cached, &fresh, &inventory, &options);
-                    }
-                    self.live = Some(fresh);
-                    self.relist_needed = false;
-                }
-                Err(e) => {
-                    let message = format!("Permit unreachable: {e}");
-                    // Keep listing on each retry until it answers: the cache says nothing about
-                    // whether Permit is back.
-                    self.relist_needed = true;
-                    self.record_api(&client);
-                    self.finish_failed(&message, true, &timing);
-                    return true;
-                }
-            }
-        }
         if self.inventory.is_none() {
-            self.inventory =
-                Some(StateFile::new(&self.config.state_file).load(Some(&client.scope().id())));
+            self.inventory = Some(
+                StateFile::new(&self.config.state_file).load(Some(&listing.client.scope().id())),
+            );
         }
-        let inventory = self.inventory.take().expect("loaded above");
-        let mut live_state = self.live.take().expect("listed above");
-
-        // Plan only what changed when nothing else can be pending: the last sync left nothing
-        // to do, Permit was not listed since, nothing is held back and the options are the same.
-        let restricted = touched.filter(|_| {
-            clean
-                && !listed
-                && self.completed
-                && self.held.is_empty()
-                && matches!(inventory, Loaded::Ok(_))
-                && last_options.as_ref() == Some(&options)
-        });
-        let plan_started = Instant::now();
-        let planned = match &restricted {
-            Some(keys) => {
-                let untrusted = inventory.prune_disabled_reason();
-                let ownership = Ownership {
-                    inventory: inventory.trusted(),
-                    untrusted: untrusted.as_deref(),
-                };
-                plan::plan_keys(desired, &live_state, ownership, &options, keys)
-            }
-            None => engine::plan_against(desired, &live_state, &inventory, &options),
-        };
-        let mut plan = match planned {
-            Ok(p) => p,
-            Err(e) => {
-                self.live = Some(live_state);
-                self.inventory = Some(inventory);
-                // Deterministic (an empty source, too many deletions): wait for the files to change.
-                let message = format!("plan refused: {e}");
-                tracing::error!("{message}");
-                self.finish_failed(&message, false, &timing);
-                return false;
-            }
-        };
-        for w in &plan.warnings {
-            tracing::warn!("{w}");
-        }
-        let held = self.held.filter(&mut plan, desired);
-        timing.plan_ms = ms(plan_started.elapsed());
-        timing.ops = plan.ops.len();
-        // Something the plan leaves undone (kept for references, prune skipped) may become due
-        // through a change elsewhere: the next sync plans everything.
-        let settled = held.is_empty() && plan.warnings.iter().all(Warning::settled);
-
-        let kept = |files: &scan::FileSet, origin: &Origin| match origin {
-            Origin::File { path, .. } => files.keeps_last_good(path),
-            Origin::Cluster { .. } => false,
-        };
-        let mark = |objects: &mut state::Objects, id: &Key, origin: &Origin| {
-            let message = kept(&self.files, origin).then(|| match origin {
-                Origin::File { path, .. } => {
-                    format!(
-                        "{} has errors; its last valid version is in force",
-                        path.display()
-                    )
-                }
-                Origin::Cluster { .. } => String::new(),
-            });
-            objects.set(id.0, &id.1, ObjectState::Synced, message);
-        };
-        match &restricted {
-            Some(keys) => {
-                for id in keys {
-                    if let Some(origin) = desired.origin(id.0, &id.1) {
-                        mark(&mut self.objects, id, origin);
-                    }
-                }
-            }
-            None => {
-                for (kind, key, origin) in desired.declared() {
-                    if let Some(origin) = origin {
-                        mark(&mut self.objects, &(kind, key), origin);
-                    }
-                }
-            }
-        }
-        for op in plan.ops.iter().filter(|o| o.action.writes()) {
-            self.objects
-                .set(op.kind, &op.key, ObjectState::Pending, None);
-        }
-        for (kind, key) in &held {
-            self.objects.set(
-                *kind,
-                key,
-                ObjectState::Drifted,
-                Some("changed in Permit outside permit-sync; left as is (--drift=report)".into()),
+        // Whatever made us list, a difference the cached plan did not expect is drift.
+        let mut drift_found = Vec::new();
+        if let (Some(cached), Some(fresh), Some(inventory)) =
+            (&listing.previous, self.core.live(), &self.inventory)
+        {
+            drift_found = find_drift(
+                &self.config,
+                &mut self.held,
+                desired,
+                cached,
+                fresh,
+                inventory,
+                &options,
             );
         }
 
-        let must_apply = !plan.ops.is_empty() || !plan.stale.is_empty() || !self.completed;
-        let mut failed = 0usize;
-        let mut first_failure = String::new();
-        let mut permit_trouble = false;
-        if must_apply {
-            self.publish(|_| {});
-            let apply_started = Instant::now();
-            let state_file = StateFile::new(&self.config.state_file);
-            let applied = match inventory {
-                Loaded::Ok(mut owned) => {
-                    let done = apply::apply(
-                        &client,
-                        &plan,
-                        &mut live_state,
-                        &mut owned,
-                        &state_file,
-                        &self.config.exec,
-                    )
-                    .await;
-                    self.live = Some(live_state);
-                    // A failed write leaves the file as it was: read it again.
-                    self.inventory = done.is_ok().then_some(Loaded::Ok(owned));
-                    done
-                }
-                inventory => {
-                    let mut planned = Planned {
-                        plan,
-                        live: live_state,
-                        inventory,
-                    };
-                    let done =
-                        engine::apply(&client, &planned, &state_file, &self.config.exec).await;
-                    plan = std::mem::take(&mut planned.plan);
-                    match done {
-                        Ok(applied) => {
-                            self.live = Some(applied.live);
-                            self.inventory = Some(Loaded::Ok(applied.inventory));
-                            Ok(applied.report)
-                        }
-                        Err(e) => {
-                            self.live = Some(planned.live);
-                            self.inventory = Some(planned.inventory);
-                            Err(e)
-                        }
-                    }
-                }
-            };
-            match applied {
-                Ok(report) => {
-                    for o in &report.objects {
-                        let (state, message) = if o.synced {
-                            (ObjectState::Synced, None)
-                        } else {
-                            (ObjectState::Error, o.message.clone())
-                        };
-                        self.objects.set(o.kind, &o.key, state, message);
-                    }
-                    failed = report.failed().count();
-                    if let Some(f) = report.failed().next() {
-                        first_failure = f
-                            .message
-                            .clone()
-                            .unwrap_or_else(|| format!("{} {} failed", f.kind, f.key));
-                    }
-                    // A rejected object (4xx) is its own problem; anything else (no answer, 429,
-                    // 5xx) is Permit's, and its outcome may be unknown.
-                    permit_trouble = report.failed().any(|o| !o.rejected());
-                    for (kind, key, _) in &drift_found {
-                        if report.succeeded(*kind, key) {
-                            self.config
-                                .metrics
-                                .drift_corrected
-                                .get_or_create(&KindLabels {
-                                    kind: kind.to_string(),
-                                })
-                                .inc();
-                        }
-                    }
-                    log_applied(&plan, &report, apply_started.elapsed());
-                    timing.apply_ms = ms(apply_started.elapsed());
-                    if let Some(b) = trigger
-                        && plan.has_changes()
-                    {
-                        self.config
-                            .metrics
-                            .change_to_write
-                            .observe(b.first.elapsed().as_secs_f64());
-                    }
-                }
-                Err(e) => {
-                    // The inventory could not be written: nothing was executed after that.
-                    let message = format!("{e:#}");
-                    tracing::error!("{message}");
-                    self.record_api(&client);
-                    self.relist_needed = true;
-                    self.finish_failed(&message, false, &timing);
-                    return true;
-                }
-            }
-        } else {
-            self.live = Some(live_state);
-            self.inventory = Some(inventory);
-        }
-        let before = self.api_seen.clone();
-        self.record_api(&client);
-        timing.requests = self.api_seen.since(&before).total();
-        if failed > 0 && permit_trouble {
-            // Unanswered, throttled or 5xx: outcomes may be unknown. List Permit again before
-            // the retry plans, and retry with backoff.
-            self.relist_needed = true;
-            let message =
-                format!("{failed} object(s) failed, retrying with backoff; first: {first_failure}");
-            tracing::warn!("{message}");
-            self.finish(Some(message), false, "failure", &timing, started);
-            return true;
-        }
-        self.completed = true;
-        if failed > 0 {
-            // Permit refused them (4xx): retrying unchanged would be refused again. The next
-            // edit of the files, or the drift relist, tries again.
-            let message = format!("{failed} object(s) refused by Permit; first: {first_failure}");
-            tracing::warn!("{message}");
-            self.finish(Some(message), true, "failure", &timing, started);
-            return false;
-        }
-        self.completed = true;
-        self.clean = settled;
-        self.last_options = Some(options);
-        self.finish(
-            None,
-            true,
-            if must_apply { "success" } else { "noop" },
-            &timing,
-            started,
-        );
-        crate::memory::log_phase("the sync");
-        false
-    }
-
-    async fn client(&mut self) -> Result<PermitClient, String> {
-        if let Some(c) = &self.client {
-            return Ok(c.clone());
-        }
-        match PermitClient::connect(self.config.client.clone()).await {
-            Ok(c) => {
-                tracing::info!(api_url = %self.config.client.api_url, environment = %c.scope().id(), "connected to Permit");
-                self.api_seen = Default::default();
-                self.client = Some(c.clone());
-                Ok(c)
-            }
-            Err(e) => {
-                self.config.metrics.connect_failures.inc();
-                Err(format!("Permit unreachable: {e}"))
-            }
-        }
-    }
-
-    /// Compares the plan against the cache with the plan against Permit as listed.
-    fn find_drift(
-        &mut self,
-        desired: &Desired,
-        cached: &State,
-        fresh: &State,
-        inventory: &Loaded,
-        options: &PlanOptions,
-    ) -> Vec<drift::OpId> {
-        let (Ok(before), Ok(after)) = (
-            engine::plan_against(desired, cached, inventory, options),
-            engine::plan_against(desired, fresh, inventory, options),
-        ) else {
-            return Vec::new();
+        let mut dir = apply::Directory {
+            desired,
+            options,
+            inventory: self.inventory.take(),
+            state_file: StateFile::new(&self.config.state_file),
+            held: &mut self.held,
+            files: &self.files,
+            objects: &mut self.objects,
+            shared: &self.shared,
+            metrics: &self.config.metrics,
         };
-        let found = drift::found(&before, &after);
-        for (kind, key, action) in &found {
-            tracing::warn!(kind = %kind, key = %key, action = ?action,
-                correct = self.config.drift == DriftMode::Correct,
-                "drift: Permit was changed outside permit-sync");
-            self.config
-                .metrics
-                .drift_found
-                .get_or_create(&KindLabels {
-                    kind: kind.to_string(),
-                })
-                .inc();
+        let synced = self.core.reconcile(&mut dir, &listing, touched).await;
+        self.inventory = dir.inventory.take();
+        drop(listing);
+        timing.plan_ms = synced.plan_ms;
+        timing.apply_ms = synced.apply_ms;
+        timing.ops = synced.plan.as_ref().map_or(0, |p| p.ops.len());
+        timing.requests = synced.requests;
+        let retry = match &synced.class {
+            // Deterministic (an empty source, too many deletions): wait for the files to change.
+            Class::Refused(message) => Some((message.clone(), false)),
+            // The inventory could not be written: nothing was executed after that.
+            Class::Failed(message) => Some((message.clone(), true)),
+            Class::Unreachable(message) => Some((message.clone(), true)),
+            Class::Cancelled => return false,
+            _ => None,
+        };
+        if let Some((message, retry)) = retry {
+            tracing::error!("{message}");
+            self.finish_failed(&message, false, &timing);
+            return retry;
         }
-        if self.config.drift == DriftMode::Report {
-            self.held.hold(&found, desired);
+        if let (Some(report), Some(plan)) = (&synced.report, &synced.plan) {
+            for o in &report.objects {
+                let (state, message) = if o.synced {
+                    (ObjectState::Synced, None)
+                } else {
+                    (ObjectState::Error, o.message.clone())
+                };
+                self.objects.set(o.kind, &o.key, state, message);
+            }
+            for (kind, key, _) in &drift_found {
+                if report.succeeded(*kind, key) {
+                    self.config
+                        .metrics
+                        .drift_corrected
+                        .get_or_create(&KindLabels {
+                            kind: kind.to_string(),
+                        })
+                        .inc();
+                }
+            }
+            log_applied(plan, report, Duration::from_millis(synced.apply_ms));
+            if let Some(b) = trigger
+                && plan.has_changes()
+            {
+                self.config
+                    .metrics
+                    .change_to_write
+                    .observe(b.first.elapsed().as_secs_f64());
+            }
         }
-        found
-    }
-
-    fn record_api(&mut self, client: &PermitClient) {
-        let now = client.metrics();
-        self.config.metrics.record_api(&now.since(&self.api_seen));
-        self.api_seen = now;
+        match synced.class {
+            Class::Trouble { failed, first } => {
+                // Unanswered, throttled or 5xx: outcomes may be unknown. The loop lists Permit
+                // again before the retry plans, and retries with backoff.
+                let message =
+                    format!("{failed} object(s) failed, retrying with backoff; first: {first}");
+                tracing::warn!("{message}");
+                self.finish(Some(message), false, "failure", &timing, started);
+                true
+            }
+            Class::Rejected { failed, first } => {
+                // Permit refused them (4xx): retrying unchanged would be refused again. The next
+                // edit of the files, or the drift relist, tries again.
+                let message = format!("{failed} object(s) refused by Permit; first: {first}");
+                tracing::warn!("{message}");
+                self.finish(Some(message), true, "failure", &timing, started);
+                false
+            }
+            _ => {
+                let result = if synced.applied { "success" } else { "noop" };
+                self.finish(None, true, result, &timing, started);
+                crate::memory::log_phase("the sync");
+                false
+            }
+        }
     }
 
     fn report_files(&self, diagnostics: &[Diagnostic]) {
@@ -736,7 +506,7 @@ impl Syncer {
         } else {
             self.objects.fail_unsynced(message);
         }
-        let ready = self.completed && !unreachable;
+        let ready = self.core.completed() && !unreachable;
         self.config
             .metrics
             .syncs
@@ -773,7 +543,7 @@ impl Syncer {
         if success {
             m.last_success.set(now.timestamp_millis() as f64 / 1000.0);
         }
-        let ready = self.completed && reachable;
+        let ready = self.core.completed() && reachable;
         if result != "noop" {
             tracing::debug!(?timing, "sync timing");
         }
@@ -791,15 +561,7 @@ impl Syncer {
 
     /// Publishes the object table (and whatever `f` changes) to the status and the metrics.
     fn publish(&mut self, f: impl FnOnce(&mut state::Report)) {
-        let counts = self.objects.counts();
-        let objects = &mut self.objects;
-        let m = &self.config.metrics;
-        self.shared.update(|r| {
-            objects.publish_into(&mut r.objects);
-            f(r);
-            m.set_objects(&counts);
-            m.ready.set(i64::from(r.ready));
-        });
+        publish(&mut self.objects, &self.shared, &self.config.metrics, f);
     }
 
     /// Starts, restarts or stops the monitors of `PermitPDP`s with a `url` (or a runtime).
@@ -885,6 +647,57 @@ impl Syncer {
         }
         self.pdps.clear();
     }
+}
+
+/// Compares the plan against the cache with the plan against Permit as listed.
+fn find_drift(
+    config: &Config,
+    held: &mut drift::Held,
+    desired: &Desired,
+    cached: &State,
+    fresh: &State,
+    inventory: &Loaded,
+    options: &PlanOptions,
+) -> Vec<drift::OpId> {
+    let (Ok(before), Ok(after)) = (
+        engine::plan_against(desired, cached, inventory, options),
+        engine::plan_against(desired, fresh, inventory, options),
+    ) else {
+        return Vec::new();
+    };
+    let found = drift::found(&before, &after);
+    for (kind, key, action) in &found {
+        tracing::warn!(kind = %kind, key = %key, action = ?action,
+            correct = config.drift == DriftMode::Correct,
+            "drift: Permit was changed outside permit-sync");
+        config
+            .metrics
+            .drift_found
+            .get_or_create(&KindLabels {
+                kind: kind.to_string(),
+            })
+            .inc();
+    }
+    if config.drift == DriftMode::Report {
+        held.hold(&found, desired);
+    }
+    found
+}
+
+/// Publishes the object table (and whatever `f` changes) to the status and the metrics.
+fn publish(
+    objects: &mut state::Objects,
+    shared: &Shared,
+    metrics: &SyncMetrics,
+    f: impl FnOnce(&mut state::Report),
+) {
+    let counts = objects.counts();
+    shared.update(|r| {
+        objects.publish_into(&mut r.objects);
+        f(r);
+        metrics.set_objects(&counts);
+        metrics.ready.set(i64::from(r.ready));
+    });
 }
 
 fn ms(d: Duration) -> u64 {

@@ -132,6 +132,13 @@ impl Shared {
     }
 }
 
+/// Directory mode: ready once a complete sync ran and Permit answers.
+impl crate::reconcile::Readiness for Shared {
+    fn readiness(&self) -> (bool, Option<String>) {
+        self.ready()
+    }
+}
+
 /// The per-object table the loop keeps: declared objects and their state.
 ///
 /// It remembers which entries changed since it was last published ([`Objects::publish_into`]),
