@@ -23,6 +23,7 @@ pub mod summary;
 pub use outcome::{Executed, Failed, Failure, ObjectStatus, Report};
 pub use progress::{Observer, Silent};
 
+use crate::kinds::Kind;
 use crate::permit::PermitClient;
 use crate::plan::{Action, Op, Plan};
 use std::sync::{Arc, Mutex};
@@ -126,15 +127,17 @@ pub async fn run(client: &PermitClient, plan: &Plan, opts: &ExecOptions) -> Exec
 /// The outcomes of the ops no call was made for: adoptions are done; a cascaded deletion is done
 /// when the deletion it rides on is; anything else not executed failed.
 fn resolve(plan: &Plan, outcomes: &mut [Option<outcome::Recorded>]) {
-    // The deletions a cascaded op rides on, by the subject its `cascaded_by` names.
-    let causes: std::collections::HashMap<String, usize> =
+    // The deletions a cascaded op rides on, by the kind and key its `cascaded_by` names.
+    let causes: std::collections::HashMap<(Kind, &str), usize> =
         if plan.ops.iter().any(|o| o.cascaded_by.is_some()) {
             let deletions = plan
                 .ops
                 .iter()
                 .enumerate()
                 .filter(|(_, op)| op.action == Action::Delete && op.cascaded_by.is_none());
-            deletions.map(|(i, op)| (op.subject(), i)).collect()
+            deletions
+                .map(|(i, op)| ((op.kind, op.key.as_str()), i))
+                .collect()
         } else {
             Default::default()
         };
@@ -144,11 +147,14 @@ fn resolve(plan: &Plan, outcomes: &mut [Option<outcome::Recorded>]) {
     for (at, op) in plan.ops.iter().enumerate() {
         let outcome = if !op.action.writes() {
             Some(Ok(()))
-        } else if let Some(by) = &op.cascaded_by {
+        } else if let Some((kind, key)) = &op.cascaded_by {
             // Done when the deletion it rides on is done.
-            match causes.get(by).and_then(|&i| outcomes[i].as_ref()) {
+            match causes
+                .get(&(*kind, key.as_str()))
+                .and_then(|&i| outcomes[i].as_ref())
+            {
                 Some(Ok(())) => Some(Ok(())),
-                _ => not_attempted(format!("{by} was not deleted")),
+                _ => not_attempted(format!("{kind} {key} was not deleted")),
             }
         } else if outcomes[at].is_none() {
             not_attempted("not executed".into())

@@ -16,7 +16,7 @@ pub use warning::Warning;
 use crate::desired::Desired;
 use crate::inventory::{Entry, Inventory};
 use crate::kinds::Origin;
-use crate::kinds::{DEFAULT_TENANT, Kind};
+use crate::kinds::{DEFAULT_TENANT, Kind, ObjectId};
 use crate::model::{ASSIGNMENT_PARENTS, Obj, SYNCED_KINDS, State};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -598,7 +598,7 @@ fn deletion_wanted(
     (delete, ours)
 }
 
-fn delete_op(kind: Kind, key: String, have: Option<Obj>, cascaded_by: Option<String>) -> Op {
+fn delete_op(kind: Kind, key: String, have: Option<Obj>, cascaded_by: Option<ObjectId>) -> Op {
     Op {
         kind,
         key,
@@ -615,14 +615,14 @@ fn delete_op(kind: Kind, key: String, have: Option<Obj>, cascaded_by: Option<Str
 
 /// The deletion a role assignment goes with (Permit deletes a user's or tenant's assignments
 /// with it), if `deleted` says its user or tenant is deleted.
-fn cascade(have: &Option<Obj>, mut deleted: impl FnMut(Kind, &str) -> bool) -> Option<String> {
+fn cascade(have: &Option<Obj>, mut deleted: impl FnMut(Kind, &str) -> bool) -> Option<ObjectId> {
     let Some(Obj::Assignment(a)) = have else {
         return None;
     };
     if deleted(Kind::PermitUser, &a.user) {
-        Some(format!("{} {}", Kind::PermitUser, a.user))
+        Some((Kind::PermitUser, a.user.clone()))
     } else if deleted(Kind::PermitTenant, &a.tenant) {
-        Some(format!("{} {}", Kind::PermitTenant, a.tenant))
+        Some((Kind::PermitTenant, a.tenant.clone()))
     } else {
         None
     }

@@ -1,7 +1,7 @@
 //! The operations a plan is made of.
 
 use super::field::{Field, FieldOf};
-use crate::kinds::Kind;
+use crate::kinds::{Kind, ObjectId};
 use crate::model::{Assignment, AssignmentRef, Obj};
 use serde::Serialize;
 
@@ -52,8 +52,13 @@ pub struct Op {
     pub adopted: bool,
     /// A deletion Permit performs by itself with another one (a user's or tenant's assignments go
     /// with it): reported and dropped from the inventory, but no API call.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cascaded_by: Option<String>,
+    /// The deletion's subject, typed: the executor matches it to that op by kind and key, and
+    /// only [`super::render`] turns it into text.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "cascade_text"
+    )]
+    pub cascaded_by: Option<ObjectId>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub diffs: Vec<FieldDiff>,
     /// Where the object is declared (create, update, adopt).
@@ -114,6 +119,13 @@ impl Op {
     /// Whether executing the op costs an API call (bulk batching aside).
     pub fn calls_api(&self) -> bool {
         self.action.writes() && self.cascaded_by.is_none()
+    }
+}
+
+fn cascade_text<S: serde::Serializer>(by: &Option<ObjectId>, s: S) -> Result<S::Ok, S::Error> {
+    match by {
+        Some(id) => s.serialize_str(&super::render::cascade(id)),
+        None => s.serialize_none(),
     }
 }
 

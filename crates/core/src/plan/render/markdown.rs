@@ -54,7 +54,7 @@ pub fn render(plan: &Plan, redactor: &Redactor) -> String {
             line.push_str(" (adopted)");
         }
         if let Some(by) = &op.cascaded_by {
-            let _ = write!(line, " (with {by})");
+            let _ = write!(line, " (with {})", super::cascade(by));
         }
         if let Some(origin) = &op.origin {
             let _ = write!(line, " · `{}`", cell(&origin.to_string()));

@@ -7,7 +7,7 @@ mod table;
 pub use redact::Redactor;
 
 use super::{Action, Op, Plan};
-use crate::kinds::Kind;
+use crate::kinds::{Kind, ObjectId};
 use crate::model::SYNCED_KINDS;
 use crate::text::printable;
 use serde_json::{Value, json};
@@ -174,7 +174,7 @@ fn op_json(op: &Op, redactor: &Redactor) -> Value {
         v["adopted"] = json!(true);
     }
     if let Some(c) = &op.cascaded_by {
-        v["cascaded_by"] = json!(c);
+        v["cascaded_by"] = json!(cascade(c));
     }
     if let Some(o) = &op.origin {
         v["origin"] = json!(o.to_string());
@@ -208,4 +208,9 @@ fn compact(v: &Value) -> String {
         other => other.to_string(),
     };
     printable(&text).into_owned()
+}
+
+/// The deletion a cascaded op rides on, as the plan shows it: `<kind> <key>`.
+pub fn cascade((kind, key): &ObjectId) -> String {
+    format!("{kind} {key}")
 }

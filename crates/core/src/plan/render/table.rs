@@ -39,7 +39,7 @@ pub fn render(plan: &Plan, redactor: &Redactor) -> String {
             note.push_str(" (adopted)");
         }
         if let Some(by) = &op.cascaded_by {
-            let _ = write!(note, " (with {by})");
+            let _ = write!(note, " (with {})", super::cascade(by));
         }
         let _ = writeln!(
             out,
