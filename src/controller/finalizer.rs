@@ -52,20 +52,36 @@ impl WriteError {
 pub async fn add(client: &Client, cr: &Cr) -> Result<(), WriteError> {
     let mut list = cr.meta.finalizers.clone().unwrap_or_default();
     list.push(FINALIZER.to_string());
-    send(client, cr, list, "adding the finalizer").await
+    send(client, cr, list, Change::Add).await
 }
 
 pub async fn remove(client: &Client, cr: &Cr) -> Result<(), WriteError> {
     let mut list = cr.meta.finalizers.clone().unwrap_or_default();
     list.retain(|f| f != FINALIZER);
-    send(client, cr, list, "removing the finalizer").await
+    send(client, cr, list, Change::Remove).await
+}
+
+/// What a finalizer patch does: a removal that finds the object gone has nothing left to do.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Change {
+    Add,
+    Remove,
+}
+
+impl Change {
+    fn action(self) -> &'static str {
+        match self {
+            Change::Add => "adding the finalizer",
+            Change::Remove => "removing the finalizer",
+        }
+    }
 }
 
 async fn send(
     client: &Client,
     cr: &Cr,
     finalizers: Vec<String>,
-    action: &'static str,
+    change: Change,
 ) -> Result<(), WriteError> {
     let patch = json!({"metadata": {
         "finalizers": finalizers,
@@ -77,10 +93,10 @@ async fn send(
     {
         Ok(_) => Ok(()),
         // Gone already: the finalizer went with it.
-        Err(kube::Error::Api(s)) if s.code == 404 && action == "removing the finalizer" => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 && change == Change::Remove => Ok(()),
         Err(source) => Err(WriteError {
             object: cr.subject(),
-            action,
+            action: change.action(),
             source,
         }),
     }

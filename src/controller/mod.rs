@@ -592,7 +592,7 @@ impl Controller {
                     let transition = before.map(|c| (&c.status, &c.reason, &c.message))
                         != after.map(|c| (&c.status, &c.reason, &c.message));
                     if transition && let Some(c) = after {
-                        let warning = c.status == "False" && label != "paused";
+                        let warning = c.status == "False" && !matches!(v, Verdict::Paused);
                         if warning {
                             tracing::warn!(
                                 object = %cr.subject(),

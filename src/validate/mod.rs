@@ -188,9 +188,14 @@ pub fn check_references(loaded: &LoadedObject, lookup: &Declared, out: &mut Vec<
     match &loaded.object {
         Object::Assignment(a) => {
             let s = &a.spec;
-            refs.expect("spec.user", "user", &s.user, lookup.user(&s.user));
+            refs.expect("spec.user", Kind::PermitUser, &s.user, lookup.user(&s.user));
             let tenant = s.tenant.as_deref().unwrap_or(DEFAULT_TENANT);
-            refs.expect("spec.tenant", "tenant", tenant, lookup.tenant(tenant));
+            refs.expect(
+                "spec.tenant",
+                Kind::PermitTenant,
+                tenant,
+                lookup.tenant(tenant),
+            );
             match s
                 .resource_instance
                 .as_deref()
@@ -200,9 +205,14 @@ pub fn check_references(loaded: &LoadedObject, lookup: &Declared, out: &mut Vec<
                 // the resource type can be checked.
                 Some((resource, _)) => {
                     let found = lookup.resource(resource);
-                    refs.expect("spec.resourceInstance", "resource", resource, found);
+                    refs.expect(
+                        "spec.resourceInstance",
+                        Kind::PermitResource,
+                        resource,
+                        found,
+                    );
                 }
-                None => refs.expect("spec.role", "role", &s.role, lookup.role(&s.role)),
+                None => refs.expect("spec.role", Kind::PermitRole, &s.role, lookup.role(&s.role)),
             }
         }
         Object::User(u) => {
@@ -210,14 +220,14 @@ pub fn check_references(loaded: &LoadedObject, lookup: &Declared, out: &mut Vec<
                 let i = grant.index;
                 refs.expect(
                     &format!("spec.roles[{i}].role"),
-                    "role",
+                    Kind::PermitRole,
                     grant.role,
                     lookup.role(grant.role),
                 );
                 let found = lookup.tenant(grant.tenant);
                 refs.expect(
                     &format!("spec.roles[{i}].tenant"),
-                    "tenant",
+                    Kind::PermitTenant,
                     grant.tenant,
                     found,
                 );
@@ -230,7 +240,7 @@ pub fn check_references(loaded: &LoadedObject, lookup: &Declared, out: &mut Vec<
                     continue;
                 };
                 if !lookup.resource(resource) {
-                    refs.expect(&field, "resource", resource, false);
+                    refs.expect(&field, Kind::PermitResource, resource, false);
                 } else if !lookup.action(resource, action) {
                     let msg = format!("action {action:?} is not declared on resource {resource:?}");
                     refs.dangling(&field, msg);
@@ -239,7 +249,7 @@ pub fn check_references(loaded: &LoadedObject, lookup: &Declared, out: &mut Vec<
             for (i, parent) in r.spec.extends.iter().enumerate() {
                 refs.expect(
                     &format!("spec.extends[{i}]"),
-                    "role",
+                    Kind::PermitRole,
                     parent,
                     lookup.role(parent),
                 );
@@ -333,13 +343,15 @@ struct References<'a, 'b> {
 }
 
 impl References<'_, '_> {
-    fn expect(&mut self, field: &str, what: &str, key: &str, found: bool) {
+    fn expect(&mut self, field: &str, kind: Kind, key: &str, found: bool) {
         if !found {
-            let kind = match what {
-                "user" => Kind::PermitUser,
-                "tenant" => Kind::PermitTenant,
-                "role" => Kind::PermitRole,
-                _ => Kind::PermitResource,
+            let what = match kind {
+                Kind::PermitUser => "user",
+                Kind::PermitTenant => "tenant",
+                Kind::PermitRole => "role",
+                Kind::PermitResource => "resource",
+                Kind::RoleAssignment => "role assignment",
+                Kind::PermitPDP => "PDP",
             };
             self.dangling(
                 field,
