@@ -171,6 +171,9 @@ pub struct Call {
     pub object: String,
     /// A stable endpoint name for metrics (`users.bulk_upsert`).
     pub endpoint: &'static str,
+    /// The endpoint table's rate-limit class, for a call to an endpoint of the table; `None` for
+    /// an ad-hoc call ([`PermitClient::facts`], [`PermitClient::schema`]), classified by its path.
+    pub class: Option<permit_api::RateClass>,
 }
 
 impl Call {
@@ -190,6 +193,15 @@ impl Call {
             idempotent,
             object: object.into(),
             endpoint,
+            class: None,
+        }
+    }
+
+    /// A call to an endpoint of the table at `path`: its method, metric label and rate-limit class.
+    pub fn of(ep: &'static Endpoint, path: String, object: impl Into<String>) -> Call {
+        Call {
+            class: Some(ep.class),
+            ..Call::new(method(ep.method), path, ep.label, object)
         }
     }
 
@@ -288,12 +300,7 @@ impl PermitClient {
         };
         let ep = &endpoint::API_KEY_SCOPE;
         let v = probe
-            .call(Call::new(
-                method(ep.method),
-                ep.path("", "", &[]),
-                ep.label,
-                "API key scope",
-            ))
+            .call(Call::of(ep, ep.path("", "", &[]), "API key scope"))
             .await?;
         let read = permit_api::response::ScopeRead::deserialize(&v).unwrap_or_default();
         let field = |f: Option<permit_api::response::Str<'_>>| f.map(|f| f.into_owned());
@@ -347,7 +354,7 @@ impl PermitClient {
 
     /// A call to an endpoint of the table: its method, path and metric label.
     pub fn to(&self, ep: &'static Endpoint, keys: &[&str], object: impl Into<String>) -> Call {
-        Call::new(method(ep.method), self.path(ep, keys), ep.label, object)
+        Call::of(ep, self.path(ep, keys), object)
     }
 
     pub fn facts(&self, rest: &str) -> String {
@@ -396,7 +403,10 @@ impl PermitClient {
     /// Sends a call: waits for the rate limiter, retries what may be retried, and returns the JSON
     /// body of a 2xx answer (`null` when empty).
     pub async fn call(&self, call: Call) -> Result<Value, PermitError> {
-        let classes = LimitClass::of(&call.method, &call.path);
+        let classes = match call.class {
+            Some(class) => LimitClass::of_endpoint(class, &call.method),
+            None => LimitClass::of(&call.method, &call.path),
+        };
         let label = classes[0];
         let url = format!("{}{}", self.inner.base, call.path);
         let retries = if self.inner.unreachable.load(Ordering::Relaxed) {
@@ -572,15 +582,10 @@ impl PermitClient {
         let path = self.path(ep, &[]);
         let page = |n: usize| {
             self.call(
-                Call::new(
-                    method(ep.method),
-                    path.clone(),
-                    ep.label,
-                    format!("{what} page {n}"),
-                )
-                .query("page", n)
-                .query("per_page", PER_PAGE)
-                .query("include_total_count", true),
+                Call::of(ep, path.clone(), format!("{what} page {n}"))
+                    .query("page", n)
+                    .query("per_page", PER_PAGE)
+                    .query("include_total_count", true),
             )
         };
         let first = page(1).await?;

@@ -67,6 +67,31 @@ impl LimitClass {
         out
     }
 
+    /// The classes of a request to an endpoint of the table, most restrictive first: its
+    /// table class (`class`), then those its method adds (every DELETE is a delete, every
+    /// request but a read a write, everything counts to the overall limit).
+    pub fn of_endpoint(class: permit_api::RateClass, method: &Method) -> Vec<LimitClass> {
+        let first = match class {
+            permit_api::RateClass::Bulk => LimitClass::Bulk,
+            permit_api::RateClass::SchemaWrite => LimitClass::SchemaWrite,
+            permit_api::RateClass::Delete => LimitClass::Delete,
+            permit_api::RateClass::Write => LimitClass::Write,
+            permit_api::RateClass::Read => LimitClass::All,
+        };
+        let mut out = Vec::with_capacity(4);
+        out.push(first);
+        if *method == Method::DELETE && first < LimitClass::Delete {
+            out.push(LimitClass::Delete);
+        }
+        if *method != Method::GET && *method != Method::HEAD && first < LimitClass::Write {
+            out.push(LimitClass::Write);
+        }
+        if first != LimitClass::All {
+            out.push(LimitClass::All);
+        }
+        out
+    }
+
     /// The most specific class, the label metrics count a request under.
     pub fn label(method: &Method, path: &str) -> LimitClass {
         LimitClass::of(method, path)[0]
@@ -262,6 +287,22 @@ mod tests {
                 LimitClass::All => permit_api::RateClass::Read,
             };
             assert_eq!(class, ep.class, "{}", ep.label);
+        }
+    }
+
+    /// The classes a call through the table is limited under (from its table class) are those
+    /// its method and path fall in.
+    #[test]
+    fn endpoint_classes_are_the_path_classes() {
+        for ep in permit_api::endpoint::ALL {
+            let method = crate::permit::client::method(ep.method);
+            let path = ep.path("p", "e", &["k"; 2]);
+            assert_eq!(
+                LimitClass::of_endpoint(ep.class, &method),
+                LimitClass::of(&method, &path),
+                "{}",
+                ep.label
+            );
         }
     }
 
