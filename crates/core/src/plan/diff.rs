@@ -180,6 +180,12 @@ pub fn diff(desired: &Obj, live: &Obj) -> Vec<FieldDiff> {
         (Obj::Role(d), Obj::Role(l)) => role(d, l),
         (Obj::Tenant(d), Obj::Tenant(l)) => tenant(d, l),
         (Obj::User(d), Obj::User(l)) => user(d, l),
-        _ => Vec::new(),
+        (Obj::Assignment(_), Obj::Assignment(_)) => Vec::new(),
+        // Every kind listed, so that a new one is a compile error here: objects of two kinds
+        // are not compared.
+        (
+            Obj::Resource(_) | Obj::Role(_) | Obj::Tenant(_) | Obj::User(_) | Obj::Assignment(_),
+            _,
+        ) => Vec::new(),
     }
 }

@@ -217,7 +217,16 @@ impl Plan {
                             l.attributes = d.attributes.or(l.attributes);
                             Obj::User(l)
                         }
-                        _ => unreachable!("an update keeps its kind"),
+                        // Every kind listed, so that a new one is a compile error here. Assignments
+                        // are identity only: never updated.
+                        (
+                            Obj::Resource(_)
+                            | Obj::Role(_)
+                            | Obj::Tenant(_)
+                            | Obj::User(_)
+                            | Obj::Assignment(_),
+                            _,
+                        ) => unreachable!("an update keeps its kind"),
                     };
                     s.insert(merged);
                 }
