@@ -118,3 +118,17 @@ fn desired(op: &Op) -> &Obj {
 fn live(op: &Op) -> Option<&Obj> {
     op.live.as_deref()
 }
+
+#[cfg(test)]
+mod stage_order_tests {
+    use super::ADAPTERS;
+    use crate::model::SYNCED_KINDS;
+
+    /// The executor's stages are the planner's kinds in the planner's order: the order is
+    /// defined twice (the planner's ops and the executor's stages), and must not drift.
+    #[test]
+    fn adapters_run_in_the_planners_kind_order() {
+        let kinds: Vec<_> = ADAPTERS.iter().map(|a| a.kind()).collect();
+        assert_eq!(kinds, SYNCED_KINDS);
+    }
+}
