@@ -258,7 +258,7 @@ pub async fn execute(
 
 /// Whether the report marks an op of `plan` synced. The report lists the plan's ops in order,
 /// so this is a lookup by position (a set of kinds and keys, per op, weighed tens of megabytes).
-fn synced<'a>(plan: &'a Plan, report: &'a Report) -> impl Fn(&plan::Op) -> bool + 'a {
+pub(crate) fn synced<'a>(plan: &'a Plan, report: &'a Report) -> impl Fn(&plan::Op) -> bool + 'a {
     move |op| {
         plan::position(&plan.ops, op)
             .and_then(|at| report.objects.get(at))

@@ -41,7 +41,7 @@ use crate::metrics::SyncMetrics;
 use crate::model::State;
 use crate::permit::{ClientConfig, PermitClient, live};
 use crate::plan::{self, Ownership, Plan, PlanOptions, Warning};
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -443,16 +443,13 @@ impl Reconciler {
             } else {
                 exec::execute(client, &plan, &self.config.exec).await
             };
-            let synced: HashSet<(crate::kinds::Kind, &str)> = report
-                .objects
-                .iter()
-                .filter(|o| o.synced)
-                .map(|o| (o.kind, o.key.as_str()))
-                .collect();
-            let ok = |op: &plan::Op| synced.contains(&(op.kind, op.key.as_str()));
-            let live_state = self.live.as_mut().expect("checked above");
-            project(&plan, live_state, ok);
-            let recorded = source.after_execute(&plan, &ok);
+            let recorded = {
+                // By op position, as the report lists the plan's ops: no set of every op's id.
+                let ok = crate::engine::synced(&plan, &report);
+                let live_state = self.live.as_mut().expect("checked above");
+                project(&plan, live_state, &ok);
+                source.after_execute(&plan, &ok)
+            };
             out.apply_ms = ms(apply_started.elapsed());
             out.applied = true;
             if let Err(e) = recorded {
