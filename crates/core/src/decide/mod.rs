@@ -1,7 +1,8 @@
 //! How Permit's PDP decides `check(user, action, resource)`, written once and pure: RBAC (the
 //! user's roles in the check's tenant) or ReBAC (the user's roles on the instance, direct or
-//! derived through relationship tuples). The local PDP, access tests and plans' access diffs ask
-//! this module; where the data lives is behind [`Schema`] and [`Facts`].
+//! derived through relationship tuples). Where the data lives is behind [`Schema`] and
+//! [`Facts`], so the local PDP, access tests and plans' access diffs can all ask it (issues 18
+//! and 20 move them onto it; today its callers are its tests).
 //!
 //! Sources for the semantics (cited where each rule is applied):
 //! - Permit's generated policy decides `allow` as RBAC ∨ ABAC ∨ ReBAC (`permit/root.rego`,
