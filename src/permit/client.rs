@@ -588,8 +588,17 @@ impl PermitClient {
                     .query("include_total_count", true),
             )
         };
+        let undecodable = |n: usize| {
+            let path = path.clone();
+            move |message: String| PermitError::Decode {
+                object: format!("{what} page {n}"),
+                method: "GET".into(),
+                path,
+                message,
+            }
+        };
         let first = page(1).await?;
-        let (first_items, page_count) = split_page(first);
+        let (first_items, page_count) = split_page(first).map_err(undecodable(1))?;
         let mut last = first_items.len();
         first_items.into_iter().for_each(&mut each);
         if let Some(count) = page_count {
@@ -597,15 +606,18 @@ impl PermitClient {
             let mut rest = futures::stream::iter(2..=count)
                 .map(page)
                 .buffered(in_flight.max(1));
+            let mut n = 1;
             while let Some(answer) = rest.next().await {
-                split_page(answer?).0.into_iter().for_each(&mut each);
+                n += 1;
+                let (items, _) = split_page(answer?).map_err(undecodable(n))?;
+                items.into_iter().for_each(&mut each);
             }
             return Ok(());
         }
         let mut n = 1;
         while last == PER_PAGE {
             n += 1;
-            let (more, _) = split_page(page(n).await?);
+            let (more, _) = split_page(page(n).await?).map_err(undecodable(n))?;
             last = more.len();
             more.into_iter().for_each(&mut each);
         }
@@ -616,16 +628,60 @@ impl PermitClient {
 /// Pages of one listing requested at once (the rate limiter paces them further).
 pub const PAGES_IN_FLIGHT: usize = 4;
 
-/// Items of one page, and the page count when the answer is an envelope.
-/// A listing's page: Permit's envelope ([`permit_api::response::Page`]) or a bare array. The
-/// items are moved out of the answer, not copied.
-fn split_page(v: Value) -> (Vec<Value>, Option<usize>) {
+/// Items of one page, and the page count when the answer is an envelope: Permit's envelope
+/// ([`permit_api::response::Page`]) or a bare array, the items moved out of the answer. Any other
+/// answer is an error, not an empty page: an empty page would read as objects missing from
+/// Permit, and the plan would create them again.
+fn split_page(v: Value) -> Result<(Vec<Value>, Option<usize>), String> {
     match v {
-        Value::Array(items) => (items, None),
-        Value::Object(_) => match permit_api::response::Page::<Value>::deserialize(v) {
-            Ok(page) => (page.data, page.page_count.map(|p| p as usize)),
-            Err(_) => (Vec::new(), None),
-        },
-        _ => (Vec::new(), None),
+        Value::Array(items) => Ok((items, None)),
+        // `Page` defaults a missing `data` (for its other readers); a listing needs it.
+        Value::Object(ref o) if !o.get("data").is_some_and(Value::is_array) => {
+            Err("neither a list nor a page envelope (an object without a `data` list)".into())
+        }
+        Value::Object(_) => permit_api::response::Page::<Value>::deserialize(v)
+            .map(|page| (page.data, page.page_count.map(|p| p as usize)))
+            .map_err(|e| format!("neither a list nor a page envelope ({e})")),
+        other => Err(format!(
+            "neither a list nor a page envelope (a JSON {})",
+            json_type(&other)
+        )),
+    }
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+#[cfg(test)]
+mod page_tests {
+    use super::split_page;
+    use serde_json::json;
+
+    #[test]
+    fn a_listing_page_is_a_list_or_an_envelope_and_nothing_else_reads_as_empty() {
+        let (items, count) = split_page(json!([{"key": "a"}])).unwrap();
+        assert_eq!((items.len(), count), (1, None));
+        let envelope =
+            json!({"data": [{"key": "a"}, {"key": "b"}], "total_count": 2, "page_count": 1});
+        let (items, count) = split_page(envelope).unwrap();
+        assert_eq!((items.len(), count), (2, Some(1)));
+        let error = split_page(json!({"detail": "gateway"})).unwrap_err();
+        assert!(
+            error.contains("neither a list nor a page envelope"),
+            "{error}"
+        );
+        assert!(
+            split_page(json!("oops"))
+                .unwrap_err()
+                .contains("a JSON string")
+        );
     }
 }
