@@ -982,13 +982,12 @@ async fn permit_pdps_are_deployed_by_the_controller() {
         deployments.get_opt("pdp").await.ok().flatten().map(|_| ())
     })
     .await;
-    assert!(
-        Api::<Service>::namespaced(client.clone(), &ns)
-            .get_opt("pdp")
-            .await
-            .unwrap()
-            .is_some()
-    );
+    // The Service is applied right after the Deployment: wait for it as for the Deployment.
+    let services: Api<Service> = Api::namespaced(client.clone(), &ns);
+    until("the PDP Service", 30, || async {
+        services.get_opt("pdp").await.ok().flatten().map(|_| ())
+    })
+    .await;
     let pdp = until("PDP status and finalizer", 30, || async {
         let o = get(&client, &ns, Kind::PermitPDP, "pdp").await?;
         let has = o
