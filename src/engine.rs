@@ -1,5 +1,6 @@
-//! The engine as the sources use it: plan against Permit, then apply with ownership recorded.
-//! Directory mode (`plan`/`apply`, and the watcher) and the Kubernetes controller share these steps.
+//! The engine of the one-shot commands: plan against Permit, then apply with ownership recorded
+//! (`plan`/`apply`; the watcher's drift check, the tests and the fuzz targets use `plan_against`).
+//! The long-running modes plan and execute through `crate::reconcile`.
 
 use crate::desired::Desired;
 use crate::exec::{self, ExecOptions, Report};
@@ -242,20 +243,6 @@ fn save(inventory: &impl serde::Serialize, state_file: &StateFile) -> anyhow::Re
         .with_context(|| format!("writing inventory {}", state_file.path.display()))
 }
 
-/// Executes a plan whose ownership the source keeps itself (the Kubernetes controller: the custom
-/// resources and their finalizers, no inventory file). Returns the per-object report and Permit as it
-/// is now, projected from the plan and its outcome (no relist).
-pub async fn execute(
-    client: &PermitClient,
-    plan: &Plan,
-    live: &State,
-    options: &ExecOptions,
-) -> (Report, State) {
-    let report = exec::execute(client, plan, options).await;
-    let live = plan.project(live, synced(plan, &report));
-    (report, live)
-}
-
 /// Whether the report marks an op of `plan` synced. The report lists the plan's ops in order,
 /// so this is a lookup by position (a set of kinds and keys, per op, weighed tens of megabytes).
 pub(crate) fn synced<'a>(plan: &'a Plan, report: &'a Report) -> impl Fn(&plan::Op) -> bool + 'a {
@@ -277,10 +264,4 @@ fn futures_are_send(
     fn send<T: Send>(_: T) {}
     send(plan(client, desired, state_file, &PlanOptions::default()));
     send(apply(client, planned, state_file, &ExecOptions::default()));
-    send(execute(
-        client,
-        &planned.plan,
-        &planned.live,
-        &ExecOptions::default(),
-    ));
 }

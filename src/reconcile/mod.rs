@@ -572,6 +572,7 @@ impl Reconciler {
     }
 }
 
-fn ms(d: Duration) -> u64 {
+/// A duration in whole milliseconds, as the status and logs report them.
+pub(crate) fn ms(d: Duration) -> u64 {
     d.as_millis() as u64
 }

@@ -45,6 +45,7 @@ use crate::metrics::{KindLabels, PdpMetrics, ResultLabels, SyncMetrics};
 use crate::model::State;
 use crate::permit::ClientConfig;
 use crate::plan::{Action, Mode, Plan, PlanOptions};
+use crate::reconcile::ms;
 use crate::reconcile::{Class, LoopConfig, Reconciler};
 use anyhow::Context as _;
 use debounce::{Batch, FsWatch, Signal};
@@ -698,10 +699,6 @@ fn publish(
         metrics.set_objects(&counts);
         metrics.ready.set(i64::from(r.ready));
     });
-}
-
-fn ms(d: Duration) -> u64 {
-    d.as_millis() as u64
 }
 
 fn log_diagnostics(diagnostics: &[Diagnostic]) {
