@@ -423,6 +423,7 @@ impl Reconciler {
         // through a change elsewhere: the next sync plans everything.
         out.settled = held.is_empty() && plan.warnings.iter().all(Warning::settled);
         source.planned(&plan, scope.as_ref(), &held);
+        crate::memory::log_phase("planning");
 
         let must_apply = !plan.ops.is_empty() || !plan.stale.is_empty() || !self.completed;
         if must_apply {
@@ -434,6 +435,7 @@ impl Reconciler {
                 out.plan = Some(plan);
                 return self.done(out);
             }
+            crate::memory::log_phase("recording the planned objects");
             let report = if plan.ops.is_empty() {
                 Report {
                     objects: Vec::new(),
@@ -448,6 +450,7 @@ impl Reconciler {
                 let ok = crate::engine::synced(&plan, &report);
                 let live_state = self.live.as_mut().expect("checked above");
                 project(&plan, live_state, &ok);
+                crate::memory::log_phase("projecting the live state");
                 source.after_execute(&plan, &ok)
             };
             out.apply_ms = ms(apply_started.elapsed());

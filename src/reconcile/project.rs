@@ -33,12 +33,13 @@ pub fn project(plan: &Plan, live: &mut State, ok: impl Fn(&Op) -> bool) {
             }
         }
     }
-    let projected = plan.project(&part, ok);
+    // Moved back, not copied: after a first sync the projection is the whole live state, and a
+    // copy would hold it twice at once.
+    let mut projected = plan.project(&part, ok);
+    drop(part);
     for kind in crate::model::SYNCED_KINDS {
-        for key in projected.keys(kind) {
-            if let Some(obj) = projected.get(kind, &key) {
-                live.insert(obj);
-            }
+        for (_, obj) in projected.take(kind) {
+            live.insert(obj);
         }
     }
 }

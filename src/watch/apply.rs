@@ -32,7 +32,7 @@ pub(super) struct Directory<'a> {
     pub state_file: StateFile,
     pub held: &'a mut drift::Held,
     pub files: &'a FileSet,
-    pub objects: &'a mut state::Objects,
+    pub objects: &'a state::Objects,
     pub shared: &'a Shared,
     pub metrics: &'a SyncMetrics,
 }
@@ -112,7 +112,7 @@ impl Source for Directory<'_> {
     }
 
     fn before_execute(&mut self, plan: &Plan, environment: &str) -> anyhow::Result<()> {
-        super::publish(self.objects, self.shared, self.metrics, |_| {});
+        super::publish(self.shared, self.metrics, |_| {});
         let mut owned = match self.inventory.take().expect("loaded on connect") {
             Loaded::Ok(owned) => owned,
             // An untrusted file is moved aside for a person to look at; a new one starts.

@@ -239,13 +239,13 @@ struct Syncer {
 impl Syncer {
     fn new(config: Config, shared: Shared, cancel: CancellationToken) -> Syncer {
         Syncer {
+            objects: shared.objects(),
             files: scan::FileSet::new(config.path.clone()),
             core: Reconciler::new(loop_config(&config)),
             config,
             shared,
             cancel,
             inventory: None,
-            objects: Default::default(),
             held: Default::default(),
             pdps: BTreeMap::new(),
             hold_reported: None,
@@ -267,17 +267,12 @@ impl Syncer {
         crate::memory::log_phase("building the desired model");
         // The object table follows the declarations at once, whatever happens next.
         match &synced {
-            Ok(None) => self.objects.declare(
-                self.sources
-                    .desired()
-                    .declared()
-                    .map(|(kind, key, origin)| (kind, key, origin.map(ToString::to_string))),
-            ),
+            Ok(None) => self.objects.declare(self.sources.desired().declared()),
             Ok(Some(touched)) => {
                 let desired = self.sources.desired();
                 for id in touched {
                     // Declared (inline role assignments included) or gone.
-                    let origin = desired.origin(id.0, &id.1).map(|o| Some(o.to_string()));
+                    let origin = desired.origin(id.0, &id.1).map(Some);
                     self.objects.redeclare(id.0, &id.1, origin);
                 }
             }
@@ -401,7 +396,7 @@ impl Syncer {
             state_file: StateFile::new(&self.config.state_file),
             held: &mut self.held,
             files: &self.files,
-            objects: &mut self.objects,
+            objects: &self.objects,
             shared: &self.shared,
             metrics: &self.config.metrics,
         };
@@ -560,9 +555,9 @@ impl Syncer {
         });
     }
 
-    /// Publishes the object table (and whatever `f` changes) to the status and the metrics.
+    /// Publishes whatever `f` changes to the status, and the object table's counts to the metrics.
     fn publish(&mut self, f: impl FnOnce(&mut state::Report)) {
-        publish(&mut self.objects, &self.shared, &self.config.metrics, f);
+        publish(&self.shared, &self.config.metrics, f);
     }
 
     /// Starts, restarts or stops the monitors of `PermitPDP`s with a `url` (or a runtime).
@@ -685,16 +680,10 @@ fn find_drift(
     found
 }
 
-/// Publishes the object table (and whatever `f` changes) to the status and the metrics.
-fn publish(
-    objects: &mut state::Objects,
-    shared: &Shared,
-    metrics: &SyncMetrics,
-    f: impl FnOnce(&mut state::Report),
-) {
-    let counts = objects.counts();
+/// Publishes whatever `f` changes to the status, and the object table's counts to the metrics.
+fn publish(shared: &Shared, metrics: &SyncMetrics, f: impl FnOnce(&mut state::Report)) {
+    let counts = shared.objects().counts();
     shared.update(|r| {
-        objects.publish_into(&mut r.objects);
         f(r);
         metrics.set_objects(&counts);
         metrics.ready.set(i64::from(r.ready));

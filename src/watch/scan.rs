@@ -7,9 +7,9 @@
 //! and the `..data` symlink swap of a mounted ConfigMap all look the same: a changed file.
 //!
 //! A parsed manifest (the typed object, its metadata, where each field was written) weighs many
-//! times the normalised model, so a version is kept as [`Declarations`]: its text and what the
-//! incremental sync compares (keys, identity hashes, a digest of the facts references resolve
-//! against). Its normalised objects are handed once to the declared objects
+//! times the normalised model, so a version is kept as [`Declarations`]: its text (compressed)
+//! and what the incremental sync compares (identity and key hashes, a digest of the facts
+//! references resolve against). Its normalised objects are handed once to the declared objects
 //! ([`super::sources::Sources`]), which keep the one desired model; whatever needs them again (a
 //! diagnostic placed at its field, a rebuild of the model) parses the text again, as the one-shot
 //! loader (`crate::source`) reads a file again. The text, not the file, because the version in
@@ -24,12 +24,32 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// A version's text, LZ4-compressed: manifests repeat themselves (S's 3.7 MB of users keep as
+/// 0.4 MB), and the text is only read again to place a diagnostic or rebuild the model, where
+/// decompressing costs a fraction of parsing.
+#[derive(Debug, Default)]
+pub struct Text(Box<[u8]>);
+
+impl Text {
+    fn pack(text: &str) -> Text {
+        Text(lz4_flex::block::compress_prepend_size(text.as_bytes()).into_boxed_slice())
+    }
+
+    /// The text as it was packed. It was packed from a `str` by this process, so it can only
+    /// fail to come back if memory was corrupted.
+    fn unpack(&self) -> String {
+        let bytes = lz4_flex::block::decompress_size_prepended(&self.0)
+            .expect("a text this process compressed decompresses");
+        String::from_utf8(bytes).expect("a text this process compressed is UTF-8")
+    }
+}
+
 /// What one version of a file declares: what the incremental sync and the checks need.
 #[derive(Debug, Default)]
 pub struct Declarations {
     /// The version's text, parsed again to place a diagnostic at its field or to give its
     /// objects again.
-    pub text: Arc<str>,
+    text: Text,
     /// The file's desired model, from its parse until the declared objects take it
     /// ([`Declarations::take_part`]): the model is kept once, there, not per file as well.
     part: parking_lot::Mutex<Option<Desired>>,
@@ -46,9 +66,8 @@ pub struct Declarations {
 impl Declarations {
     /// Parses `text`: its declarations and its diagnostics.
     fn parse(path: &Path, text: String) -> (Declarations, Vec<Diagnostic>) {
-        let text: Arc<str> = text.into();
         let mut d = Declarations {
-            text: text.clone(),
+            text: Text::pack(&text),
             ..Declarations::default()
         };
         let mut builder = Builder::default();
@@ -79,7 +98,7 @@ impl Declarations {
     /// The objects of this version, parsed again from its text, each handed to `each`.
     pub fn reparse(&self, path: &Path, each: impl FnMut(LoadedObject)) {
         if self.objects > 0 {
-            let _ = manifest::parse_on_thread(path, &self.text, each);
+            let _ = manifest::parse_on_thread(path, &self.text.unpack(), each);
         }
     }
 

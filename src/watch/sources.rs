@@ -52,11 +52,14 @@ impl Facts {
     }
 }
 
-/// What one file contributes: its keys, identities (as hashes) and the digest of its facts.
+/// What one file contributes: its keys and identities (as hashes) and the digest of its facts.
+/// Hashes, not the keys: a changed file's keys are read from its versions when it changes
+/// ([`keys_of`]), so the directory's keys are not held once more per file.
 #[derive(Debug, Default)]
 pub struct PerFile {
-    /// Desired keys, inline role assignments included, as `Desired::from_objects` makes them.
-    keys: Vec<Key>,
+    /// Hashes of the desired keys, inline role assignments included, as
+    /// `Desired::from_objects` makes them.
+    keys: Vec<u64>,
     /// Hashes of the (kind, Permit key) of each object, as `manifest::combine` compares them.
     ids: Vec<u64>,
     /// Hashes of the (kind, namespace, name) of each object.
@@ -72,12 +75,13 @@ pub struct PerFile {
 pub struct Indexer {
     index: PerFile,
     facts: Facts,
+    keys: Vec<Key>,
 }
 
 impl Indexer {
     /// Adds one object of the file.
     pub fn add(&mut self, object: &Object) {
-        let (f, facts) = (&mut self.index, &mut self.facts);
+        let (f, facts, keys) = (&mut self.index, &mut self.facts, &mut self.keys);
         let kind = object.kind();
         let key = object.permit_key();
         let namespace = object.meta().namespace.as_deref().unwrap_or_default();
@@ -87,25 +91,25 @@ impl Indexer {
             Object::Pdp(_) => {}
             Object::User(u) => {
                 for grant in u.spec.inline_grants() {
-                    f.keys.push((Kind::RoleAssignment, grant.key(&key)));
+                    keys.push((Kind::RoleAssignment, grant.key(&key)));
                 }
                 facts.users.insert(key.clone());
-                f.keys.push((kind, key));
+                keys.push((kind, key));
             }
             Object::Tenant(_) => {
                 facts.tenants.insert(key.clone());
-                f.keys.push((kind, key));
+                keys.push((kind, key));
             }
             Object::Resource(r) => {
                 let actions = r.spec.actions.keys().cloned().collect();
                 facts.resources.insert(key.clone(), actions);
-                f.keys.push((kind, key));
+                keys.push((kind, key));
             }
             Object::Role(_) => {
                 f.roles = true;
-                f.keys.push((kind, key));
+                keys.push((kind, key));
             }
-            Object::Assignment(_) => f.keys.push((kind, key)),
+            Object::Assignment(_) => keys.push((kind, key)),
         }
     }
 
@@ -113,14 +117,19 @@ impl Indexer {
     pub fn finish(self) -> PerFile {
         let mut f = self.index;
         f.facts = self.facts.digest();
-        for key in &mut f.keys {
-            key.1.shrink_to_fit();
-        }
-        f.keys.shrink_to_fit();
+        f.keys = self.keys.iter().map(identity).collect();
         f.ids.shrink_to_fit();
         f.names.shrink_to_fit();
         f
     }
+}
+
+/// The desired keys a version of a file declares, from its text: what [`PerFile`] holds the
+/// hashes of.
+fn keys_of(path: &Path, d: &Declarations) -> Vec<Key> {
+    let mut indexer = Indexer::default();
+    d.reparse(path, |loaded| indexer.add(&loaded.object));
+    indexer.keys
 }
 
 /// A file as the declared objects last took it: the version in force and its reference checks.
@@ -249,7 +258,7 @@ impl Sources {
         self.built = false;
         let mut touched = BTreeSet::new();
         // Keys whose declaration is gone or replaced, and the versions that replace them.
-        let mut removed: Vec<&Key> = Vec::new();
+        let mut removed: Vec<Key> = Vec::new();
         let mut fresh = Vec::new();
         let mut recheck = false;
         let none = PerFile::default();
@@ -267,8 +276,8 @@ impl Sources {
             for &h in &old_index.names {
                 self.names.sub(h, &mut self.over);
             }
-            for k in &old_index.keys {
-                self.keys.sub(identity(k), &mut self.over);
+            for &h in &old_index.keys {
+                self.keys.sub(h, &mut self.over);
             }
             for &h in &new_index.ids {
                 self.ids.add(h, &mut self.over);
@@ -276,35 +285,45 @@ impl Sources {
             for &h in &new_index.names {
                 self.names.add(h, &mut self.over);
             }
-            for k in &new_index.keys {
-                self.keys.add(identity(k), &mut self.over);
+            for &h in &new_index.keys {
+                self.keys.add(h, &mut self.over);
             }
-            touched.extend(old_index.keys.iter().cloned());
-            touched.extend(new_index.keys.iter().cloned());
             // The same version still in force (a broken edit keeping the last good one): its
             // objects are in the model already.
             let same = matches!((old, new), (Some(t), Some(d)) if Arc::ptr_eq(&t.declarations, d));
+            // The keys each version declares: the old one's from its text, the new one's from
+            // its model (which the merge below takes).
+            let old_keys = old
+                .as_ref()
+                .map(|t| keys_of(path, &t.declarations))
+                .unwrap_or_default();
+            let part = new.filter(|_| !same).map(|d| d.take_part(path));
+            let new_keys: Vec<Key> = part.as_ref().map_or_else(Vec::new, |p| {
+                p.declared().map(|(kind, key, _)| (kind, key)).collect()
+            });
+            touched.extend(old_keys.iter().cloned());
+            touched.extend(new_keys.iter().cloned());
             if !same {
-                removed.extend(&old_index.keys);
-                removed.extend(&new_index.keys);
+                removed.extend(old_keys);
+                removed.extend(new_keys);
             }
-            fresh.push((path, new, same));
+            fresh.push((path, new, same, part));
         }
         if self.over > 0 {
             return Update::Rebuild;
         }
         // No identity is declared twice, before or after: each key belongs to one file.
-        for key in removed {
+        for key in &removed {
             self.desired.state.remove(key.0, &key.1);
             self.desired.origins.remove(key);
             self.desired.orphans.remove(key);
         }
-        for ((path, new, same), old) in fresh.into_iter().zip(old) {
+        for ((path, new, same, part), old) in fresh.into_iter().zip(old) {
             let Some(d) = new else { continue };
             let refs = match old {
                 Some(t) if same => t.refs,
                 _ => {
-                    let part = d.take_part(path);
+                    let part = part.unwrap_or_else(|| d.take_part(path));
                     let refs = if recheck {
                         Vec::new()
                     } else {
@@ -340,8 +359,8 @@ impl Sources {
             for &h in &f.names {
                 self.names.add(h, &mut over);
             }
-            for k in &f.keys {
-                self.keys.add(identity(k), &mut over);
+            for &h in &f.keys {
+                self.keys.add(h, &mut over);
             }
             let taken = Taken {
                 declarations: d.clone(),
