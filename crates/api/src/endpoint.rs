@@ -268,6 +268,229 @@ pub const ROLE_ASSIGNMENTS_BULK_UNASSIGN: Endpoint = ep(
     RateClass::Bulk,
 );
 
+// ReBAC (issue 18). Routes from permit-model.md §3.1-3.2 (permitio/permit-python
+// `permit/api/resource_roles.py`, `resource_relations.py`, `resource_instances.py`,
+// `relationship_tuples.py`). Not yet in [`ALL`]: the local Permit answers them 501 until it
+// serves them (`tests/local_api.rs` checks every endpoint of `ALL` is served); [`REBAC`] lists them.
+
+pub const RESOURCE_ROLES_LIST: Endpoint = ep(
+    Get,
+    Schema,
+    "resources/{}/roles",
+    "resource_roles.list",
+    RateClass::Read,
+);
+pub const RESOURCE_ROLE_GET: Endpoint = ep(
+    Get,
+    Schema,
+    "resources/{}/roles/{}",
+    "resource_roles.get",
+    RateClass::Read,
+);
+pub const RESOURCE_ROLE_CREATE: Endpoint = ep(
+    Post,
+    Schema,
+    "resources/{}/roles",
+    "resource_roles.create",
+    RateClass::SchemaWrite,
+);
+pub const RESOURCE_ROLE_PATCH: Endpoint = ep(
+    Patch,
+    Schema,
+    "resources/{}/roles/{}",
+    "resource_roles.patch",
+    RateClass::Write,
+);
+pub const RESOURCE_ROLE_DELETE: Endpoint = ep(
+    Delete,
+    Schema,
+    "resources/{}/roles/{}",
+    "resource_roles.delete",
+    RateClass::Delete,
+);
+pub const RESOURCE_ROLE_ADD_PERMISSIONS: Endpoint = ep(
+    Post,
+    Schema,
+    "resources/{}/roles/{}/permissions",
+    "resource_roles.add_permissions",
+    RateClass::SchemaWrite,
+);
+pub const RESOURCE_ROLE_REMOVE_PERMISSIONS: Endpoint = ep(
+    Delete,
+    Schema,
+    "resources/{}/roles/{}/permissions",
+    "resource_roles.remove_permissions",
+    RateClass::Delete,
+);
+
+pub const RELATIONS_LIST: Endpoint = ep(
+    Get,
+    Schema,
+    "resources/{}/relations",
+    "relations.list",
+    RateClass::Read,
+);
+pub const RELATION_CREATE: Endpoint = ep(
+    Post,
+    Schema,
+    "resources/{}/relations",
+    "relations.create",
+    RateClass::SchemaWrite,
+);
+pub const RELATION_DELETE: Endpoint = ep(
+    Delete,
+    Schema,
+    "resources/{}/relations/{}",
+    "relations.delete",
+    RateClass::Delete,
+);
+
+/// `POST resources/{resource}/roles/{role}/implicit_grants` with [`crate::request::DerivationWrite`].
+pub const DERIVATION_CREATE: Endpoint = ep(
+    Post,
+    Schema,
+    "resources/{}/roles/{}/implicit_grants",
+    "derivations.create",
+    RateClass::SchemaWrite,
+);
+/// `DELETE` with the same body as the create.
+pub const DERIVATION_DELETE: Endpoint = ep(
+    Delete,
+    Schema,
+    "resources/{}/roles/{}/implicit_grants",
+    "derivations.delete",
+    RateClass::Delete,
+);
+/// `PUT resources/{resource}/roles/{role}/implicit_grants/conditions` with
+/// [`crate::request::DerivationConditions`].
+pub const DERIVATION_CONDITIONS: Endpoint = ep(
+    Put,
+    Schema,
+    "resources/{}/roles/{}/implicit_grants/conditions",
+    "derivations.conditions",
+    RateClass::Write,
+);
+
+pub const INSTANCES_LIST: Endpoint = ep(
+    Get,
+    Facts,
+    "resource_instances",
+    "resource_instances.list",
+    RateClass::Read,
+);
+/// `GET resource_instances/{}`: by id or `type:key`.
+pub const INSTANCE_GET: Endpoint = ep(
+    Get,
+    Facts,
+    "resource_instances/{}",
+    "resource_instances.get",
+    RateClass::Read,
+);
+pub const INSTANCE_CREATE: Endpoint = ep(
+    Post,
+    Facts,
+    "resource_instances",
+    "resource_instances.create",
+    RateClass::Write,
+);
+pub const INSTANCE_PATCH: Endpoint = ep(
+    Patch,
+    Facts,
+    "resource_instances/{}",
+    "resource_instances.patch",
+    RateClass::Write,
+);
+pub const INSTANCE_DELETE: Endpoint = ep(
+    Delete,
+    Facts,
+    "resource_instances/{}",
+    "resource_instances.delete",
+    RateClass::Delete,
+);
+/// `PUT bulk/resource_instances` (3,000 per call, permit-model.md §3.2).
+pub const INSTANCES_BULK_UPSERT: Endpoint = ep(
+    Put,
+    Facts,
+    "bulk/resource_instances",
+    "resource_instances.bulk_upsert",
+    RateClass::Bulk,
+);
+pub const INSTANCES_BULK_DELETE: Endpoint = ep(
+    Delete,
+    Facts,
+    "bulk/resource_instances",
+    "resource_instances.bulk_delete",
+    RateClass::Bulk,
+);
+
+pub const TUPLES_LIST: Endpoint = ep(
+    Get,
+    Facts,
+    "relationship_tuples",
+    "relationship_tuples.list",
+    RateClass::Read,
+);
+pub const TUPLE_CREATE: Endpoint = ep(
+    Post,
+    Facts,
+    "relationship_tuples",
+    "relationship_tuples.create",
+    RateClass::Write,
+);
+/// `DELETE relationship_tuples` with [`crate::request::TupleDelete`].
+pub const TUPLE_DELETE: Endpoint = ep(
+    Delete,
+    Facts,
+    "relationship_tuples",
+    "relationship_tuples.delete",
+    RateClass::Delete,
+);
+/// `POST relationship_tuples/bulk` (1,000 per call; EAP in Permit).
+pub const TUPLES_BULK_CREATE: Endpoint = ep(
+    Post,
+    Facts,
+    "relationship_tuples/bulk",
+    "relationship_tuples.bulk_create",
+    RateClass::Bulk,
+);
+pub const TUPLES_BULK_DELETE: Endpoint = ep(
+    Delete,
+    Facts,
+    "relationship_tuples/bulk",
+    "relationship_tuples.bulk_delete",
+    RateClass::Bulk,
+);
+
+/// The ReBAC endpoints (instance role assignments use the role assignment endpoints with
+/// `resource_instance` set). Not yet in [`ALL`] (see above).
+pub const REBAC: &[Endpoint] = &[
+    RESOURCE_ROLES_LIST,
+    RESOURCE_ROLE_GET,
+    RESOURCE_ROLE_CREATE,
+    RESOURCE_ROLE_PATCH,
+    RESOURCE_ROLE_DELETE,
+    RESOURCE_ROLE_ADD_PERMISSIONS,
+    RESOURCE_ROLE_REMOVE_PERMISSIONS,
+    RELATIONS_LIST,
+    RELATION_CREATE,
+    RELATION_DELETE,
+    DERIVATION_CREATE,
+    DERIVATION_DELETE,
+    DERIVATION_CONDITIONS,
+    INSTANCES_LIST,
+    INSTANCE_GET,
+    INSTANCE_CREATE,
+    INSTANCE_PATCH,
+    INSTANCE_DELETE,
+    INSTANCES_BULK_UPSERT,
+    INSTANCES_BULK_DELETE,
+    TUPLES_LIST,
+    TUPLE_CREATE,
+    TUPLE_DELETE,
+    TUPLES_BULK_CREATE,
+    TUPLES_BULK_DELETE,
+];
+
 /// Every endpoint, for checks over the whole table.
 pub const ALL: &[Endpoint] = &[
     API_KEY_SCOPE,
@@ -330,12 +553,20 @@ mod tests {
         );
         assert_eq!(API_KEY_SCOPE.path("p", "e", &[]), "/v2/api-key/scope");
         assert_eq!(ROLE_GET.fill(&["a b"]), "roles/a%20b");
+        assert_eq!(
+            DERIVATION_CONDITIONS.path("p", "e", &["Comment", "Moderator"]),
+            "/v2/schema/p/e/resources/Comment/roles/Moderator/implicit_grants/conditions"
+        );
+        assert_eq!(
+            INSTANCE_GET.fill(&["Post:post-1"]),
+            "resource_instances/Post%3Apost-1"
+        );
     }
 
     #[test]
     fn the_table_is_consistent() {
         let mut labels = std::collections::BTreeSet::new();
-        for e in ALL {
+        for e in ALL.iter().chain(REBAC) {
             assert!(
                 labels.insert((e.method.as_str(), e.label)),
                 "{} twice",

@@ -134,3 +134,80 @@ pub struct Operations<T: Serialize> {
 pub struct Idents<'a> {
     pub idents: Vec<&'a str>,
 }
+
+// ReBAC (issue 18): the bodies of permit-python's `ResourceRoleCreate`, `RelationCreate`,
+// `DerivedRoleRuleCreate`, `ResourceInstanceCreate`, `RelationshipTupleCreate` and their deletes.
+// A resource role is created with [`RoleCreate`] and patched with [`RolePatch`] under
+// `resources/{}/roles`; its permissions change through [`Permissions`].
+
+/// `POST resources/{}/relations`: a relation of the object resource to a subject resource.
+#[derive(Debug, Serialize)]
+pub struct RelationCreate<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<&'a str>,
+    pub key: &'a str,
+    pub name: &'a str,
+    /// The subject resource's key (a `Post` is a `Comment`'s `parent`).
+    pub subject_resource: &'a str,
+}
+
+/// `POST|DELETE resources/{resource}/roles/{role}/implicit_grants`: users with `role` on an
+/// instance of `on_resource` that is `linked_by_relation` to an instance of `resource` get
+/// `resource#role` on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct DerivationWrite<'a> {
+    pub linked_by_relation: &'a str,
+    pub on_resource: &'a str,
+    pub role: &'a str,
+}
+
+/// `PUT resources/{}/roles/{}/implicit_grants/conditions`: the derivation options.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct DerivationConditions {
+    /// Derive the role only for users with no direct role on the object instance.
+    pub no_direct_roles_on_object: bool,
+}
+
+/// `POST resource_instances`, and each operation of `PUT bulk/resource_instances`.
+#[derive(Debug, Serialize)]
+pub struct InstanceCreate<'a, A: Serialize> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attributes: Option<&'a A>,
+    pub key: &'a str,
+    pub resource: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<&'a str>,
+}
+
+/// `PATCH resource_instances/{}`.
+#[derive(Debug, Serialize)]
+pub struct InstancePatch<'a, A: Serialize> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attributes: Option<&'a A>,
+}
+
+/// `POST relationship_tuples`, and each operation of `POST relationship_tuples/bulk`; subject and
+/// object are `type:key`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct TupleCreate<'a> {
+    pub object: &'a str,
+    pub relation: &'a str,
+    pub subject: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<&'a str>,
+}
+
+/// `DELETE relationship_tuples`, and each ident of `DELETE relationship_tuples/bulk`
+/// (`{"idents": [...]}`, [`Idents`]-shaped).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct TupleDelete<'a> {
+    pub object: &'a str,
+    pub relation: &'a str,
+    pub subject: &'a str,
+}
+
+/// `DELETE relationship_tuples/bulk`: the tuples to delete.
+#[derive(Debug, Serialize)]
+pub struct TupleIdents<'a> {
+    pub idents: Vec<TupleDelete<'a>>,
+}

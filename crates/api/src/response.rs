@@ -321,6 +321,158 @@ pub struct RoleAssignmentRead<'a> {
     pub user_id: Option<Str<'a>>,
 }
 
+/// `ResourceRoleRead`: `GET resources/{}/roles/{}`, an item of `GET resources/{}/roles` (a
+/// [`RoleRead`] with its resource; `granted_to` carries its derivations).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ResourceRoleRead<'a> {
+    #[serde(default)]
+    pub attributes: Option<Cow<'a, Attrs>>,
+    #[serde(borrow, default)]
+    pub created_at: Stamp<'a>,
+    #[serde(borrow, default)]
+    pub description: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub environment_id: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub extends: Vec<Str<'a>>,
+    #[serde(borrow, default)]
+    pub granted_to: Option<GrantedTo<'a>>,
+    #[serde(borrow, default)]
+    pub id: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub key: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub name: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub organization_id: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub permissions: Vec<Str<'a>>,
+    #[serde(borrow, default)]
+    pub project_id: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub resource: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub resource_id: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub updated_at: Stamp<'a>,
+}
+
+/// A resource role's derivations (`granted_to`, `DerivedRoleBlockRead`):
+/// `{users_with_role: [...], when: {no_direct_roles_on_object}}`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GrantedTo<'a> {
+    #[serde(borrow, default)]
+    pub users_with_role: Vec<DerivationRead<'a>>,
+    /// The derivation options (`{"no_direct_roles_on_object": bool}`), free-form.
+    #[serde(default)]
+    pub when: Option<Value>,
+}
+
+/// One derivation of a resource role (`DerivedRoleRuleRead`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DerivationRead<'a> {
+    #[serde(borrow, default)]
+    pub linked_by_relation: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub on_resource: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub role: Option<Str<'a>>,
+}
+
+/// `RelationRead`: an item of `GET resources/{}/relations`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RelationRead<'a> {
+    #[serde(borrow, default)]
+    pub created_at: Stamp<'a>,
+    #[serde(borrow, default)]
+    pub description: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub environment_id: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub id: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub key: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub name: Option<Str<'a>>,
+    /// The object resource's key.
+    #[serde(borrow, default)]
+    pub object_resource: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub object_resource_id: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub organization_id: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub project_id: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub subject_resource: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub subject_resource_id: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub updated_at: Stamp<'a>,
+}
+
+/// `ResourceInstanceRead`: an item of `GET resource_instances`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct InstanceRead<'a> {
+    #[serde(default)]
+    pub attributes: Option<Cow<'a, Attrs>>,
+    #[serde(borrow, default)]
+    pub created_at: Stamp<'a>,
+    #[serde(borrow, default)]
+    pub environment_id: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub id: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub key: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub organization_id: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub project_id: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub resource: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub resource_id: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub tenant: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub tenant_id: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub updated_at: Stamp<'a>,
+}
+
+/// `RelationshipTupleRead`: an item of `GET relationship_tuples` (subject and object `type:key`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TupleRead<'a> {
+    #[serde(borrow, default)]
+    pub created_at: Stamp<'a>,
+    #[serde(borrow, default)]
+    pub environment_id: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub id: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub object: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub object_id: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub organization_id: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub project_id: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub relation: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub relation_id: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub subject: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub subject_id: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub tenant: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub tenant_id: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub updated_at: Stamp<'a>,
+}
+
 /// A page of a listing with `include_total_count`: Permit's `{data, total_count, page_count}`
 /// envelope (without it, a listing is a bare array of the items).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -382,7 +534,11 @@ identified!(
     RoleRead,
     TenantRead,
     UserRead,
-    RoleAssignmentRead
+    RoleAssignmentRead,
+    ResourceRoleRead,
+    RelationRead,
+    InstanceRead,
+    TupleRead
 );
 
 #[cfg(test)]
