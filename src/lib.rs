@@ -1,6 +1,6 @@
 //! permit-sync: declarative GitOps sync for Permit.io authorization.
 
-pub use permit_sync_core::{desired, kinds, model, plan, text};
+pub use permit_sync_core::{decide, desired, kinds, model, plan, text};
 
 pub mod backoff;
 pub mod cli;

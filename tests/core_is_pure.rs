@@ -1,5 +1,5 @@
 //! The pure crates stay free of IO and runtimes: the core (`crates/core`, package
-//! `permit-sync-core`) and the wire format (`crates/api`, package `permit-api`) have no async
+//! `permit-sync-core`), the decision engine (`crates/decide`, package `permit-decide`, std and thiserror only) and the wire format (`crates/api`, package `permit-api`) have no async
 //! runtime, HTTP stack, Kubernetes client or command-line parser among their dependencies.
 
 const FORBIDDEN: [&str; 7] = [
@@ -72,6 +72,26 @@ fn the_wire_format_depends_on_serde_only() {
         assert!(
             allowed.contains(&c.as_str()),
             "permit-api depends on {c}, not serde:\n{tree}"
+        );
+    }
+}
+
+#[test]
+fn the_decision_engine_depends_on_thiserror_only() {
+    let (crates, tree) = dependencies("permit-decide");
+    let allowed = [
+        "permit-decide",
+        "thiserror",
+        "thiserror-impl",
+        "proc-macro2",
+        "quote",
+        "syn",
+        "unicode-ident",
+    ];
+    for c in &crates {
+        assert!(
+            allowed.contains(&c.as_str()),
+            "permit-decide depends on {c}:\n{tree}"
         );
     }
 }

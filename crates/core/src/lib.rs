@@ -4,7 +4,9 @@
 //! `permit-sync` crate reads manifests, talks to Permit and Kubernetes, and re-exports these
 //! modules under the same names.
 
-pub mod decide;
+/// The decision engine, its own crate (`crates/decide`, package `permit-decide`) so the local
+/// Permit shares it; here under its old path.
+pub use permit_decide as decide;
 pub mod desired;
 pub mod inventory;
 pub mod kinds;
