@@ -7,7 +7,7 @@ use crate::exec::{self, ExecOptions, Report};
 use crate::inventory::{Inventory, Loaded, StateFile};
 use crate::model::State;
 use crate::permit::{PermitClient, live};
-use crate::plan::{self, Ownership, Plan, PlanOptions};
+use crate::plan::{self, Ownership, Plan, PlanOptions, Scope};
 use anyhow::Context;
 
 /// A plan with the inputs it was computed from.
@@ -36,7 +36,7 @@ pub async fn plan(
 }
 
 /// [`plan`] for a one-shot run, which has no use for the model once planned: it is consumed,
-/// each declared object moving into the op that writes it (see [`plan::plan_owned`]).
+/// each declared object moving into the op that writes it (see [`plan::Model`]).
 pub async fn plan_once(
     client: &PermitClient,
     desired: Desired,
@@ -44,9 +44,13 @@ pub async fn plan_once(
     options: &PlanOptions,
 ) -> anyhow::Result<Planned> {
     let (live, inventory) = read(client, &desired, state_file, options).await?;
-    let plan = with_ownership(&inventory, |ownership| {
-        plan::plan_owned(desired, &live, ownership, options)
-    })?;
+    let plan = plan::plan(
+        desired,
+        &live,
+        Ownership::of(&inventory),
+        options,
+        Scope::All,
+    )?;
     crate::memory::log_phase("planning");
     Ok(Planned {
         plan,
@@ -80,18 +84,7 @@ pub fn plan_against(
     inventory: &Loaded,
     options: &PlanOptions,
 ) -> Result<Plan, plan::PlanError> {
-    with_ownership(inventory, |ownership| {
-        plan::plan(desired, live, ownership, options)
-    })
-}
-
-/// Runs `f` with the ownership a plan is made with: the trusted inventory, or why there is none.
-fn with_ownership<T>(inventory: &Loaded, f: impl FnOnce(Ownership<'_>) -> T) -> T {
-    let untrusted = inventory.prune_disabled_reason();
-    f(Ownership {
-        inventory: inventory.trusted(),
-        untrusted: untrusted.as_deref(),
-    })
+    plan::plan(desired, live, Ownership::of(inventory), options, Scope::All)
 }
 
 /// The outcome of an apply.
@@ -120,9 +113,8 @@ pub async fn apply(
         options,
     )
     .await?;
-    let live = planned
-        .plan
-        .project(&planned.live, synced(&planned.plan, &report));
+    let mut live = planned.live.clone();
+    planned.plan.clone().project(&mut live, synced(&report));
     Ok(Applied {
         report,
         inventory,
@@ -162,8 +154,7 @@ pub async fn apply_once(
     };
     let executed = exec::run(client, &plan, options).await;
     if let Some(before) = before {
-        let synced =
-            |op: &plan::Op| plan::position(&plan.ops, op).is_some_and(|at| executed.synced(at));
+        let synced = |op: &plan::Op| executed.synced(op.index);
         record_after(&plan, synced, before, state_file)?;
     }
     let report = executed.into_report(plan);
@@ -181,7 +172,7 @@ async fn execute_recorded(
 ) -> anyhow::Result<(Report, Inventory)> {
     let before = record_before(client, plan, inventory, state_file)?;
     let report = exec::execute(client, plan, options).await;
-    let after = record_after(plan, synced(plan, &report), before, state_file)?;
+    let after = record_after(plan, synced(&report), before, state_file)?;
     Ok((report, after))
 }
 
@@ -243,14 +234,10 @@ fn save(inventory: &impl serde::Serialize, state_file: &StateFile) -> anyhow::Re
         .with_context(|| format!("writing inventory {}", state_file.path.display()))
 }
 
-/// Whether the report marks an op of `plan` synced. The report lists the plan's ops in order,
-/// so this is a lookup by position (a set of kinds and keys, per op, weighed tens of megabytes).
-pub(crate) fn synced<'a>(plan: &'a Plan, report: &'a Report) -> impl Fn(&plan::Op) -> bool + 'a {
-    move |op| {
-        plan::position(&plan.ops, op)
-            .and_then(|at| report.objects.get(at))
-            .is_some_and(|o| o.synced)
-    }
+/// Whether the report marks an op synced. The report lists the plan's ops in order, so this is
+/// a lookup by the op's index (a set of kinds and keys, per op, weighed tens of megabytes).
+pub(crate) fn synced(report: &Report) -> impl Fn(&plan::Op) -> bool + '_ {
+    move |op| report.objects.get(op.index).is_some_and(|o| o.synced)
 }
 
 /// The controller and the watcher run these on spawned tasks: they must stay `Send`.

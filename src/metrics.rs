@@ -101,7 +101,8 @@ fn sync_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.005, 2.0, 15))
 }
 
-/// The directory sync (`watch`, `dev`): syncs, API use, objects, drift.
+/// The reconcile loop's metrics, the same for every mode (`watch`, `dev`, `controller`): syncs,
+/// API use; and the directory's objects and drift.
 #[derive(Clone)]
 pub struct SyncMetrics {
     /// `permit_sync_syncs_total{result}`
@@ -223,6 +224,17 @@ impl SyncMetrics {
             "Unix time of the last sync that left every object synced",
             self.last_success.clone(),
         );
+    }
+
+    /// One sync (a watcher's sync, a controller's batch) ended with `result` (`success`, `noop`,
+    /// `failure`) after `took`.
+    pub fn record_sync(&self, result: &str, took: std::time::Duration) {
+        self.syncs
+            .get_or_create(&ResultLabels {
+                result: result.into(),
+            })
+            .inc();
+        self.sync_duration.observe(took.as_secs_f64());
     }
 
     /// Adds API use since the last call (`delta` from `permit::Metrics::since`).

@@ -926,6 +926,15 @@ async fn the_binary_runs_with_the_charts_flags() {
         metrics.contains("permit_sync_rate_limit_waits_total"),
         "{metrics}"
     );
+    // The loop's sync metrics, as `watch` exports them: the batch that created the tenant.
+    assert!(
+        metrics.contains("permit_sync_syncs_total{result=\"success\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("permit_sync_sync_duration_seconds_count"),
+        "{metrics}"
+    );
 
     // SIGTERM: a clean exit, quickly.
     // SAFETY: sends a signal to the child we started.

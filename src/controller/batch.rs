@@ -8,7 +8,6 @@
 use super::sources::{Cr, CrId};
 use crate::desired::Desired;
 use crate::exec::{ObjectStatus, Report};
-use crate::inventory::{Entry, Inventory};
 use crate::kinds::{DeletionPolicy, Kind, Object, Origin};
 use crate::model::State;
 use crate::plan::{Action, Plan};
@@ -45,8 +44,9 @@ pub enum Disposition {
 #[derive(Debug)]
 pub struct Prepared {
     pub desired: Desired,
-    /// Declared objects plus those to delete: what the plan may touch.
-    pub inventory: Inventory,
+    /// The undeclared Permit objects that are ours to delete (the ownership the plan is made
+    /// with, `plan::Ownership::Declared`): every declared object is ours besides.
+    pub deleting: BTreeSet<Id>,
     pub items: Vec<(Cr, Disposition)>,
 }
 
@@ -137,22 +137,15 @@ pub fn prepare(mut crs: Vec<Cr>, applied: &HashMap<CrId, Vec<Id>>) -> Prepared {
         }
     };
 
-    let declared = |id: &Id| desired.state.get(id.0, &id.1).is_some();
-    let mut inventory = Inventory::new(None);
-    for kind in crate::model::SYNCED_KINDS {
-        for key in desired.state.keys(kind) {
-            let entry = Entry {
-                hash: 0,
-                orphan: desired.orphans.contains(&(kind, key.clone())),
-            };
-            inventory.insert(kind, key, entry);
-        }
-    }
+    let declared = |id: &Id| desired.state.contains(id.0, &id.1);
+    let mut deleting = BTreeSet::new();
     for (cr, d) in items.iter_mut() {
         match d {
             // Another resource still declares it: the Permit object is theirs now.
             Disposition::Deleting(Some(id)) if declared(id) => *d = Disposition::Deleting(None),
-            Disposition::Deleting(Some(id)) => inventory.insert(id.0, id.1.clone(), delete_entry()),
+            Disposition::Deleting(Some(id)) => {
+                deleting.insert(id.clone());
+            }
             Disposition::Declared { ids, stale } if cr.kind == Kind::RoleAssignment => {
                 let old = cr.status.as_ref().and_then(|s| s.key.clone());
                 let keep = cr.object.as_ref().is_ok_and(orphan);
@@ -161,7 +154,7 @@ pub fn prepare(mut crs: Vec<Cr>, applied: &HashMap<CrId, Vec<Id>>) -> Prepared {
                     && !keep
                     && !declared(&(Kind::RoleAssignment, old.clone()))
                 {
-                    inventory.insert(Kind::RoleAssignment, old.clone(), delete_entry());
+                    deleting.insert((Kind::RoleAssignment, old.clone()));
                     stale.push((Kind::RoleAssignment, old));
                 }
             }
@@ -170,7 +163,7 @@ pub fn prepare(mut crs: Vec<Cr>, applied: &HashMap<CrId, Vec<Id>>) -> Prepared {
                     id.0 == Kind::RoleAssignment && !ids.contains(id) && !declared(id)
                 });
                 for id in removed {
-                    inventory.insert(id.0, id.1.clone(), delete_entry());
+                    deleting.insert(id.clone());
                     stale.push(id.clone());
                 }
             }
@@ -179,15 +172,8 @@ pub fn prepare(mut crs: Vec<Cr>, applied: &HashMap<CrId, Vec<Id>>) -> Prepared {
     }
     Prepared {
         desired,
-        inventory,
+        deleting,
         items,
-    }
-}
-
-fn delete_entry() -> Entry {
-    Entry {
-        hash: 0,
-        orphan: false,
     }
 }
 
@@ -415,14 +401,13 @@ pub fn tally<'a>(verdicts: impl IntoIterator<Item = &'a Verdict>) -> BTreeMap<&'
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::plan_against;
-    use crate::inventory::Loaded;
     use crate::kinds::{
         PermitTenant, PermitTenantSpec, PermitUser, PermitUserSpec, RoleAssignment,
         RoleAssignmentSpec, SyncStatus,
     };
     use crate::model::{Obj, Tenant};
     use crate::plan::PlanOptions;
+    use crate::plan::{Ownership, Scope};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
     use std::time::{Duration, Instant};
 
@@ -471,7 +456,10 @@ mod tests {
         let mut live = State::default();
         live.insert(live_tenant("old"));
         live.insert(live_tenant("someone-elses"));
-        let plan = plan_against(&p.desired, &live, &Loaded::Ok(p.inventory), &options()).unwrap();
+        let ownership = Ownership::Declared {
+            deleting: &p.deleting,
+        };
+        let plan = crate::plan::plan(&p.desired, &live, ownership, &options(), Scope::All).unwrap();
         let ops: Vec<_> = plan
             .ops
             .iter()
@@ -510,7 +498,7 @@ mod tests {
                 Disposition::Paused
             ]
         );
-        assert!(p.inventory.is_empty());
+        assert!(p.deleting.is_empty());
     }
 
     #[test]
@@ -548,8 +536,8 @@ mod tests {
         });
         let p = prepare(vec![c], &HashMap::new());
         assert!(
-            p.inventory
-                .contains(Kind::RoleAssignment, "jane/viewer/acme")
+            p.deleting
+                .contains(&(Kind::RoleAssignment, "jane/viewer/acme".to_string()))
         );
         match &p.items[0].1 {
             Disposition::Declared { stale, .. } => assert_eq!(
@@ -600,8 +588,8 @@ mod tests {
             d => panic!("{d:?}"),
         }
         assert!(
-            p.inventory
-                .contains(Kind::RoleAssignment, "jane/editor/default")
+            p.deleting
+                .contains(&(Kind::RoleAssignment, "jane/editor/default".to_string()))
         );
     }
 

@@ -33,10 +33,9 @@ pub mod status;
 
 use crate::desired::Desired;
 use crate::exec::{ExecOptions, Report};
-use crate::inventory::Loaded;
 use crate::kinds::ObjectId;
 use crate::permit::ClientConfig;
-use crate::plan::{Plan, PlanOptions};
+use crate::plan::{Ownership, Plan, PlanOptions};
 use crate::reconcile::{Class, LoopConfig, Reconciler};
 use batch::{Disposition, Retry, Verdict};
 use futures::StreamExt;
@@ -205,10 +204,11 @@ pub async fn run(
 }
 
 /// The custom resources as a source of the reconcile loop: one batch's desired state, its
-/// ownership (declared objects plus those being deleted) and the ops of held resources.
+/// ownership (the declared objects, and the undeclared ones being deleted) and the ops of held
+/// resources.
 struct Resources<'a> {
     desired: &'a Desired,
-    ownership: Loaded,
+    deleting: &'a BTreeSet<ObjectId>,
     options: PlanOptions,
     held: &'a BTreeSet<ObjectId>,
 }
@@ -218,8 +218,10 @@ impl crate::reconcile::Source for Resources<'_> {
         self.desired
     }
 
-    fn ownership(&self) -> &Loaded {
-        &self.ownership
+    fn ownership(&self) -> Ownership<'_> {
+        Ownership::Declared {
+            deleting: self.deleting,
+        }
     }
 
     fn options(&self) -> &PlanOptions {
@@ -228,7 +230,7 @@ impl crate::reconcile::Source for Resources<'_> {
 
     fn hold(&mut self, plan: &mut Plan) -> Vec<ObjectId> {
         let mut held = Vec::new();
-        plan.ops.retain(|op| {
+        plan.retain_ops(|op| {
             let id = (op.kind, op.key.clone());
             let keep = !self.held.contains(&id);
             if !keep {
@@ -392,6 +394,10 @@ impl Controller {
                     other => format!("{other:?}"),
                 };
                 tracing::warn!(error = %error, "cannot reach Permit; retrying in {step:?}");
+                self.core
+                    .config()
+                    .metrics
+                    .record_sync("failure", started.elapsed());
                 return;
             }
         };
@@ -440,12 +446,16 @@ impl Controller {
         };
         let mut source = Resources {
             desired: &prepared.desired,
-            ownership: Loaded::Ok(prepared.inventory),
+            deleting: &prepared.deleting,
             options,
             held: &held_ids,
         };
         let synced = self.core.reconcile(&mut source, &listing, None).await;
         drop(listing);
+        self.core
+            .config()
+            .metrics
+            .record_sync(synced.result(), started.elapsed());
         if let Class::Refused(e) | Class::Failed(e) = &synced.class {
             tracing::error!(error = %e, "planning failed");
             return;

@@ -83,7 +83,6 @@ pub async fn run(client: &PermitClient, plan: &Plan, opts: &ExecOptions) -> Exec
     let ex = strategy::Exec {
         client,
         opts,
-        ops: &plan.ops,
         outcomes: Mutex::new(vec![None; plan.ops.len()]),
         observer,
     };

@@ -27,10 +27,8 @@ pub type Outcome = Result<(), PermitError>;
 pub struct Exec<'a> {
     pub client: &'a PermitClient,
     pub opts: &'a ExecOptions,
-    /// The plan's ops: every op the stages get is one of these, and its outcome is recorded at
-    /// its position (a map keyed by kind and key cost more than the plan itself at 400,000
-    /// objects).
-    pub ops: &'a [Op],
+    /// Each op's outcome at its [`Op::index`] (a map keyed by kind and key cost more than the
+    /// plan itself at 400,000 objects).
     pub outcomes: Mutex<Vec<Option<Recorded>>>,
     pub observer: &'a dyn Observer,
 }
@@ -187,8 +185,7 @@ impl Exec<'_> {
             tracing::warn!(error = %e, "{} {} failed", op.kind, op.key);
             Box::new(Failed::of(&e))
         });
-        let at = crate::plan::position(self.ops, op).expect("an op outside the plan was executed");
-        self.outcomes.lock().expect("outcomes lock")[at] = Some(recorded);
+        self.outcomes.lock().expect("outcomes lock")[op.index] = Some(recorded);
         self.observer.op_done();
     }
 }

@@ -12,7 +12,7 @@
 //!   may be unknown (Permit unreachable, throttled, 5xx), when the caller forces it, and every
 //!   `drift_interval`. Otherwise the cache is what the last outcome projected: a clean sync is not
 //!   followed by a relist.
-//! - **Plan → execute → project.** Only the touched keys are planned (`plan::plan_keys`, no API
+//! - **Plan → execute → project.** Only the touched keys are planned (`plan::Scope::Keys`, no API
 //!   read) when the last sync ended clean with the same options, Permit was not listed since and
 //!   the source allows it; otherwise everything. The outcome projects the cache in place.
 //! - **Failure classes** ([`Class`]): unreachable (connect or list failed), trouble (some object
@@ -26,21 +26,17 @@
 //! - **Readiness** through [`Readiness`]: each mode's status implements it; the loop's own part is
 //!   [`Reconciler::ready`] (a sync ran to the end and Permit answered the last one).
 
-mod project;
 #[cfg(test)]
 mod tests;
-
-pub use project::project;
 
 use crate::backoff::Backoff;
 use crate::desired::Desired;
 use crate::exec::{self, ExecOptions, Report};
-use crate::inventory::Loaded;
 use crate::kinds::ObjectId;
 use crate::metrics::SyncMetrics;
 use crate::model::State;
 use crate::permit::{ClientConfig, PermitClient, live};
-use crate::plan::{self, Ownership, Plan, PlanOptions, Warning};
+use crate::plan::{self, Ownership, Plan, PlanOptions, Scope, Warning};
 use std::collections::BTreeSet;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -85,14 +81,15 @@ impl LoopConfig {
 pub trait Source {
     /// The declared state.
     fn desired(&self) -> &Desired;
-    /// What permit-sync owns: the inventory, or (the controller) the set of custom resources as one.
-    fn ownership(&self) -> &Loaded;
+    /// What permit-sync owns: the inventory, or (the controller) the custom resources.
+    fn ownership(&self) -> Ownership<'_>;
     fn options(&self) -> &PlanOptions;
     /// Whether planning only the touched keys may be enough (nothing held back, ownership trusted).
     fn shortcut_allowed(&self) -> bool {
         true
     }
-    /// Removes from `plan` the ops the source holds back; returns what it held.
+    /// Removes from `plan` the ops the source holds back (`Plan::retain_ops`); returns what it
+    /// held.
     fn hold(&mut self, _plan: &mut Plan) -> Vec<ObjectId> {
         Vec::new()
     }
@@ -165,6 +162,18 @@ pub struct Synced {
     pub apply_ms: u64,
     /// Permit API requests this sync made.
     pub requests: u64,
+}
+
+impl Synced {
+    /// The sync's `result` label (`permit_sync_syncs_total`), the same for every mode: `success`
+    /// (the plan was executed, nothing failed), `noop` (nothing to do), `failure`.
+    pub fn result(&self) -> &'static str {
+        match (&self.class, self.applied) {
+            (Class::Clean, true) => "success",
+            (Class::Clean, false) => "noop",
+            _ => "failure",
+        }
+    }
 }
 
 /// Connected, and the cache listed if it had to be.
@@ -396,16 +405,17 @@ impl Reconciler {
             out.class = Class::Failed("Permit not listed yet".into());
             return self.done(out);
         };
-        let ownership = source.ownership();
-        let untrusted = ownership.prune_disabled_reason();
-        let owned = Ownership {
-            inventory: ownership.trusted(),
-            untrusted: untrusted.as_deref(),
+        let covered = match &scope {
+            Some(keys) => Scope::Keys(keys),
+            None => Scope::All,
         };
-        let planned = match &scope {
-            Some(keys) => plan::plan_keys(source.desired(), live_state, owned, &options, keys),
-            None => plan::plan(source.desired(), live_state, owned, &options),
-        };
+        let planned = plan::plan(
+            source.desired(),
+            live_state,
+            source.ownership(),
+            &options,
+            covered,
+        );
         let mut plan = match planned {
             Ok(p) => p,
             Err(e) => {
@@ -446,10 +456,10 @@ impl Reconciler {
                 exec::execute(client, &plan, &self.config.exec).await
             };
             let recorded = {
-                // By op position, as the report lists the plan's ops: no set of every op's id.
-                let ok = crate::engine::synced(&plan, &report);
+                // By op index, as the report lists the plan's ops: no set of every op's id.
+                let ok = crate::engine::synced(&report);
                 let live_state = self.live.as_mut().expect("checked above");
-                project(&plan, live_state, &ok);
+                plan.project(live_state, &ok);
                 crate::memory::log_phase("projecting the live state");
                 source.after_execute(&plan, &ok)
             };

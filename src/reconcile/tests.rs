@@ -2,7 +2,7 @@
 //! policy, the failure classes, the touched-keys shortcut and the backoff.
 
 use super::*;
-use crate::inventory::Inventory;
+use crate::inventory::{Inventory, Loaded};
 use crate::kinds::Kind;
 use crate::local::knobs::Faults;
 use crate::local::{LocalConfig, LocalHandle, LocalPermit};
@@ -35,28 +35,23 @@ impl Fake {
     fn set(&mut self, obj: Obj) {
         self.desired.state.insert(obj);
     }
-
-    fn inventory(&self) -> &Inventory {
-        match &self.ownership {
-            Loaded::Ok(i) => i,
-            _ => unreachable!("the fake's inventory is always trusted"),
-        }
-    }
 }
 
 impl Source for Fake {
     fn desired(&self) -> &Desired {
         &self.desired
     }
-    fn ownership(&self) -> &Loaded {
-        &self.ownership
+    fn ownership(&self) -> Ownership<'_> {
+        Ownership::of(&self.ownership)
     }
     fn options(&self) -> &PlanOptions {
         &self.options
     }
     fn before_execute(&mut self, plan: &Plan, environment: &str) -> anyhow::Result<()> {
-        let before = plan.inventory_before(Some(self.inventory()), Some(environment.into()));
-        self.ownership = Loaded::Ok(before);
+        let Loaded::Ok(inventory) = &mut self.ownership else {
+            unreachable!("the fake's inventory is always trusted")
+        };
+        plan.record_declared(inventory, Some(environment.into()));
         Ok(())
     }
     fn after_execute(
@@ -65,8 +60,10 @@ impl Source for Fake {
         synced: &dyn Fn(&plan::Op) -> bool,
     ) -> anyhow::Result<()> {
         self.executed += 1;
-        let after = plan.inventory_after(self.inventory().clone(), synced);
-        self.ownership = Loaded::Ok(after);
+        let Loaded::Ok(inventory) = &mut self.ownership else {
+            unreachable!("the fake's inventory is always trusted")
+        };
+        plan.drop_gone(inventory, synced);
         Ok(())
     }
 }

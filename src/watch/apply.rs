@@ -2,7 +2,7 @@
 //! back into the inventory file and the object table `/status` serves.
 //!
 //! Ownership is recorded as `engine::apply` does (everything the plan declares owned before
-//! executing, deletions dropped after), in place, and the state file written only when its content
+//! executing, deletions dropped after: `Plan::record_declared`, `Plan::drop_gone`), in place, and the state file written only when its content
 //! changes: a plan that touches one object costs one object's work, not a copy of the whole
 //! inventory.
 //!
@@ -18,7 +18,7 @@ use crate::desired::Desired;
 use crate::inventory::{Inventory, Loaded, StateFile};
 use crate::kinds::{ObjectId, Origin};
 use crate::metrics::SyncMetrics;
-use crate::plan::{Action, Op, Plan, PlanOptions};
+use crate::plan::{Op, Ownership, Plan, PlanOptions};
 use crate::reconcile::Source;
 use anyhow::Context;
 use std::collections::BTreeSet;
@@ -63,8 +63,8 @@ impl Source for Directory<'_> {
         self.desired
     }
 
-    fn ownership(&self) -> &Loaded {
-        self.inventory.as_ref().expect("loaded on connect")
+    fn ownership(&self) -> Ownership<'_> {
+        Ownership::of(self.inventory.as_ref().expect("loaded on connect"))
     }
 
     fn options(&self) -> &PlanOptions {
@@ -119,7 +119,7 @@ impl Source for Directory<'_> {
             other => crate::engine::trusted_or_set_aside(other, &self.state_file)?
                 .unwrap_or_else(|| Inventory::new(None)),
         };
-        if record_declared(plan, &mut owned, environment.to_string()) {
+        if plan.record_declared(&mut owned, Some(environment.to_string())) {
             self.save(&owned)?;
         }
         self.inventory = Some(Loaded::Ok(owned));
@@ -130,167 +130,10 @@ impl Source for Directory<'_> {
         let Some(Loaded::Ok(mut owned)) = self.inventory.take() else {
             anyhow::bail!("the inventory was not recorded before executing");
         };
-        if drop_gone(plan, &mut owned, synced) {
+        if plan.drop_gone(&mut owned, synced) {
             self.save(&owned)?;
         }
         self.inventory = Some(Loaded::Ok(owned));
         Ok(())
-    }
-}
-
-/// `Plan::inventory_before`, in place; whether anything changed.
-fn record_declared(plan: &Plan, inventory: &mut Inventory, environment: String) -> bool {
-    let mut changed = false;
-    if inventory.environment.is_none() {
-        inventory.environment = Some(environment);
-        changed = true;
-    }
-    for (kind, key, entry) in plan.entries() {
-        if inventory.get(kind, key) != Some(entry) {
-            inventory.insert(kind, key.to_string(), entry.clone());
-            changed = true;
-        }
-    }
-    changed
-}
-
-/// `Plan::inventory_after`, in place; whether anything changed.
-fn drop_gone(plan: &Plan, inventory: &mut Inventory, ok: impl Fn(&Op) -> bool) -> bool {
-    let mut changed = false;
-    let deleted = plan
-        .ops
-        .iter()
-        .filter(|o| o.action == Action::Delete && ok(o))
-        .map(|o| (o.kind, &o.key));
-    let stale = plan.stale.iter().map(|(k, key)| (*k, key));
-    for (kind, key) in deleted.chain(stale) {
-        if inventory.contains(kind, key) {
-            inventory.remove(kind, key);
-            changed = true;
-        }
-    }
-    changed
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::kinds::Kind;
-    use crate::model::{Assignment, Obj, Role, State, Tenant, User};
-    use crate::plan::{Ownership, PlanOptions};
-
-    fn state() -> State {
-        let mut s = State::default();
-        for t in ["acme", "globex"] {
-            s.insert(Obj::Tenant(Tenant {
-                key: t.into(),
-                name: t.into(),
-                description: None,
-                attributes: None,
-            }));
-        }
-        for u in ["jane", "bob"] {
-            s.insert(Obj::User(User {
-                key: u.into(),
-                email: None,
-                first_name: Some(u.into()),
-                last_name: None,
-                attributes: None,
-            }));
-            for t in ["acme", "globex"] {
-                s.insert(Obj::Assignment(Assignment {
-                    user: u.into(),
-                    role: "viewer".into(),
-                    tenant: t.into(),
-                    resource_instance: None,
-                }));
-            }
-        }
-        s
-    }
-
-    #[test]
-    fn projecting_in_place_gives_what_project_gives() {
-        let mut live = state();
-        // An owned role on which someone else assigned jane: deleting the role deletes that
-        // assignment in Permit, though it is not ours to delete.
-        live.insert(Obj::Role(Role {
-            key: "auditor".into(),
-            name: "Auditor".into(),
-            description: None,
-            permissions: Default::default(),
-            extends: Default::default(),
-            attributes: None,
-        }));
-        let foreign = Assignment {
-            user: "jane".into(),
-            role: "auditor".into(),
-            tenant: "acme".into(),
-            resource_instance: None,
-        };
-        live.insert(Obj::Assignment(foreign.clone()));
-        let mut want = state();
-        want.users.remove("bob");
-        want.assignments.retain(|a| a.user != "bob");
-        want.tenants.get_mut("acme").unwrap().name = "Acme Inc".into();
-        want.tenants.remove("globex");
-        want.assignments.retain(|a| a.tenant != "globex");
-        want.insert(Obj::Tenant(Tenant {
-            key: "initech".into(),
-            name: "Initech".into(),
-            description: None,
-            attributes: None,
-        }));
-        let mut inv = Inventory::new(None);
-        for kind in crate::model::SYNCED_KINDS {
-            for key in live.keys(kind) {
-                inv.insert(
-                    kind,
-                    key,
-                    crate::inventory::Entry {
-                        hash: 0,
-                        orphan: false,
-                    },
-                );
-            }
-        }
-        inv.remove(Kind::RoleAssignment, &foreign.key());
-        let desired = crate::desired::Desired {
-            state: want,
-            ..Default::default()
-        };
-        let options = PlanOptions {
-            prune: true,
-            ..Default::default()
-        };
-        let ownership = Ownership {
-            inventory: Some(&inv),
-            untrusted: None,
-        };
-        let plan = crate::plan::plan(&desired, &live, ownership, &options).unwrap();
-        assert!(plan.deletions() > 0 && plan.has_changes());
-        for fails in [None, Some("jane"), Some("globex"), Some("auditor")] {
-            let ok = |op: &Op| Some(op.key.as_str()) != fails;
-            let mut in_place = live.clone();
-            crate::reconcile::project(&plan, &mut in_place, ok);
-            assert_eq!(in_place, plan.project(&live, ok));
-            let role_deleted = fails != Some("auditor");
-            assert_eq!(
-                in_place.assignments.contains_key(&foreign.key()),
-                !role_deleted,
-                "the foreign assignment goes with its role, and only with it"
-            );
-
-            let mut inv2 = inv.clone();
-            record_declared(&plan, &mut inv2, "o/p/e".into());
-            let before = plan.inventory_before(Some(&inv), Some("o/p/e".into()));
-            assert_eq!(inv2, before);
-            assert!(
-                !record_declared(&plan, &mut inv2, "o/p/e".into()),
-                "no change"
-            );
-            drop_gone(&plan, &mut inv2, ok);
-            assert_eq!(inv2, plan.inventory_after(before.clone(), ok));
-        }
     }
 }

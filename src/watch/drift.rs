@@ -64,8 +64,7 @@ impl Held {
         self.0.retain(|(kind, key), hash| {
             in_plan.contains(&(*kind, key.clone())) && *hash == spec_hash(desired, *kind, key)
         });
-        plan.ops
-            .retain(|o| !self.0.contains_key(&(o.kind, o.key.clone())));
+        plan.retain_ops(|o| !self.0.contains_key(&(o.kind, o.key.clone())));
         self.0.keys().cloned().collect()
     }
 

@@ -203,6 +203,10 @@ mod hex_hash {
     }
 }
 
+/// Why prune deletes nothing on a first run.
+pub const NO_INVENTORY: &str = "no inventory yet (first run, or its state file is missing): \
+    nothing is known to be managed by permit-sync, so nothing is deleted";
+
 /// The result of reading the state file.
 #[derive(Clone, Debug)]
 pub enum Loaded {
@@ -229,11 +233,7 @@ impl Loaded {
             Loaded::Ok(_) => None,
             // Nothing to delete either way, but a prune that silently does nothing after a lost
             // state file would look like success: say so.
-            Loaded::Missing => Some(
-                "no inventory yet (first run, or its state file is missing): nothing is known to \
-                 be managed by permit-sync, so nothing is deleted"
-                    .into(),
-            ),
+            Loaded::Missing => Some(NO_INVENTORY.into()),
             Loaded::Unusable(why) => Some(why.clone()),
         }
     }

@@ -170,6 +170,7 @@ mod tests {
 
     fn create(key: &str, extends: &[&str]) -> Op {
         Op {
+            index: 0,
             kind: Kind::PermitRole,
             key: key.into(),
             action: Action::Create,

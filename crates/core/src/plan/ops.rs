@@ -44,6 +44,10 @@ pub struct FieldDiff {
 /// One planned operation on one object.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Op {
+    /// Where the op is in its plan: its outcome is kept at this index (set by the planner, and
+    /// again whenever a source holds ops back, [`super::Plan::retain_ops`]).
+    #[serde(skip)]
+    pub index: usize,
     pub kind: Kind,
     pub key: String,
     pub action: Action,

@@ -1,8 +1,11 @@
 //! Planner tests: the rules by example, then properties over arbitrary desired, live and owned states.
 
 use super::*;
+use crate::desired::Desired;
 use crate::inventory::Inventory;
+use crate::kinds::DEFAULT_TENANT;
 use crate::model::{Action as Act, Assignment, Attrs, Resource, Role, Tenant, User};
+use crate::model::{Obj, SYNCED_KINDS, State};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -80,10 +83,48 @@ fn owning(state: &State) -> Inventory {
 }
 
 fn own(inv: Option<&Inventory>) -> Ownership<'_> {
-    Ownership {
-        inventory: inv,
-        untrusted: None,
+    match inv {
+        Some(inv) => Ownership::Inventory(inv),
+        None => Ownership::Untrusted(crate::inventory::NO_INVENTORY),
     }
+}
+
+fn plan_all(
+    desired: &Desired,
+    live: &State,
+    ownership: Ownership<'_>,
+    options: &PlanOptions,
+) -> Result<Plan, PlanError> {
+    plan(desired, live, ownership, options, Scope::All)
+}
+
+fn plan_owned(
+    desired: Desired,
+    live: &State,
+    ownership: Ownership<'_>,
+    options: &PlanOptions,
+) -> Result<Plan, PlanError> {
+    plan(desired, live, ownership, options, Scope::All)
+}
+
+fn plan_keys(
+    desired: &Desired,
+    live: &State,
+    ownership: Ownership<'_>,
+    options: &PlanOptions,
+    keys: &BTreeSet<(Kind, String)>,
+) -> Result<Plan, PlanError> {
+    plan(desired, live, ownership, options, Scope::Keys(keys))
+}
+
+/// Ops as another plan holds them: their numbers differ when the plans cover different keys.
+fn unnumbered<'a>(ops: impl IntoIterator<Item = &'a Op>) -> Vec<Op> {
+    ops.into_iter()
+        .map(|op| Op {
+            index: 0,
+            ..op.clone()
+        })
+        .collect()
 }
 
 fn prune() -> PlanOptions {
@@ -94,13 +135,15 @@ fn prune() -> PlanOptions {
 }
 
 fn simulate(live: &State, plan: &Plan) -> State {
-    plan.project(live, |_| true)
+    let mut projected = live.clone();
+    plan.clone().project(&mut projected, |_| true);
+    projected
 }
 
 #[test]
 fn creates_in_dependency_order_then_nothing() {
     let d = desired(blog());
-    let p = plan(&d, &State::default(), own(None), &PlanOptions::default()).unwrap();
+    let p = plan_all(&d, &State::default(), own(None), &PlanOptions::default()).unwrap();
     let order: Vec<_> = p.ops.iter().map(|o| (o.kind, o.action)).collect();
     assert_eq!(
         order,
@@ -114,7 +157,7 @@ fn creates_in_dependency_order_then_nothing() {
     );
     let inv = p.inventory_before(None, None);
     let after = simulate(&State::default(), &p);
-    let again = plan(&d, &after, own(Some(&inv)), &prune()).unwrap();
+    let again = plan_all(&d, &after, own(Some(&inv)), &prune()).unwrap();
     assert!(again.ops.is_empty(), "{:?}", again.ops);
     assert_eq!(again.unchanged, 5);
 }
@@ -128,7 +171,7 @@ fn field_diffs_name_only_changed_fields_and_permissions_are_sets() {
     live.users.get_mut("jane@example.com").unwrap().last_name = Some("Doe".into());
     live.tenants.get_mut("acme").unwrap().attributes = Some(Attrs::new(&BTreeMap::new()));
     let inv = owning(&live);
-    let p = plan(&d, &live, own(Some(&inv)), &PlanOptions::default()).unwrap();
+    let p = plan_all(&d, &live, own(Some(&inv)), &PlanOptions::default()).unwrap();
     let updates: Vec<_> = p
         .ops
         .iter()
@@ -174,7 +217,7 @@ fn existing_objects_are_adopted_and_prune_only_touches_the_inventory() {
             orphan: false,
         },
     );
-    let p = plan(&d, &live, own(Some(&inv)), &prune()).unwrap();
+    let p = plan_all(&d, &live, own(Some(&inv)), &prune()).unwrap();
     assert_eq!(p.count(Kind::PermitUser, Action::Adopt), 1);
     assert!(!p.has_changes() || p.deletions() == 1);
     let deletes: Vec<_> = p
@@ -186,7 +229,7 @@ fn existing_objects_are_adopted_and_prune_only_touches_the_inventory() {
     assert_eq!(deletes, ["was-ours"]);
 
     // Without --prune nothing is deleted, and the plan says what prune would do.
-    let p = plan(&d, &live, own(Some(&inv)), &PlanOptions::default()).unwrap();
+    let p = plan_all(&d, &live, own(Some(&inv)), &PlanOptions::default()).unwrap();
     assert_eq!(p.deletions(), 0);
     assert!(
         p.warnings[0].to_string().contains("--prune"),
@@ -199,7 +242,7 @@ fn existing_objects_are_adopted_and_prune_only_touches_the_inventory() {
         mode: Mode::Mirror,
         ..Default::default()
     };
-    let p = plan(&d, &live, own(None), &mirror).unwrap();
+    let p = plan_all(&d, &live, own(None), &mirror).unwrap();
     assert_eq!(p.deletions(), 2);
 }
 
@@ -209,14 +252,14 @@ fn guards_empty_source_and_max_deletions() {
     let inv = owning(&live);
     let empty = desired(State::default());
     assert_eq!(
-        plan(&empty, &live, own(Some(&inv)), &prune()),
+        plan_all(&empty, &live, own(Some(&inv)), &prune()),
         Err(PlanError::EmptySource)
     );
     let allow = PlanOptions {
         allow_empty: true,
         ..prune()
     };
-    let p = plan(&empty, &live, own(Some(&inv)), &allow).unwrap();
+    let p = plan_all(&empty, &live, own(Some(&inv)), &allow).unwrap();
     assert_eq!(p.deletions(), 5);
     // The user's assignment goes with the user: no unassign call.
     let cascaded: Vec<_> = p.ops.iter().filter(|o| o.cascaded_by.is_some()).collect();
@@ -239,7 +282,7 @@ fn guards_empty_source_and_max_deletions() {
         ..allow
     };
     assert_eq!(
-        plan(&empty, &live, own(Some(&inv)), &capped),
+        plan_all(&empty, &live, own(Some(&inv)), &capped),
         Err(PlanError::TooManyDeletions { count: 5, max: 4 })
     );
 }
@@ -268,7 +311,7 @@ fn referenced_and_orphaned_objects_are_kept_and_default_tenant_is_never_pruned()
         mode: Mode::Mirror,
         ..Default::default()
     };
-    let p = plan(&desired(want.clone()), &live, own(Some(&inv)), &mirror).unwrap();
+    let p = plan_all(&desired(want.clone()), &live, own(Some(&inv)), &mirror).unwrap();
     assert_eq!(p.deletions(), 0, "{:?}", p.ops);
     assert!(
         p.warnings
@@ -279,7 +322,7 @@ fn referenced_and_orphaned_objects_are_kept_and_default_tenant_is_never_pruned()
     want.tenants.clear();
     want.assignments.clear();
     want.users = blog().users;
-    let p = plan(&desired(want), &live, own(Some(&inv)), &prune()).unwrap();
+    let p = plan_all(&desired(want), &live, own(Some(&inv)), &prune()).unwrap();
     // acme is orphaned (kept), its assignment is owned (deleted), default is never a candidate.
     let deleted: Vec<_> = p
         .ops
@@ -322,7 +365,7 @@ fn a_deletion_says_which_assignments_permit_deletes_with_it_that_the_plan_does_n
     live.insert(Obj::Assignment(assignment("bob", "auditor")));
     let d = desired(blog());
 
-    let p = plan(&d, &live, own(Some(&inv)), &prune()).unwrap();
+    let p = plan_all(&d, &live, own(Some(&inv)), &prune()).unwrap();
     let deleted: Vec<_> = p.ops.iter().map(|o| o.subject()).collect();
     assert_eq!(
         deleted,
@@ -364,7 +407,7 @@ fn a_deletion_says_which_assignments_permit_deletes_with_it_that_the_plan_does_n
     );
 
     // Nothing deleted, nothing said.
-    let kept = plan(&d, &live, own(Some(&inv)), &PlanOptions::default()).unwrap();
+    let kept = plan_all(&d, &live, own(Some(&inv)), &PlanOptions::default()).unwrap();
     assert!(
         !kept
             .warnings
@@ -376,13 +419,10 @@ fn a_deletion_says_which_assignments_permit_deletes_with_it_that_the_plan_does_n
 #[test]
 fn unusable_inventory_disables_prune_with_a_message() {
     let live = blog();
-    let p = plan(
+    let p = plan_all(
         &desired(State::default()),
         &live,
-        Ownership {
-            inventory: None,
-            untrusted: Some("inventory x is corrupt"),
-        },
+        Ownership::Untrusted("inventory x is corrupt"),
         &PlanOptions {
             allow_empty: true,
             ..prune()
@@ -404,8 +444,8 @@ fn renders_are_deterministic_and_redacted() {
         .into(),
     );
     let d = desired(want);
-    let p1 = plan(&d, &blog(), own(None), &PlanOptions::default()).unwrap();
-    let p2 = plan(&d, &blog(), own(None), &PlanOptions::default()).unwrap();
+    let p1 = plan_all(&d, &blog(), own(None), &PlanOptions::default()).unwrap();
+    let p2 = plan_all(&d, &blog(), own(None), &PlanOptions::default()).unwrap();
     let r = render::Redactor::new(["permit_key_SECRET123".to_string()]);
     for f in [
         render::Format::Table,
@@ -419,7 +459,7 @@ fn renders_are_deterministic_and_redacted() {
     }
     let md = render::render(&p1, render::Format::Markdown, &r);
     assert!(md.contains("| PermitTenant | 0 | 1 | 0 | 0 |"), "{md}");
-    let empty = plan(
+    let empty = plan_all(
         &desired(blog()),
         &blog(),
         own(Some(&owning(&blog()))),
@@ -435,7 +475,7 @@ fn table_and_markdown_escape_terminal_controls_in_values() {
     let acme = want.tenants.get_mut("acme").unwrap();
     acme.name = "Acme\u{1b}[2J\u{202e}X".into();
     acme.description = Some("line\nerror: forged".into());
-    let p = plan(
+    let p = plan_all(
         &desired(want),
         &State::default(),
         own(None),
@@ -643,10 +683,10 @@ proptest! {
             max_deletions: None,
         };
         let d = desired(want.clone());
-        let p = plan(&d, &live, own(Some(&inv)), &options).unwrap();
+        let p = plan_all(&d, &live, own(Some(&inv)), &options).unwrap();
 
         // Deterministic, and the same when the planner takes the model.
-        prop_assert_eq!(&p, &plan(&d, &live, own(Some(&inv)), &options).unwrap());
+        prop_assert_eq!(&p, &plan_all(&d, &live, own(Some(&inv)), &options).unwrap());
         prop_assert_eq!(&p, &plan_owned(d.clone(), &live, own(Some(&inv)), &options).unwrap());
 
         // No delete outside the inventory unless mirroring; never the default tenant or an orphan.
@@ -676,7 +716,7 @@ proptest! {
             text(&p.inventory_overlay(None, Some("o/p/e".into()))),
             text(&p.inventory_before(None, Some("o/p/e".into())))
         );
-        let again = plan(&d, &after, own(Some(&inv2)), &options).unwrap();
+        let again = plan_all(&d, &after, own(Some(&inv2)), &options).unwrap();
         prop_assert!(again.ops.is_empty(), "second plan: {:?}", again.ops);
 
         // Every declared object is owned afterwards; deleted ones are not.
@@ -705,7 +745,7 @@ fn a_failed_delete_stays_in_the_inventory_and_stale_entries_go() {
     );
     let mut want = blog();
     want.assignments.clear();
-    let p = plan(&desired(want), &live, own(Some(&inv)), &prune()).unwrap();
+    let p = plan_all(&desired(want), &live, own(Some(&inv)), &prune()).unwrap();
     assert_eq!(p.deletions(), 1);
     let before = p.inventory_before(Some(&inv), None);
     let failed = p.inventory_after(before.clone(), |_| false);
@@ -771,11 +811,11 @@ proptest! {
             .filter(|(i, _)| picks[i % picks.len()])
             .map(|(_, k)| k.clone())
             .collect();
-        let full = plan(&d, &live, own(Some(&inv)), &options).unwrap();
+        let full = plan_all(&d, &live, own(Some(&inv)), &options).unwrap();
         let part = plan_keys(&d, &live, own(Some(&inv)), &options, &keys).unwrap();
         let within = |kind: &Kind, key: &str| keys.contains(&(*kind, key.to_string()));
         let ops: Vec<&Op> = full.ops.iter().filter(|o| within(&o.kind, &o.key)).collect();
-        prop_assert_eq!(part.ops.iter().collect::<Vec<_>>(), ops.clone());
+        prop_assert_eq!(unnumbered(&part.ops), unnumbered(ops.iter().copied()));
         let declared: Vec<_> = full.entries().filter(|(k, key, _)| within(k, key)).collect();
         prop_assert_eq!(part.entries().collect::<Vec<_>>(), declared.clone());
         // Every declared key either has an op (create, update, adopt) or is unchanged.
@@ -793,5 +833,126 @@ proptest! {
         let whole = plan_keys(&d, &live, own(Some(&inv)), &options, &every).unwrap();
         prop_assert_eq!(&whole.ops, &full.ops);
         prop_assert_eq!(&whole.declared, &full.declared);
+    }
+}
+
+fn projected_state() -> State {
+    let mut s = State::default();
+    for t in ["acme", "globex"] {
+        s.insert(Obj::Tenant(Tenant {
+            key: t.into(),
+            name: t.into(),
+            description: None,
+            attributes: None,
+        }));
+    }
+    for u in ["jane", "bob"] {
+        s.insert(Obj::User(User {
+            key: u.into(),
+            email: None,
+            first_name: Some(u.into()),
+            last_name: None,
+            attributes: None,
+        }));
+        for t in ["acme", "globex"] {
+            s.insert(Obj::Assignment(Assignment {
+                user: u.into(),
+                role: "viewer".into(),
+                tenant: t.into(),
+                resource_instance: None,
+            }));
+        }
+    }
+    s
+}
+
+#[test]
+fn the_projection_applies_what_succeeded_and_what_permit_deletes_with_it() {
+    let mut live = projected_state();
+    // An owned role on which someone else assigned jane: deleting the role deletes that
+    // assignment in Permit, though it is not ours to delete.
+    live.insert(Obj::Role(Role {
+        key: "auditor".into(),
+        name: "Auditor".into(),
+        description: None,
+        permissions: Default::default(),
+        extends: Default::default(),
+        attributes: None,
+    }));
+    let foreign = Assignment {
+        user: "jane".into(),
+        role: "auditor".into(),
+        tenant: "acme".into(),
+        resource_instance: None,
+    };
+    live.insert(Obj::Assignment(foreign.clone()));
+    let mut want = projected_state();
+    want.users.remove("bob");
+    want.assignments.retain(|a| a.user != "bob");
+    want.tenants.get_mut("acme").unwrap().name = "Acme Inc".into();
+    want.tenants.remove("globex");
+    want.assignments.retain(|a| a.tenant != "globex");
+    want.insert(Obj::Tenant(Tenant {
+        key: "initech".into(),
+        name: "Initech".into(),
+        description: None,
+        attributes: None,
+    }));
+    let mut inv = Inventory::new(None);
+    for kind in crate::model::SYNCED_KINDS {
+        for key in live.keys(kind) {
+            inv.insert(
+                kind,
+                key,
+                crate::inventory::Entry {
+                    hash: 0,
+                    orphan: false,
+                },
+            );
+        }
+    }
+    inv.remove(Kind::RoleAssignment, &foreign.key());
+    let desired = crate::desired::Desired {
+        state: want,
+        ..Default::default()
+    };
+    let options = PlanOptions {
+        prune: true,
+        ..Default::default()
+    };
+    let plan = plan_all(&desired, &live, Ownership::Inventory(&inv), &options).unwrap();
+    assert!(plan.deletions() > 0 && plan.has_changes());
+    for fails in [None, Some("jane"), Some("globex"), Some("auditor")] {
+        let ok = |op: &Op| Some(op.key.as_str()) != fails;
+        let mut in_place = live.clone();
+        plan.clone().project(&mut in_place, ok);
+        // What failed is as it was; what succeeded is as declared.
+        for op in &plan.ops {
+            let now = in_place.get(op.kind, &op.key);
+            if ok(op) {
+                assert_eq!(now, desired.state.get(op.kind, &op.key), "{}", op.subject());
+            } else {
+                assert_eq!(now, live.get(op.kind, &op.key), "{}", op.subject());
+            }
+        }
+        let role_deleted = fails != Some("auditor");
+        assert_eq!(
+            in_place.assignments.contains_key(&foreign.key()),
+            !role_deleted,
+            "the foreign assignment goes with its role, and only with it"
+        );
+
+        let mut inv2 = inv.clone();
+        assert!(plan.record_declared(&mut inv2, Some("o/p/e".into())));
+        assert_eq!(inv2.environment.as_deref(), Some("o/p/e"));
+        assert!(
+            !plan.record_declared(&mut inv2, Some("o/p/e".into())),
+            "recorded once, nothing changes"
+        );
+        assert!(plan.drop_gone(&mut inv2, ok));
+        // A failed deletion stays owned; a done one leaves the inventory.
+        for op in plan.ops.iter().filter(|o| o.action == Action::Delete) {
+            assert_eq!(inv2.contains(op.kind, &op.key), !ok(op), "{}", op.subject());
+        }
     }
 }

@@ -1,0 +1,205 @@
+//! A plan's outcome applied in place: Permit's projected state (the cache a long-running mode
+//! keeps between relists instead of listing Permit after every apply) and the inventory, before
+//! executing (everything declared owned, so a crash never leaves an object created but not owned)
+//! and after (deletions done and stale entries gone; a failed deletion stays). `ok` says which
+//! ops succeeded; ops are looked up by [`Op::index`], never by a map of their ids.
+
+use super::{Action, Op, Plan, ResourceField, RoleField, TenantField};
+use crate::inventory::{Entry, Inventory};
+use crate::kinds::Kind;
+use crate::model::{ASSIGNMENT_PARENTS, Obj, SYNCED_KINDS, State};
+use std::collections::{BTreeMap, HashSet};
+
+impl Plan {
+    /// Projects the succeeded ops onto `live` in place (cascades included). The declared objects
+    /// move out of the ops into `live` (the ops keep no `desired` afterwards): after a first
+    /// sync the projection is the whole environment, and a copy would hold it twice at once.
+    pub fn project(&mut self, live: &mut State, ok: impl Fn(&Op) -> bool) {
+        // The users, tenants and roles deleted: Permit deletes their role assignments with them.
+        let mut parents: HashSet<(Kind, String)> = HashSet::new();
+        for op in self.ops.iter_mut().filter(|o| ok(o)) {
+            match op.action {
+                Action::Adopt => {}
+                Action::Create => {
+                    let want = op
+                        .desired
+                        .take()
+                        .map(|b| *b)
+                        .or_else(|| op.assignment().map(Obj::Assignment))
+                        .expect("ops that write carry the desired object");
+                    live.insert(want);
+                }
+                Action::Update => {
+                    let want = *op
+                        .desired
+                        .take()
+                        .expect("ops that write carry the desired object");
+                    let merged = match live.remove(op.kind, &op.key) {
+                        Some(current) => merge(op, want, current),
+                        None => want,
+                    };
+                    live.insert(merged);
+                }
+                Action::Delete => {
+                    live.remove(op.kind, &op.key);
+                    if ASSIGNMENT_PARENTS.contains(&op.kind) {
+                        parents.insert((op.kind, op.key.clone()));
+                    }
+                }
+            }
+        }
+        if parents.is_empty() {
+            return;
+        }
+        // A role's assignments may be someone else's: the planner keeps roles declared ones use.
+        let cascaded: Vec<String> = live
+            .assignments
+            .iter()
+            .filter(|(_, a)| {
+                a.parents()
+                    .iter()
+                    .any(|(kind, key)| parents.contains(&(*kind, key.to_string())))
+            })
+            .map(|(k, _)| k.to_string())
+            .collect();
+        for key in cascaded {
+            live.remove(Kind::RoleAssignment, &key);
+        }
+    }
+
+    /// Records in `inventory` everything the plan declares (before executing); whether anything
+    /// changed (the file need not be written otherwise).
+    pub fn record_declared(&self, inventory: &mut Inventory, environment: Option<String>) -> bool {
+        let mut changed = false;
+        if inventory.environment.is_none() && environment.is_some() {
+            inventory.environment = environment;
+            changed = true;
+        }
+        for kind in SYNCED_KINDS {
+            let mut new: BTreeMap<String, Entry> = self
+                .entries()
+                .filter(|(k, key, entry)| *k == kind && inventory.get(kind, key) != Some(*entry))
+                .map(|(_, key, entry)| (key.to_string(), entry.clone()))
+                .collect();
+            if new.is_empty() {
+                continue;
+            }
+            changed = true;
+            let map = inventory.objects.entry(kind).or_default();
+            // Many entries are merged in one go: inserted one by one in key order, a map's nodes
+            // stay half empty (tens of megabytes at 400,000 entries). A few are inserted, as a
+            // merge rebuilds the whole map.
+            if new.len() > map.len() / 8 {
+                map.append(&mut new);
+            } else {
+                map.extend(new);
+            }
+        }
+        changed
+    }
+
+    /// Drops from `inventory` what the plan deleted (where `ok`) and its stale entries (after
+    /// executing); whether anything changed.
+    pub fn drop_gone(&self, inventory: &mut Inventory, ok: impl Fn(&Op) -> bool) -> bool {
+        let mut changed = false;
+        let deleted = self
+            .ops
+            .iter()
+            .filter(|o| o.action == Action::Delete && ok(o))
+            .map(|o| (o.kind, &o.key));
+        let stale = self.stale.iter().map(|(k, key)| (*k, key));
+        for (kind, key) in deleted.chain(stale) {
+            if inventory.contains(kind, key) {
+                inventory.remove(kind, key);
+                changed = true;
+            }
+        }
+        changed
+    }
+
+    /// [`Plan::record_declared`] on `old` (or a new inventory), returned.
+    pub fn inventory_before_owned(
+        &self,
+        old: Option<Inventory>,
+        environment: Option<String>,
+    ) -> Inventory {
+        let mut inventory = old.unwrap_or_else(|| Inventory::new(environment.clone()));
+        self.record_declared(&mut inventory, environment);
+        inventory
+    }
+
+    /// [`Plan::inventory_before_owned`] on a copy of `old`.
+    pub fn inventory_before(
+        &self,
+        old: Option<&Inventory>,
+        environment: Option<String>,
+    ) -> Inventory {
+        self.inventory_before_owned(old.cloned(), environment)
+    }
+
+    /// [`Plan::drop_gone`] on `before`, returned.
+    pub fn inventory_after(&self, mut before: Inventory, ok: impl Fn(&Op) -> bool) -> Inventory {
+        self.drop_gone(&mut before, ok);
+        before
+    }
+}
+
+/// An updated object as Permit holds it after the update: the declared fields the op changes
+/// laid over the live object.
+fn merge(op: &Op, want: Obj, current: Obj) -> Obj {
+    match (want, current) {
+        (Obj::Resource(d), Obj::Resource(mut l)) => {
+            l.name = d.name;
+            if op.changed(ResourceField::Description) {
+                l.description = d.description;
+            }
+            if op.changed(ResourceField::Actions) {
+                l.actions = d.actions;
+            }
+            if op.changed(ResourceField::Attributes) {
+                l.attributes = d.attributes;
+            }
+            Obj::Resource(l)
+        }
+        (Obj::Role(d), Obj::Role(mut l)) => {
+            l.name = d.name;
+            if op.changed(RoleField::Description) {
+                l.description = d.description;
+            }
+            // The executor adds the missing permissions and removes the extra: the declared set.
+            l.permissions = d.permissions;
+            l.extends = d.extends;
+            if op.changed(RoleField::Attributes) {
+                l.attributes = d.attributes;
+            }
+            Obj::Role(l)
+        }
+        (Obj::Tenant(d), Obj::Tenant(mut l)) => {
+            l.name = d.name;
+            for f in op.fields::<TenantField>() {
+                match f {
+                    TenantField::Description => l.description = d.description.clone(),
+                    TenantField::Attributes => l.attributes = d.attributes.clone(),
+                    TenantField::Name => {}
+                }
+            }
+            Obj::Tenant(l)
+        }
+        (Obj::User(d), Obj::User(mut l)) => {
+            // The executor upserts the live user with the declared fields laid over it.
+            l.email = d.email.or(l.email);
+            l.first_name = d.first_name.or(l.first_name);
+            l.last_name = d.last_name.or(l.last_name);
+            l.attributes = d.attributes.or(l.attributes);
+            Obj::User(l)
+        }
+        // Every kind listed, so that a new one is a compile error here. Assignments are identity
+        // only: never updated.
+        (
+            Obj::Resource(_) | Obj::Role(_) | Obj::Tenant(_) | Obj::User(_) | Obj::Assignment(_),
+            _,
+        ) => {
+            unreachable!("an update keeps its kind")
+        }
+    }
+}
