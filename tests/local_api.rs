@@ -1115,23 +1115,13 @@ async fn unmodelled_routes_answer_501_with_the_feature_named() {
     for (method, url, feature) in [
         (
             Method::GET,
-            format!("{}/resource_instances", c.facts),
-            "resource instances",
+            format!("{}/resources/post/action_groups", c.schema),
+            "action groups",
         ),
         (
             Method::POST,
-            format!("{}/relationship_tuples", c.facts),
-            "relationship tuples",
-        ),
-        (
-            Method::GET,
-            format!("{}/resources/post/roles", c.schema),
-            "resource roles",
-        ),
-        (
-            Method::POST,
-            format!("{}/resources/post/relations", c.schema),
-            "resource relations",
+            format!("{}/set_rules", c.facts),
+            "condition set rules",
         ),
         (
             Method::GET,
@@ -1150,8 +1140,8 @@ async fn unmodelled_routes_answer_501_with_the_feature_named() {
         ),
         (
             Method::POST,
-            format!("{}/facts/resource_instances", c.permit.pdp_url()),
-            "resource instances",
+            format!("{}/facts/proxy_configs", c.permit.pdp_url()),
+            "proxy configs",
         ),
     ] {
         let (s, body) = c.call(method.clone(), &url, Some(json!({}))).await;

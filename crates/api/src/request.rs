@@ -168,15 +168,16 @@ pub struct DerivationConditions {
     pub no_direct_roles_on_object: bool,
 }
 
-/// `POST resource_instances`, and each operation of `PUT bulk/resource_instances`.
+/// `POST resource_instances`, and each operation of `PUT bulk/resource_instances`
+/// (`{"operations": [...]}`). `tenant` is required (permit 3.0.0 `ResourceInstanceCreate.tenant:
+/// str`).
 #[derive(Debug, Serialize)]
 pub struct InstanceCreate<'a, A: Serialize> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attributes: Option<&'a A>,
     pub key: &'a str,
     pub resource: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tenant: Option<&'a str>,
+    pub tenant: &'a str,
 }
 
 /// `PATCH resource_instances/{}`.
@@ -186,8 +187,9 @@ pub struct InstancePatch<'a, A: Serialize> {
     pub attributes: Option<&'a A>,
 }
 
-/// `POST relationship_tuples`, and each operation of `POST relationship_tuples/bulk`; subject and
-/// object are `type:key`.
+/// `POST relationship_tuples`, and each operation of `POST relationship_tuples/bulk`
+/// (`{"operations": [...]}`, permit 3.0.0 `RelationshipTupleCreateBulkOperation`); subject and
+/// object are `type:key`; `tenant` may be left out when one of them exists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct TupleCreate<'a> {
     pub object: &'a str,
@@ -198,7 +200,7 @@ pub struct TupleCreate<'a> {
 }
 
 /// `DELETE relationship_tuples`, and each ident of `DELETE relationship_tuples/bulk`
-/// (`{"idents": [...]}`, [`Idents`]-shaped).
+/// (`{"idents": [...]}`, permit 3.0.0 `RelationshipTupleDeleteBulkOperation`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct TupleDelete<'a> {
     pub object: &'a str,

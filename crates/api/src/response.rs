@@ -358,9 +358,12 @@ pub struct ResourceRoleRead<'a> {
 }
 
 /// A resource role's derivations (`granted_to`, `DerivedRoleBlockRead`):
-/// `{users_with_role: [...], when: {no_direct_roles_on_object}}`.
+/// `{id, users_with_role: [...], when: {no_direct_roles_on_object}}` (`id` required by permit
+/// 3.0.0).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct GrantedTo<'a> {
+    #[serde(borrow, default)]
+    pub id: Option<Str<'a>>,
     #[serde(borrow, default)]
     pub users_with_role: Vec<DerivationRead<'a>>,
     /// The derivation options (`{"no_direct_roles_on_object": bool}`), free-form.
@@ -368,7 +371,8 @@ pub struct GrantedTo<'a> {
     pub when: Option<Value>,
 }
 
-/// One derivation of a resource role (`DerivedRoleRuleRead`).
+/// One derivation of a resource role (`DerivedRoleRuleRead`; the ids are required by permit
+/// 3.0.0), also the answer of `POST …/implicit_grants`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct DerivationRead<'a> {
     #[serde(borrow, default)]
@@ -376,8 +380,36 @@ pub struct DerivationRead<'a> {
     #[serde(borrow, default)]
     pub on_resource: Option<Str<'a>>,
     #[serde(borrow, default)]
+    pub relation_id: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub resource_id: Option<Str<'a>>,
+    #[serde(borrow, default)]
     pub role: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub role_id: Option<Str<'a>>,
+    /// The rule's own options (`{"no_direct_roles_on_object": bool}`), free-form.
+    #[serde(default)]
+    pub when: Option<Value>,
 }
+
+/// A relation as a resource lists it (`ResourceRead.relations`, `RelationBlockRead`): the
+/// subject resource's key and id.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RelationBrief<'a> {
+    #[serde(borrow, default)]
+    pub description: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub relation_name: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub resource: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub resource_id: Option<Str<'a>>,
+}
+
+/// `POST|DELETE relationship_tuples/bulk` and `PUT|DELETE bulk/resource_instances` answer an
+/// empty report (permit 3.0.0 `RelationshipTupleCreateBulkOperationResult` and its siblings
+/// have no fields); [`Empty`] is it.
+pub type BulkReport = Empty;
 
 /// `RelationRead`: an item of `GET resources/{}/relations`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

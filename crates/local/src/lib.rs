@@ -41,9 +41,15 @@
 //!   unassign skips missing ones. Single unassign of a missing assignment: 404.
 //! - The PDP serves the facts routes too (`/facts/...` and `/v2/facts/{proj}/{env}/...`), as
 //!   Permit's PDP proxies them; they count under the REST classes.
-//! - Resource roles and resource instances (ReBAC) are not modeled: assignments naming an instance
-//!   get a 422, and the routes of features not modeled answer 501 `NOT_IMPLEMENTED` with the
-//!   feature named (`api::unmodelled_feature`); a path outside Permit's API is a 404.
+//! - ReBAC: resource roles (identity `(resource, key)`, permissions as action keys, `extends`
+//!   within the resource), relations, role derivations (`implicit_grants`, `granted_to`) and their
+//!   conditions, resource instances, relationship tuples (a tuple or an instance role assignment
+//!   with a tenant creates the instances it names) and instance role assignments; deleting an
+//!   instance takes its tuples and instance assignments, a relation its tuples and derivations, a
+//!   resource role its assignments and the derivations from it, a resource its roles, relations
+//!   and instances, a tenant its instances. The PDP decides RBAC ∨ ReBAC with `permit-decide`.
+//! - The routes of features not modeled (ABAC, action groups, …) answer 501 `NOT_IMPLEMENTED`
+//!   with the feature named (`api::unmodelled_feature`); a path outside Permit's API is a 404.
 //! - Ids come out as Permit writes them (32 hex digits, no dashes); paths take that form, the
 //!   dashed one, or the key. Unset user and tenant `attributes` read back as `null`.
 

@@ -2,8 +2,10 @@
 //! visible to the next decision, unless the `pdp_delay_ms` knob delays the PDP's view as Permit's
 //! OPAL propagation does ([`super::lag`]). Every decision carries the lag headers.
 //!
-//! Decisions are RBAC: the user's roles in the resource's tenant (default `default`), with the
-//! permissions of the roles they extend, must include `resource_type:action`.
+//! Decisions are Permit's RBAC ∨ ReBAC, taken by `permit-decide` over the store: the user's
+//! tenant roles in the resource's tenant (default `default`), with the roles they extend, grant
+//! `resource_type:action` (whatever the key); or, for a `type:key` resource, a role the user holds
+//! on that instance, directly or derived through relationship tuples, grants the action.
 
 use super::LocalState;
 use super::lag::with_lag_headers;
@@ -77,6 +79,9 @@ struct PdpUser {
 #[derive(Debug, Deserialize)]
 struct PdpResource {
     r#type: String,
+    /// The instance key: a `type:key` check (the SDKs split `"Post:post-1"` into type and key).
+    #[serde(default)]
+    key: Option<String>,
     #[serde(default)]
     tenant: Option<String>,
     #[serde(default)]
@@ -109,6 +114,7 @@ struct Check {
     user: String,
     action: String,
     resource_type: String,
+    key: Option<String>,
     tenant: String,
 }
 
@@ -129,13 +135,20 @@ impl From<AllowedQuery> for Check {
             user: q.user.key,
             action: q.action,
             resource_type: q.resource.r#type,
+            key: q.resource.key.filter(|k| !k.is_empty()),
             tenant,
         }
     }
 }
 
 fn decide(store: &Store, c: &Check) -> bool {
-    store.allowed(&c.user, &c.action, &c.resource_type, &c.tenant)
+    store.allowed_on(
+        &c.user,
+        &c.action,
+        &c.resource_type,
+        c.key.as_deref(),
+        &c.tenant,
+    )
 }
 
 fn decision(allow: bool) -> Value {
@@ -191,9 +204,33 @@ fn tenant_entry_wanted(q: &UserPermissionsQuery, tenant: &str) -> bool {
     }
 }
 
+/// Whether an instance entry `type:key` is in the answer, by the same policy
+/// (`is_filtered_resource`): `resource_types` filters by type; a `resources` list naming
+/// instances (entries not starting `__tenant`) keeps those named by `type:key` or by key alone;
+/// without one, every instance of the types asked. `tenants` does not filter instance entries.
+fn instance_entry_wanted(q: &UserPermissionsQuery, resource_type: &str, key: &str) -> bool {
+    if q.resource_types
+        .as_ref()
+        .is_some_and(|types| !types.iter().any(|t| t == resource_type))
+    {
+        return false;
+    }
+    let named: Vec<&String> = q
+        .resources
+        .iter()
+        .flatten()
+        .filter(|r| !r.starts_with("__tenant"))
+        .collect();
+    let qualified = format!("{resource_type}:{key}");
+    named.is_empty() || named.iter().any(|r| **r == qualified || *r == key)
+}
+
 /// `{user, tenants?, resources?, resource_types?}` → `{"__tenant:<key>": {tenant: {key,
 /// attributes?}, permissions, roles}}` for each tenant where the user holds a role (attributes
-/// left out when empty, as the PDP's `TenantDetails` serializes them).
+/// left out when empty, as the PDP's `TenantDetails` serializes them), and `{"type:key":
+/// {resource: {key, type, attributes?}, permissions: ["type:action"], roles: [role key]}}` for
+/// each instance the user holds a role on, direct or derived (Permit's
+/// `permit/user_permissions.rego`, `_rebac_permissions`: the roles stripped of their `type:key#`).
 async fn user_permissions(State(s): State<Arc<LocalState>>, body: Bytes) -> Response {
     let q = match parse::<UserPermissionsQuery>(&body) {
         Ok(q) => q,
@@ -229,6 +266,20 @@ async fn user_permissions(State(s): State<Arc<LocalState>>, body: Bytes) -> Resp
                 json!({"tenant": tenant, "permissions": permissions, "roles": roles}),
             );
         }
+        for e in store.instance_permissions(&q.user.key) {
+            let i = e.instance;
+            if !instance_entry_wanted(&q, &i.resource, &i.key) {
+                continue;
+            }
+            let mut resource = json!({"key": i.key, "type": i.resource});
+            if let Some(attributes) = i.attributes.as_ref().filter(|a| !a.is_empty()) {
+                resource["attributes"] = Value::Object(attributes.clone());
+            }
+            out.insert(
+                format!("{}:{}", i.resource, i.key),
+                json!({"resource": resource, "permissions": e.permissions, "roles": e.roles}),
+            );
+        }
     }
     drop(store);
     with_lag_headers(Json(Value::Object(out)).into_response(), lag)
@@ -250,18 +301,18 @@ async fn local_role_assignments(
         users: q.all("user"),
         roles: q.all("role"),
         tenants: q.all("tenant"),
+        resource: q.one("resource").map(String::from),
+        resource_instance: q.one("resource_instance").map(String::from),
     };
     let (store, lag) = s.pdp_view();
     let (rows, _) = store.list_assignments(&filter, page);
     let items: Vec<Value> = rows
         .iter()
         .map(|a| {
-            let key = |k: Option<&String>| k.cloned().unwrap_or_default();
+            let a = super::views::listed(&store, *a);
             json!({
-                "user": key(store.users.get_by_id(a.user_id).map(|u| &u.key)),
-                "role": key(store.roles.get_by_id(a.role_id).map(|r| &r.key)),
-                "tenant": key(store.tenants.get_by_id(a.tenant_id).map(|t| &t.key)),
-                "resource_instance": null,
+                "user": a.user, "role": a.role, "tenant": a.tenant,
+                "resource_instance": a.resource_instance,
             })
         })
         .collect();

@@ -27,9 +27,10 @@ pub fn load(path: &Path) -> anyhow::Result<Option<Snapshot>> {
             path.display()
         )
     })?;
-    if snap.format != SNAPSHOT_FORMAT {
+    // Older formats lack rows that default to none; a newer one may hold what this one drops.
+    if snap.format == 0 || snap.format > SNAPSHOT_FORMAT {
         bail!(
-            "state file {} has format {}, this permit-sync reads format {}",
+            "state file {} has format {}, this permit-sync reads formats 1 to {}",
             path.display(),
             snap.format,
             SNAPSHOT_FORMAT

@@ -1,8 +1,13 @@
 //! Response bodies: Permit's read models (`UserRead`, `TenantRead`, ...) as `permit_api::response`
 //! types them, the same structs the client reads (permit-api.md §10).
 
+mod rebac;
+pub use rebac::*;
+
 use super::input::Page;
-use super::store::{Action, Assignment, Resource, Role, Scope, Store, Tenant, User};
+use super::store::{
+    Action, Assignment, InstanceAssignment, Listed, Resource, Role, Scope, Store, Tenant, User,
+};
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -45,20 +50,35 @@ fn shown(map: &wire::Attrs, set: bool) -> Option<Cow<'_, wire::Attrs>> {
 
 pub fn user<'a>(store: &'a Store, u: &'a User) -> wire::UserRead<'a> {
     let roles = store.user_roles(u.id);
-    // associated_tenants groups the user's roles by tenant, in first-seen order.
-    let mut by_tenant: Vec<(&str, Vec<&str>)> = Vec::new();
-    for (role, tenant) in &roles {
-        match by_tenant.iter_mut().find(|(t, _)| t == tenant) {
-            Some((_, rs)) => rs.push(role),
-            None => by_tenant.push((tenant, vec![role])),
+    // associated_tenants groups the user's roles by tenant, in first-seen order; instance roles
+    // go in their instance's tenant as `{resource_instance, resource, role}` (permit-api.md §3).
+    type Group<'a> = (&'a str, Vec<&'a str>, Vec<serde_json::Value>);
+    let mut by_tenant: Vec<Group> = Vec::new();
+    fn group<'a, 'g>(groups: &'g mut Vec<Group<'a>>, tenant: &'a str) -> &'g mut Group<'a> {
+        match groups.iter().position(|(t, _, _)| *t == tenant) {
+            Some(i) => &mut groups[i],
+            None => {
+                groups.push((tenant, Vec::new(), Vec::new()));
+                groups.last_mut().expect("just pushed")
+            }
         }
+    }
+    for (role, tenant) in &roles {
+        group(&mut by_tenant, tenant).1.push(role);
+    }
+    for (role, instance, tenant) in store.user_instance_roles(u.id) {
+        group(&mut by_tenant, tenant).2.push(serde_json::json!({
+            "resource_instance": Store::instance_name(instance),
+            "resource": instance.resource,
+            "role": role,
+        }));
     }
     let s = &store.scope;
     wire::UserRead {
         associated_tenants: by_tenant
             .into_iter()
-            .map(|(t, rs)| wire::AssociatedTenant {
-                resource_instance_roles: Vec::new(),
+            .map(|(t, rs, instance_roles)| wire::AssociatedTenant {
+                resource_instance_roles: instance_roles,
                 roles: rs.into_iter().map(Str::from).collect(),
                 status: text("active"),
                 tenant: Str::from(t),
@@ -121,6 +141,57 @@ pub fn assignment<'a>(store: &'a Store, a: &Assignment) -> wire::RoleAssignmentR
     }
 }
 
+pub fn instance_assignment<'a>(
+    store: &'a Store,
+    a: &InstanceAssignment,
+) -> wire::RoleAssignmentRead<'a> {
+    let s = &store.scope;
+    let instance = store.instances.get_by_id(a.instance_id);
+    let tenant = instance.and_then(|i| store.tenants.get_by_id(i.tenant_id));
+    wire::RoleAssignmentRead {
+        created_at: stamp(&a.created_at),
+        environment_id: id(s.environment_id),
+        id: id(a.id),
+        organization_id: id(s.organization_id),
+        project_id: id(s.project_id),
+        resource_instance: instance.map(|i| Str::from(Store::instance_name(i))),
+        resource_instance_id: id(a.instance_id),
+        role: store
+            .resource_roles
+            .get_by_id(a.role_id)
+            .map(|r| Str::from(r.key.as_str())),
+        role_id: id(a.role_id),
+        tenant: tenant.map(|t| Str::from(t.key.as_str())),
+        tenant_id: tenant.and_then(|t| id(t.id)),
+        user: store
+            .users
+            .get_by_id(a.user_id)
+            .map(|u| Str::from(u.key.as_str())),
+        user_id: id(a.user_id),
+    }
+}
+
+pub fn listed<'a>(store: &'a Store, row: Listed<'_>) -> wire::RoleAssignmentRead<'a> {
+    match row {
+        Listed::Tenant(a) => assignment(store, a),
+        Listed::Instance(a) => instance_assignment(store, a),
+    }
+}
+
+/// The assignment with this id, of either kind (just written: it exists).
+pub fn assignment_by_id(store: &Store, aid: Uuid) -> wire::RoleAssignmentRead<'_> {
+    match store.assignments.get_by_id(aid) {
+        Some(a) => assignment(store, a),
+        None => instance_assignment(
+            store,
+            store
+                .instance_assignments
+                .get_by_id(aid)
+                .expect("an assignment of one kind"),
+        ),
+    }
+}
+
 pub fn action<'a>(scope: &Scope, r: &Resource, a: &'a Action) -> wire::ActionRead<'a> {
     wire::ActionRead {
         attributes: a.attributes.as_ref().map(Cow::Borrowed),
@@ -138,7 +209,30 @@ pub fn action<'a>(scope: &Scope, r: &Resource, a: &'a Action) -> wire::ActionRea
     }
 }
 
-pub fn resource<'a>(scope: &Scope, r: &'a Resource) -> wire::ResourceRead<'a> {
+/// A resource with its roles and relations embedded (Permit's `ResourceRead.roles`:
+/// `{key → ResourceRoleRead}`, `.relations`: `{key → RelationBlockRead}`, permit 3.0.0).
+pub fn resource<'a>(store: &'a Store, r: &'a Resource) -> wire::ResourceRead<'a> {
+    let mut read = resource_alone(&store.scope, r);
+    read.roles = store
+        .roles_of_resource(&r.key)
+        .into_iter()
+        .map(|role| {
+            let v = serde_json::to_value(resource_role(store, role)).unwrap_or_default();
+            (Str::from(role.key.as_str()), v)
+        })
+        .collect();
+    read.relations = store
+        .relations_of(&r.key)
+        .into_iter()
+        .map(|rel| {
+            let v = serde_json::to_value(relation_brief(store, rel)).unwrap_or_default();
+            (Str::from(rel.key.as_str()), v)
+        })
+        .collect();
+    read
+}
+
+fn resource_alone<'a>(scope: &Scope, r: &'a Resource) -> wire::ResourceRead<'a> {
     let actions = r
         .actions
         .iter()

@@ -26,14 +26,16 @@ fn assignment_ref(
     } else {
         f.opt_str("tenant")
     };
-    if f.opt_value("resource_instance").is_some() {
-        f.push(
-            "resource_instance",
-            "resource instance roles are not supported by the local Permit",
-            "value_error",
-        );
-    }
-    (AssignmentRef { user, role, tenant }, f.errors)
+    let resource_instance = f.opt_str("resource_instance");
+    (
+        AssignmentRef {
+            user,
+            role,
+            tenant,
+            resource_instance,
+        },
+        f.errors,
+    )
 }
 
 fn assignment_refs(body: &Value, tenant_required: bool) -> ApiResult<Vec<AssignmentRef>> {
@@ -54,9 +56,8 @@ fn assignment_refs(body: &Value, tenant_required: bool) -> ApiResult<Vec<Assignm
 /// `resource_instance` ("only roles granted with this instance as the object. The instance
 /// identity, either `resource_type:instance_key` … or the instance uuid; a bare instance key is
 /// rejected by the API with a 400": the Python SDK `permit` 3.0.0, `RoleAssignmentsApi.list`,
-/// which sends them as `resource` and `resource_instance`). Both filters select resource-instance
-/// assignments only; the local Permit has none (no ReBAC), so either matches nothing rather than
-/// being ignored, which would list every tenant-level assignment as if it were on the resource.
+/// which sends them as `resource` and `resource_instance`). Both select instance role
+/// assignments only. Tenant roles are listed first, then instance roles.
 pub async fn list(State(s): AppState, RawQuery(q): RawQuery) -> ApiResult<Response> {
     let q = Query::parse(q.as_deref());
     let page = q.pagination()?;
@@ -72,22 +73,16 @@ pub async fn list(State(s): AppState, RawQuery(q): RawQuery) -> ApiResult<Respon
             ),
         ));
     }
-    if q.one("resource_instance").is_some() || q.one("resource").is_some() {
-        return Ok(views::listing(
-            Vec::<wire::RoleAssignmentRead>::new(),
-            0,
-            page,
-            envelope,
-        ));
-    }
     let filter = AssignmentFilter {
         users: q.all("user"),
         roles: q.all("role"),
         tenants: q.all("tenant"),
+        resource: q.one("resource").map(String::from),
+        resource_instance: q.one("resource_instance").map(String::from),
     };
     let store = s.store.read();
     let (rows, total) = store.list_assignments(&filter, page);
-    let items = rows.iter().map(|a| views::assignment(&store, a)).collect();
+    let items = rows.iter().map(|a| views::listed(&store, *a)).collect();
     Ok(views::listing(items, total, page, envelope))
 }
 
@@ -96,9 +91,8 @@ pub async fn assign(State(s): AppState, body: Bytes) -> ApiResult<Response> {
     let (r, errors) = assignment_ref(&body, vec!["body".into()], false);
     finish(errors)?;
     let mut store = s.store.write();
-    let id = store.assign(&r)?.id;
-    let a = store.assignments.get_by_id(id).expect("just created");
-    Ok((StatusCode::OK, Json(views::assignment(&store, a))).into_response())
+    let id = store.assign_any(&r)?;
+    Ok((StatusCode::OK, Json(views::assignment_by_id(&store, id))).into_response())
 }
 
 pub async fn unassign(State(s): AppState, body: Bytes) -> ApiResult<StatusCode> {

@@ -1,8 +1,12 @@
 //! The REST API routes, by area. Paths and shapes follow Permit's `/v2` API (permit-api.md).
 
 mod assignments;
+mod instances;
+mod relations;
+mod resource_roles;
 mod schema;
 mod tenants;
+mod tuples;
 mod users;
 
 use super::LocalState;
@@ -31,6 +35,8 @@ pub mod limits {
     pub const BULK_TENANTS: usize = 2_000;
     pub const BULK_ASSIGNMENTS: usize = 2_000;
     pub const BULK_ROLES: usize = 2_000;
+    pub const BULK_INSTANCES: usize = 3_000;
+    pub const BULK_TUPLES: usize = 1_000;
 }
 
 /// The REST API: scope, facts and schema.
@@ -75,6 +81,37 @@ pub fn router() -> Router<Arc<LocalState>> {
             post(schema::add_permissions).delete(schema::remove_permissions),
         )
         .route(&format!("{S}/bulk/roles"), put(schema::bulk_roles))
+        // schema: resource roles, their derivations, relations (ReBAC)
+        .route(
+            &format!("{S}/resources/{{resource}}/roles"),
+            get(resource_roles::list).post(resource_roles::create),
+        )
+        .route(
+            &format!("{S}/resources/{{resource}}/roles/{{role}}"),
+            get(resource_roles::get)
+                .patch(resource_roles::patch)
+                .delete(resource_roles::delete),
+        )
+        .route(
+            &format!("{S}/resources/{{resource}}/roles/{{role}}/permissions"),
+            post(resource_roles::add_permissions).delete(resource_roles::remove_permissions),
+        )
+        .route(
+            &format!("{S}/resources/{{resource}}/roles/{{role}}/implicit_grants"),
+            post(resource_roles::create_derivation).delete(resource_roles::delete_derivation),
+        )
+        .route(
+            &format!("{S}/resources/{{resource}}/roles/{{role}}/implicit_grants/conditions"),
+            put(resource_roles::derivation_conditions),
+        )
+        .route(
+            &format!("{S}/resources/{{resource}}/relations"),
+            get(relations::list).post(relations::create),
+        )
+        .route(
+            &format!("{S}/resources/{{resource}}/relations/{{relation}}"),
+            get(relations::get).delete(relations::delete),
+        )
         .fallback(unmodelled)
 }
 
@@ -162,7 +199,7 @@ pub fn pdp_facts_router() -> Router<Arc<LocalState>> {
         .fallback(unmodelled)
 }
 
-/// Users, tenants and role assignments under `prefix`.
+/// Users, tenants, role assignments, resource instances and relationship tuples under `prefix`.
 fn facts_routes(prefix: &str) -> Router<Arc<LocalState>> {
     let p = prefix;
     Router::new()
@@ -218,6 +255,31 @@ fn facts_routes(prefix: &str) -> Router<Arc<LocalState>> {
         .route(
             &format!("{p}/role_assignments/bulk"),
             post(assignments::bulk_assign).delete(assignments::bulk_unassign),
+        )
+        // resource instances and relationship tuples (ReBAC)
+        .route(
+            &format!("{p}/resource_instances"),
+            get(instances::list).post(instances::create),
+        )
+        .route(
+            &format!("{p}/resource_instances/{{instance}}"),
+            get(instances::get)
+                .patch(instances::patch)
+                .delete(instances::delete),
+        )
+        .route(
+            &format!("{p}/bulk/resource_instances"),
+            put(instances::bulk_upsert).delete(instances::bulk_delete),
+        )
+        .route(
+            &format!("{p}/relationship_tuples"),
+            get(tuples::list)
+                .post(tuples::create)
+                .delete(tuples::delete),
+        )
+        .route(
+            &format!("{p}/relationship_tuples/bulk"),
+            post(tuples::bulk_create).delete(tuples::bulk_delete),
         )
 }
 

@@ -16,7 +16,7 @@ use permit_api::response as wire;
 use serde_json::Value;
 
 /// An `actions` map `key → {name?, description?, attributes?}`.
-fn actions(f: &mut Fields, value: Option<&Value>) -> Vec<ActionInput> {
+pub(super) fn actions(f: &mut Fields, value: Option<&Value>) -> Vec<ActionInput> {
     let Some(value) = value else {
         return Vec::new();
     };
@@ -78,7 +78,7 @@ fn resource_input(body: &Value, key_from_path: Option<&str>) -> ApiResult<Resour
 }
 
 /// A page of a whole table, shown by `view`; Permit's envelope when `include_total_count` asks.
-fn list_page<'s, T, V: serde::Serialize>(
+pub(super) fn list_page<'s, T, V: serde::Serialize>(
     q: Option<String>,
     all: &'s [T],
     view: impl Fn(&'s T) -> V,
@@ -92,9 +92,7 @@ fn list_page<'s, T, V: serde::Serialize>(
 
 pub async fn list_resources(State(s): AppState, RawQuery(q): RawQuery) -> ApiResult<Response> {
     let store = s.store.read();
-    list_page(q, store.resources.rows(), |r| {
-        views::resource(&store.scope, r)
-    })
+    list_page(q, store.resources.rows(), |r| views::resource(&store, r))
 }
 
 pub async fn get_resource(State(s): AppState, p: Params) -> ApiResult<Response> {
@@ -104,7 +102,7 @@ pub async fn get_resource(State(s): AppState, p: Params) -> ApiResult<Response> 
         .resources
         .get(ident)
         .ok_or_else(|| ApiError::not_found("resource", ident))?;
-    Ok(Json(views::resource(&store.scope, r)).into_response())
+    Ok(Json(views::resource(&store, r)).into_response())
 }
 
 /// `POST /resources`: 200, not 201. Permit's OpenAPI lists only a `200` response for
@@ -112,12 +110,32 @@ pub async fn get_resource(State(s): AppState, p: Params) -> ApiResult<Response> 
 /// spec as TypeScript types: `responses: {200: …ResourceRead…, 422: …}`), where user creation's
 /// text says 201 (permit-api.md §7). A duplicate key is 409 (permit-python
 /// `tests/endpoints/test_resources.py`).
+///
+/// Roles and relations may come inline (`ResourceCreate.roles: {key → ResourceRoleCreate}`,
+/// `.relations: {key → subject resource key}`; permit-python's live `tests/test_rebac_e2e.py`
+/// creates them so): relations first, then roles (whose `granted_to` may follow them). A bad
+/// one takes the resource back out, so the call changes nothing.
 pub async fn create_resource(State(s): AppState, body: Bytes) -> ApiResult<Response> {
-    let input = resource_input(&json_body(&body)?, None)?;
+    let body = json_body(&body)?;
+    let input = resource_input(&body, None)?;
+    let (roles, relations) = super::resource_roles::inline(&body)?;
     let mut store = s.store.write();
-    let scope = store.scope.clone();
-    let r = store.create_resource(input)?;
-    Ok((StatusCode::OK, Json(views::resource(&scope, r))).into_response())
+    let key = store.create_resource(input)?.key.clone();
+    let inline = (|| {
+        for rel in relations {
+            store.create_relation(&key, rel)?;
+        }
+        for role in roles {
+            store.create_resource_role(&key, role)?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = inline {
+        store.delete_resource(&key).expect("just created");
+        return Err(e);
+    }
+    let r = store.resources.get(&key).expect("just created");
+    Ok((StatusCode::OK, Json(views::resource(&store, r))).into_response())
 }
 
 pub async fn replace_resource(State(s): AppState, p: Params, body: Bytes) -> ApiResult<Response> {
@@ -131,14 +149,14 @@ pub async fn replace_resource(State(s): AppState, p: Params, body: Bytes) -> Api
         None => return Err(ApiError::not_found("resource", ident)),
     };
     let input = resource_input(&body, Some(&key))?;
-    let scope = store.scope.clone();
-    let (r, created) = store.replace_resource(ident, input)?;
+    let created = store.replace_resource(ident, input)?.1;
     let status = if created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(views::resource(&scope, r))).into_response())
+    let r = store.resources.get(&key).expect("just written");
+    Ok((status, Json(views::resource(&store, r))).into_response())
 }
 
 pub async fn patch_resource(State(s): AppState, p: Params, body: Bytes) -> ApiResult<Response> {
@@ -160,9 +178,12 @@ pub async fn patch_resource(State(s): AppState, p: Params, body: Bytes) -> ApiRe
     };
     finish(f.errors)?;
     let mut store = s.store.write();
-    let scope = store.scope.clone();
-    let r = store.patch_resource(param(&p, "resource"), patch)?;
-    Ok(Json(views::resource(&scope, r)).into_response())
+    let key = store
+        .patch_resource(param(&p, "resource"), patch)?
+        .key
+        .clone();
+    let r = store.resources.get(&key).expect("just written");
+    Ok(Json(views::resource(&store, r)).into_response())
 }
 
 pub async fn delete_resource(State(s): AppState, p: Params) -> ApiResult<StatusCode> {
@@ -244,7 +265,7 @@ fn role_input(value: &Value, loc: Vec<Value>) -> (RoleInput, Vec<FieldError>) {
     if f.opt_value("resource").is_some() {
         f.push(
             "resource",
-            "resource roles are not supported by the local Permit",
+            "a tenant role has no resource: create resource roles under resources/{resource}/roles",
             "value_error",
         );
     }

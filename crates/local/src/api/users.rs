@@ -128,7 +128,7 @@ pub async fn delete(State(s): AppState, p: Params) -> ApiResult<StatusCode> {
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `{role, tenant?}` for the user-path assign/unassign routes.
+/// `{role, tenant?, resource_instance?}` for the user-path assign/unassign routes.
 fn role_ref(user: &str, body: &Value, tenant_required: bool) -> ApiResult<AssignmentRef> {
     let mut f = Fields::new(body, vec!["body".into()]);
     let role = f.req_str("role");
@@ -137,18 +137,13 @@ fn role_ref(user: &str, body: &Value, tenant_required: bool) -> ApiResult<Assign
     } else {
         f.opt_str("tenant")
     };
-    if f.opt_value("resource_instance").is_some() {
-        f.push(
-            "resource_instance",
-            "resource instance roles are not supported by the local Permit",
-            "value_error",
-        );
-    }
+    let resource_instance = f.opt_str("resource_instance");
     finish(f.errors)?;
     Ok(AssignmentRef {
         user: user.to_string(),
         role,
         tenant,
+        resource_instance,
     })
 }
 
@@ -156,9 +151,8 @@ pub async fn assign_role(State(s): AppState, p: Params, body: Bytes) -> ApiResul
     let body = json_body(&body)?;
     let r = role_ref(param(&p, "user"), &body, false)?;
     let mut store = s.store.write();
-    let id = store.assign(&r)?.id;
-    let a = store.assignments.get_by_id(id).expect("just created");
-    Ok((StatusCode::OK, Json(views::assignment(&store, a))).into_response())
+    let id = store.assign_any(&r)?;
+    Ok((StatusCode::OK, Json(views::assignment_by_id(&store, id))).into_response())
 }
 
 pub async fn unassign_role(State(s): AppState, p: Params, body: Bytes) -> ApiResult<StatusCode> {

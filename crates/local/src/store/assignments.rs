@@ -68,6 +68,15 @@ impl Store {
         self.assignments.insert(a)
     }
 
+    /// Assigns a tenant role, or with `resource_instance` a resource role on an instance; returns
+    /// the assignment's id.
+    pub fn assign_any(&mut self, r: &AssignmentRef) -> ApiResult<Uuid> {
+        match &r.resource_instance {
+            Some(instance) => self.assign_instance_role(r, instance),
+            None => self.assign(r).map(|a| a.id),
+        }
+    }
+
     /// Assigns a role: 404 if the user, role or tenant is missing, 409 if already assigned.
     pub fn assign(&mut self, r: &AssignmentRef) -> ApiResult<&Assignment> {
         let ids = self.resolve(r)?;
@@ -86,6 +95,9 @@ impl Store {
 
     /// Unassigns: 404 if the assignment (or any of its parts) does not exist.
     pub fn unassign(&mut self, r: &AssignmentRef) -> ApiResult<()> {
+        if let Some(instance) = &r.resource_instance {
+            return self.unassign_instance_role(r, instance);
+        }
         let ids = self.resolve(r)?;
         let Some(idx) = self.assignments.position_of_key(&ids) else {
             return Err(ApiError::NotFound(format!(
@@ -117,12 +129,24 @@ impl Store {
                     MissingUserPolicy::Create => new_users.push(r.user.clone()),
                 }
             }
+            if r.resource_instance.is_some() {
+                continue; // checked below, once the missing users exist
+            }
             let tenant = r.tenant.as_deref().unwrap_or(DEFAULT_TENANT);
             if self.roles.find(&r.role).is_none() {
                 return Err(ApiError::not_found("role", &r.role));
             }
             if self.tenants.find(tenant).is_none() {
                 return Err(ApiError::not_found("tenant", tenant));
+            }
+        }
+        // Instance roles: all checked before any user or instance is created.
+        let mut pending = HashMap::new();
+        for r in refs {
+            if let Some(instance) = &r.resource_instance
+                && !(policy == MissingUserPolicy::Ignore && self.users.find(&r.user).is_none())
+            {
+                let _checked = self.instance_role_target(r, instance, &mut pending)?;
             }
         }
         for key in new_users {
@@ -135,6 +159,14 @@ impl Store {
         }
         let mut created = 0;
         for r in refs {
+            if let Some(instance) = &r.resource_instance {
+                if let Ok(p) = self.plan_instance_role(r, instance, &mut HashMap::new())
+                    && self.apply_instance_role(&p)
+                {
+                    created += 1;
+                }
+                continue;
+            }
             let Ok(ids) = self.resolve(r) else { continue };
             if self.assignments.position_of_key(&ids).is_none() {
                 self.insert_assignment(ids);
@@ -149,6 +181,12 @@ impl Store {
     pub fn bulk_unassign(&mut self, refs: &[AssignmentRef]) -> usize {
         let mut removed = 0;
         for r in refs {
+            if let Some(instance) = &r.resource_instance {
+                if self.bulk_unassign_instance_role(r, instance) {
+                    removed += 1;
+                }
+                continue;
+            }
             let Ok(ids) = self.resolve(r) else { continue };
             if let Some(idx) = self.assignments.position_of_key(&ids) {
                 let id = self.assignments.at(idx).id;
@@ -160,9 +198,39 @@ impl Store {
         removed
     }
 
-    /// Lists assignments. With one filter value the page is a slice of that value's index; with
-    /// several, the smallest index is scanned, so the cost follows the matches, not the table.
+    /// Lists assignments: the tenant roles, then the instance roles (`resource` and
+    /// `resource_instance` select instance roles only: Permit's "only roles granted on instances
+    /// of this resource type", permit 3.0.0 `RoleAssignmentsApi.list`).
     pub fn list_assignments(
+        &self,
+        filter: &AssignmentFilter,
+        page: Page,
+    ) -> (Vec<Listed<'_>>, usize) {
+        let instance_only = filter.resource.is_some() || filter.resource_instance.is_some();
+        let (tenant_rows, tenant_total) = if instance_only {
+            (Vec::new(), 0)
+        } else {
+            self.list_tenant_assignments(filter, page)
+        };
+        let instance_rows = self.instance_assignments_matching(filter);
+        let total = tenant_total + instance_rows.len();
+        let mut rows: Vec<Listed> = tenant_rows.into_iter().map(Listed::Tenant).collect();
+        // The instance rows continue where the tenant rows end.
+        let start = page.offset().saturating_sub(tenant_total);
+        let want = page.per_page - rows.len();
+        rows.extend(
+            instance_rows
+                .into_iter()
+                .skip(start)
+                .take(want)
+                .map(Listed::Instance),
+        );
+        (rows, total)
+    }
+
+    /// Lists tenant role assignments. With one filter value the page is a slice of that value's
+    /// index; with several, the smallest index is scanned, so the cost follows the matches.
+    fn list_tenant_assignments(
         &self,
         filter: &AssignmentFilter,
         page: Page,

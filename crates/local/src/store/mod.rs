@@ -1,15 +1,25 @@
 //! The local Permit's data: one environment's users, tenants, role assignments, resources and roles,
-//! with the indexes that keep listing and decisions proportional to what they return.
+//! and ReBAC's resource roles, relations, derivations, resource instances, relationship tuples and
+//! instance role assignments, with the indexes that keep listing and decisions proportional to
+//! what they return.
 //!
 //! Every write checks first and changes after, so a failed call (404, 409, 422) changes nothing, and
 //! a bulk call is all-or-nothing.
 
 mod assignments;
 mod decisions;
+mod instance_assignments;
+mod instances;
 mod model;
+mod relations;
+mod resource_roles;
 mod schema;
 mod tenants;
+mod tuples;
 mod users;
+
+pub use decisions::InstancePermissions;
+pub use instance_assignments::Listed;
 
 pub use model::*;
 
@@ -28,9 +38,19 @@ pub struct Store {
     pub resources: Table<Resource>,
     pub roles: Table<Role>,
     pub assignments: Table<Assignment>,
+    pub resource_roles: Table<ResourceRole>,
+    pub relations: Table<Relation>,
+    pub instances: Table<Instance>,
+    pub tuples: Table<Tuple>,
+    pub instance_assignments: Table<InstanceAssignment>,
     by_user: HashMap<Uuid, IdSet>,
     by_tenant: HashMap<Uuid, IdSet>,
     by_role: HashMap<Uuid, IdSet>,
+    /// Instance assignments by user and by instance; tuples by subject and by object instance.
+    ia_by_user: HashMap<Uuid, IdSet>,
+    ia_by_instance: HashMap<Uuid, IdSet>,
+    tuples_by_subject: HashMap<Uuid, IdSet>,
+    tuples_by_object: HashMap<Uuid, IdSet>,
     /// Bumped by every successful write; persistence saves when it moves.
     pub generation: u64,
 }
@@ -51,9 +71,18 @@ impl Store {
             resources: Table::default(),
             roles: Table::default(),
             assignments: Table::default(),
+            resource_roles: Table::default(),
+            relations: Table::default(),
+            instances: Table::default(),
+            tuples: Table::default(),
+            instance_assignments: Table::default(),
             by_user: HashMap::new(),
             by_tenant: HashMap::new(),
             by_role: HashMap::new(),
+            ia_by_user: HashMap::new(),
+            ia_by_instance: HashMap::new(),
+            tuples_by_subject: HashMap::new(),
+            tuples_by_object: HashMap::new(),
             generation: 0,
         };
         store.insert_default_tenant();
@@ -93,23 +122,28 @@ impl Store {
             resources: self.resources.rows().to_vec(),
             roles: self.roles.rows().to_vec(),
             assignments: self.assignments.rows().to_vec(),
+            resource_roles: self.resource_roles.rows().to_vec(),
+            relations: self.relations.rows().to_vec(),
+            instances: self.instances.rows().to_vec(),
+            tuples: self.tuples.rows().to_vec(),
+            instance_assignments: self.instance_assignments.rows().to_vec(),
         }
     }
 
-    /// Rebuilds a store (and its indexes) from a snapshot, dropping assignments that point nowhere.
+    /// Rebuilds a store (and its indexes) from a snapshot, dropping rows that point nowhere.
     pub fn from_snapshot(snap: Snapshot) -> Self {
-        let mut store = Store {
-            scope: snap.scope,
-            users: Table::from_rows(snap.users),
-            tenants: Table::from_rows(snap.tenants),
-            resources: Table::from_rows(snap.resources),
-            roles: Table::from_rows(snap.roles),
-            assignments: Table::default(),
-            by_user: HashMap::new(),
-            by_tenant: HashMap::new(),
-            by_role: HashMap::new(),
-            generation: 0,
-        };
+        let mut store = Store::new(snap.scope.clone());
+        store.users = Table::from_rows(snap.users);
+        store.tenants = Table::from_rows(snap.tenants);
+        store.resources = Table::from_rows(snap.resources);
+        store.roles = Table::from_rows(snap.roles);
+        store.load_rebac(
+            snap.resource_roles,
+            snap.relations,
+            snap.instances,
+            snap.tuples,
+            snap.instance_assignments,
+        );
         for a in snap.assignments {
             let dangling = store.users.get_by_id(a.user_id).is_none()
                 || store.roles.get_by_id(a.role_id).is_none()
@@ -220,6 +254,7 @@ mod tests {
             user: user.into(),
             role: role.into(),
             tenant: Some(tenant.into()),
+            resource_instance: None,
         }
     }
 

@@ -183,6 +183,127 @@ macro_rules! keyed_row {
 }
 keyed_row!(User, Tenant, Resource, Role);
 
+/// A role of one resource (ReBAC): its identity is `(resource, key)`, so `Author` may be a tenant
+/// role and a role of several resources at once (permit-cli's `blogging-platform` template).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ResourceRole {
+    pub id: Uuid,
+    /// The resource's key (resource keys never change).
+    pub resource: String,
+    pub key: String,
+    pub name: String,
+    pub description: Option<String>,
+    /// Action keys of its resource, in the order granted.
+    pub permissions: Vec<String>,
+    /// Keys of roles of the same resource whose permissions this role inherits.
+    pub extends: Vec<String>,
+    pub attributes: Option<Attrs>,
+    /// Its derivations (`granted_to.users_with_role`).
+    pub granted_to: Vec<DerivationRule>,
+    /// `granted_to.when.no_direct_roles_on_object`, set by `PUT …/implicit_grants/conditions`.
+    pub no_direct_roles_on_object: bool,
+    /// The id of the `granted_to` block (`DerivedRoleBlockRead.id`, required by the SDK).
+    pub granted_to_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ResourceRole {
+    /// `(resource, key)`: its identity.
+    pub fn key_pair(&self) -> (String, String) {
+        (self.resource.clone(), self.key.clone())
+    }
+}
+
+/// One derivation of a resource role: users with `role` on an instance of `on_resource` that is
+/// the subject of a `linked_by_relation` tuple to an instance of the role's resource get the role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DerivationRule {
+    pub role: String,
+    pub on_resource: String,
+    pub linked_by_relation: String,
+    /// The rule's own `when.no_direct_roles_on_object`.
+    #[serde(default)]
+    pub no_direct_roles_on_object: bool,
+}
+
+/// A relation of an object resource to a subject resource (`a Post is a Comment's parent`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Relation {
+    pub id: Uuid,
+    pub object_resource: String,
+    pub key: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub subject_resource: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A resource instance, `resource:key`, living in one tenant.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Instance {
+    pub id: Uuid,
+    pub resource: String,
+    pub key: String,
+    pub tenant_id: Uuid,
+    pub attributes: Option<Attrs>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A relationship tuple between two instances of one tenant (the subject's).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Tuple {
+    pub id: Uuid,
+    pub subject_id: Uuid,
+    pub relation: String,
+    pub object_id: Uuid,
+    pub tenant_id: Uuid,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A resource role assigned to a user on one instance (the tenant is the instance's).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InstanceAssignment {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub role_id: Uuid,
+    pub instance_id: Uuid,
+    pub created_at: DateTime<Utc>,
+}
+
+macro_rules! pair_row {
+    ($($t:ty => $a:ident),*) => {$(
+        impl Row for $t {
+            type Key = (String, String);
+            fn key(&self) -> Self::Key { (self.$a.clone(), self.key.clone()) }
+            fn id(&self) -> Uuid { self.id }
+        }
+    )*};
+}
+pair_row!(ResourceRole => resource, Relation => object_resource, Instance => resource);
+
+impl Row for Tuple {
+    type Key = (Uuid, String, Uuid);
+    fn key(&self) -> Self::Key {
+        (self.subject_id, self.relation.clone(), self.object_id)
+    }
+    fn id(&self) -> Uuid {
+        self.id
+    }
+}
+
+impl Row for InstanceAssignment {
+    type Key = (Uuid, Uuid, Uuid);
+    fn key(&self) -> Self::Key {
+        (self.user_id, self.role_id, self.instance_id)
+    }
+    fn id(&self) -> Uuid {
+        self.id
+    }
+}
+
 impl Row for Assignment {
     type Key = (Uuid, Uuid, Uuid);
     fn key(&self) -> Self::Key {
@@ -278,11 +399,83 @@ pub struct RolePatch {
     pub attributes: Option<Option<Attrs>>,
 }
 
-/// One assignment as the caller names it (keys or UUIDs).
+/// One assignment as the caller names it (keys or UUIDs); `resource_instance` (`type:key` or an
+/// instance id) makes it an instance role assignment of a resource role.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AssignmentRef {
     pub user: String,
     pub role: String,
+    pub tenant: Option<String>,
+    pub resource_instance: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ResourceRoleInput {
+    pub key: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub permissions: Vec<String>,
+    pub extends: Vec<String>,
+    pub attributes: Option<Attrs>,
+    /// `granted_to`: its derivations and the block's `when`.
+    pub granted_to: Option<GrantedToInput>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct GrantedToInput {
+    pub users_with_role: Vec<DerivationRule>,
+    pub no_direct_roles_on_object: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ResourceRolePatch {
+    pub name: Option<String>,
+    pub description: Option<Option<String>>,
+    pub permissions: Option<Vec<String>>,
+    pub extends: Option<Vec<String>>,
+    pub attributes: Option<Option<Attrs>>,
+    pub granted_to: Option<GrantedToInput>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RelationInput {
+    pub key: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub subject_resource: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct InstanceInput {
+    pub key: String,
+    pub resource: String,
+    pub tenant: String,
+    pub attributes: Option<Attrs>,
+}
+
+/// A tuple as the caller names it: subject and object `type:key` (or instance ids).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TupleRef {
+    pub subject: String,
+    pub relation: String,
+    pub object: String,
+    pub tenant: Option<String>,
+}
+
+/// Filters of `GET /resource_instances`.
+#[derive(Debug, Clone, Default)]
+pub struct InstanceFilter {
+    pub tenant: Option<String>,
+    pub resource: Option<String>,
+    pub search: Option<String>,
+}
+
+/// Filters of `GET /relationship_tuples`.
+#[derive(Debug, Clone, Default)]
+pub struct TupleFilter {
+    pub subject: Option<String>,
+    pub relation: Option<String>,
+    pub object: Option<String>,
     pub tenant: Option<String>,
 }
 
@@ -300,6 +493,10 @@ pub struct AssignmentFilter {
     pub users: Vec<String>,
     pub roles: Vec<String>,
     pub tenants: Vec<String>,
+    /// `resource`: only instance assignments on instances of this type.
+    pub resource: Option<String>,
+    /// `resource_instance` (`type:key` or id): only instance assignments on it.
+    pub resource_instance: Option<String>,
 }
 
 /// The whole state as it is saved to disk (indexes are rebuilt on load).
@@ -313,6 +510,18 @@ pub struct Snapshot {
     pub resources: Vec<Resource>,
     pub roles: Vec<Role>,
     pub assignments: Vec<Assignment>,
+    // ReBAC rows (format 2); a format-1 file reads with none.
+    #[serde(default)]
+    pub resource_roles: Vec<ResourceRole>,
+    #[serde(default)]
+    pub relations: Vec<Relation>,
+    #[serde(default)]
+    pub instances: Vec<Instance>,
+    #[serde(default)]
+    pub tuples: Vec<Tuple>,
+    #[serde(default)]
+    pub instance_assignments: Vec<InstanceAssignment>,
 }
 
-pub const SNAPSHOT_FORMAT: u32 = 1;
+/// 2: resource roles, relations, instances, tuples and instance assignments. Format 1 still loads.
+pub const SNAPSHOT_FORMAT: u32 = 2;

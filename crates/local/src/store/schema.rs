@@ -108,6 +108,7 @@ impl Store {
             .ok_or_else(|| ApiError::not_found("resource", ident))?;
         let resource = self.resources.remove_at(idx);
         self.revoke_missing_actions(&resource.key);
+        self.remove_resource_rebac(&resource.key);
         self.touch();
         Ok(())
     }
@@ -160,6 +161,13 @@ impl Store {
             })
             .unwrap_or_default();
         let prefix = format!("{resource_key}:");
+        let actions: HashSet<&str> = live.iter().map(|p| &p[prefix.len()..]).collect();
+        for i in 0..self.resource_roles.len() {
+            let role = self.resource_roles.at_mut(i);
+            if role.resource == resource_key {
+                role.permissions.retain(|a| actions.contains(a.as_str()));
+            }
+        }
         for i in 0..self.roles.len() {
             let role = self.roles.at_mut(i);
             let before = role.permissions.len();
@@ -168,6 +176,34 @@ impl Store {
             if role.permissions.len() != before {
                 role.updated_at = now();
             }
+        }
+    }
+
+    /// What a deleted resource takes with it: its roles, the relations from or to it (with their
+    /// tuples), its instances (with theirs) and the derivations whose source it was.
+    fn remove_resource_rebac(&mut self, resource: &str) {
+        while let Some(idx) = self
+            .resource_roles
+            .rows()
+            .iter()
+            .position(|r| r.resource == resource)
+        {
+            self.remove_resource_role_at(idx);
+        }
+        while let Some(idx) = self
+            .relations
+            .rows()
+            .iter()
+            .position(|r| r.object_resource == resource || r.subject_resource == resource)
+        {
+            self.remove_relation_at(idx);
+        }
+        self.remove_instances_where(|i| i.resource == resource);
+        for i in 0..self.resource_roles.len() {
+            self.resource_roles
+                .at_mut(i)
+                .granted_to
+                .retain(|g| g.on_resource != resource);
         }
     }
 

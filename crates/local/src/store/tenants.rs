@@ -62,6 +62,9 @@ impl Store {
         let tenant = self.tenants.remove_at(idx);
         let held = self.by_tenant.remove(&tenant.id);
         self.remove_assignments(held);
+        // "Deletes the tenant and all related data" (permit-api.md §4): its instances, with their
+        // tuples and instance role assignments.
+        self.remove_instances_where(|i| i.tenant_id == tenant.id);
     }
 
     pub fn bulk_create_tenants(&mut self, inputs: Vec<TenantInput>) -> ApiResult<()> {

@@ -86,6 +86,7 @@ impl Store {
         let user = self.users.remove_at(idx);
         let held = self.by_user.remove(&user.id);
         self.remove_assignments(held);
+        self.remove_user_instance_assignments(user.id);
     }
 
     /// `POST /bulk/users`: all new, or 409 and nothing created.
