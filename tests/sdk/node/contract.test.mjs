@@ -155,5 +155,5 @@ test('answers as Permit does: null attributes, 32-digit ids, bulk assign over ex
   const batch = [{ user: user.key, role: viewer, tenant: tenant.key }];
   assert.equal((await permit.api.roleAssignments.bulkAssign(batch)).assignments_created, 1);
   assert.equal((await permit.api.roleAssignments.bulkAssign(batch)).assignments_created, 0);
-  await assert.rejects(permit.api.resourceInstances.list(), (err) => err.response?.status === 501);
+  await assert.rejects(permit.api.conditionSets.list(), (err) => err.response?.status === 501);
 });

@@ -261,7 +261,7 @@ def test_answers_as_permit_does(local_permit):
         assert len(await permit.api.role_assignments.list(user_key=keys[0])) == 1
         # A route the local Permit does not model: 501 naming it, not a 404 "not found".
         with pytest.raises(PermitApiError) as err:
-            await permit.api.resource_instances.list()
+            await permit.api.condition_sets.list()
         assert err.value.status_code == 501
 
     run(flow())
