@@ -329,6 +329,110 @@ mod tests {
         assert!(s.allowed_via(&["b"], "post:read"));
     }
 
+    /// The blogging-platform template's ReBAC part, written through the store.
+    fn blogging() -> Store {
+        let mut s = Store::new(Scope::new());
+        for key in ["Post", "Comment"] {
+            let actions = ["read", "delete"].map(|k| ActionInput {
+                key: k.into(),
+                ..Default::default()
+            });
+            s.create_resource(ResourceInput {
+                key: key.into(),
+                name: key.into(),
+                actions: actions.into(),
+                ..Default::default()
+            })
+            .unwrap();
+        }
+        for (resource, role) in [("Post", "Author"), ("Comment", "Moderator")] {
+            s.create_resource_role(
+                resource,
+                ResourceRoleInput {
+                    key: role.into(),
+                    name: role.into(),
+                    permissions: vec!["read".into(), "delete".into()],
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        }
+        s.create_relation(
+            "Comment",
+            RelationInput {
+                key: "parent".into(),
+                name: "parent".into(),
+                subject_resource: "Post".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let rule = DerivationRule {
+            role: "Author".into(),
+            on_resource: "Post".into(),
+            linked_by_relation: "parent".into(),
+            no_direct_roles_on_object: false,
+        };
+        s.add_derivation("Comment", "Moderator", rule).unwrap();
+        s.create_user(UserInput {
+            key: "john".into(),
+            ..Default::default()
+        })
+        .unwrap();
+        let mut a = r("john", "Author", "default");
+        a.resource_instance = Some("Post:post-1".into());
+        s.assign_any(&a).unwrap();
+        let tuple = TupleRef {
+            subject: "Post:post-1".into(),
+            relation: "parent".into(),
+            object: "Comment:comment-1".into(),
+            tenant: None,
+        };
+        s.create_tuple(&tuple).unwrap();
+        s
+    }
+
+    /// The PDP's delayed view and `--state` copy the store through a snapshot: the ReBAC rows,
+    /// their indexes and so the decisions survive it.
+    #[test]
+    fn rebac_rows_survive_a_snapshot() {
+        let s = blogging();
+        let john =
+            |s: &Store| s.allowed_on("john", "delete", "Comment", Some("comment-1"), "default");
+        assert!(john(&s));
+        let copy = Store::from_snapshot(s.snapshot("key"));
+        assert!(john(&copy));
+        assert_eq!(
+            (
+                copy.instances.len(),
+                copy.tuples.len(),
+                copy.instance_assignments.len()
+            ),
+            (2, 1, 1)
+        );
+        let mut copy = copy;
+        copy.delete_instance("Post:post-1").unwrap();
+        assert!(!john(&copy));
+        assert!(copy.tuples.is_empty() && copy.instance_assignments.is_empty());
+        assert!(copy.tuples_by_subject.is_empty() && copy.ia_by_user.is_empty());
+    }
+
+    /// A snapshot whose rows point at what it lacks loads without them.
+    #[test]
+    fn dangling_rebac_rows_are_dropped_on_load() {
+        let s = blogging();
+        let mut snap = s.snapshot("key");
+        snap.resources.retain(|r| r.key != "Post");
+        let copy = Store::from_snapshot(snap);
+        assert_eq!(copy.resource_roles.len(), 1, "Post#Author dropped");
+        assert!(
+            copy.relations.is_empty(),
+            "Comment.parent's subject is gone"
+        );
+        assert_eq!(copy.instances.len(), 1, "Comment:comment-1 stays");
+        assert!(copy.tuples.is_empty() && copy.instance_assignments.is_empty());
+    }
+
     #[test]
     fn filtered_listing_uses_indexes() {
         let mut s = blog();
