@@ -181,6 +181,16 @@ async fn john_moderates_the_comment_of_his_post_and_emma_does_not() {
         "a type-level check is RBAC only"
     );
     assert!(!e.check("john", "delete", "Comment:other", "default").await);
+    // What the PDP holds: the instance role with its instance.
+    let url = format!("{}/local/role_assignments?user=john", e.permit.pdp_url());
+    let held = e.send(Method::GET, url, Value::Null).await;
+    assert!(
+        held.as_array()
+            .unwrap()
+            .contains(&json!({"user": "john", "role": "Author",
+            "tenant": "default", "resource_instance": "Post:post-1"})),
+        "{held}"
+    );
     // Another tenant's check reaches nothing of `default`.
     e.facts(
         Method::POST,

@@ -147,13 +147,17 @@ impl Store {
     /// assignments live in its tenant (chosen, README).
     pub fn bulk_upsert_instances(&mut self, inputs: Vec<InstanceInput>) -> ApiResult<()> {
         let mut parts = Vec::with_capacity(inputs.len());
+        let mut batch: HashMap<(String, String), Uuid> = HashMap::new();
         for input in &inputs {
             let (resource, tenant_id) = self.instance_parts(input)?;
-            if let Some(idx) = self
+            let named = (resource.clone(), input.key.clone());
+            let before = self
                 .instances
-                .position_of_key(&(resource.clone(), input.key.clone()))
-                && self.instances.at(idx).tenant_id != tenant_id
-            {
+                .position_of_key(&named)
+                .map(|idx| self.instances.at(idx).tenant_id)
+                .or_else(|| batch.get(&named).copied());
+            batch.insert(named, tenant_id);
+            if before.is_some_and(|t| t != tenant_id) {
                 return Err(ApiError::BadRequest(
                     "MISMATCH_RESOURCE_INSTANCES_TENANTS",
                     format!(

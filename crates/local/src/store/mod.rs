@@ -161,7 +161,7 @@ impl Store {
     }
 
     /// Objects created again under a key that was deleted before (`user jane`, `role assignment
-    /// jane/viewer/acme`), one entry per re-creation: a sync that never deletes what it declares
+    /// jane/viewer/acme`, `resource instance Post:p1`), one entry per re-creation: a sync that never deletes what it declares
     /// leaves this empty.
     pub fn recreated(&self) -> Vec<String> {
         let name = |key: Option<String>, id: Uuid| key.unwrap_or_else(|| id.to_string());
@@ -186,6 +186,23 @@ impl Store {
                 name(self.users.get_by_id(*u).map(|x| x.key.clone()), *u),
                 name(self.roles.get_by_id(*r).map(|x| x.key.clone()), *r),
                 name(self.tenants.get_by_id(*t).map(|x| x.key.clone()), *t),
+            ));
+        }
+        let pairs = [
+            ("resource role", self.resource_roles.recreated(), "#"),
+            ("relation", self.relations.recreated(), ":"),
+            ("resource instance", self.instances.recreated(), ":"),
+        ];
+        for (what, keys, sep) in pairs {
+            out.extend(keys.iter().map(|(a, b)| format!("{what} {a}{sep}{b}")));
+        }
+        let instance =
+            |id: &Uuid| name(self.instances.get_by_id(*id).map(Store::instance_name), *id);
+        for (s, rel, o) in self.tuples.recreated() {
+            out.push(format!(
+                "relationship tuple {} {rel} {}",
+                instance(s),
+                instance(o)
             ));
         }
         out
@@ -402,6 +419,7 @@ mod tests {
         assert!(john(&s));
         let copy = Store::from_snapshot(s.snapshot("key"));
         assert!(john(&copy));
+        assert!(copy.recreated().is_empty());
         assert_eq!(
             (
                 copy.instances.len(),
@@ -415,6 +433,14 @@ mod tests {
         assert!(!john(&copy));
         assert!(copy.tuples.is_empty() && copy.instance_assignments.is_empty());
         assert!(copy.tuples_by_subject.is_empty() && copy.ia_by_user.is_empty());
+        copy.create_instance(InstanceInput {
+            key: "post-1".into(),
+            resource: "Post".into(),
+            tenant: "default".into(),
+            attributes: None,
+        })
+        .unwrap();
+        assert_eq!(copy.recreated(), ["resource instance Post:post-1"]);
     }
 
     /// A snapshot whose rows point at what it lacks loads without them.
