@@ -26,14 +26,14 @@ pub enum OutputFormat {
 
 /// What `validate` found.
 #[derive(Debug)]
-pub struct Report {
+pub struct Findings {
     /// Sorted by file, line and column; with `strict`, warnings are already errors.
     pub diagnostics: Vec<Diagnostic>,
     pub files: usize,
     pub objects: usize,
 }
 
-impl Report {
+impl Findings {
     pub fn errors(&self) -> usize {
         self.diagnostics.iter().filter(|d| d.is_error()).count()
     }
@@ -109,7 +109,7 @@ fn plural(n: usize, word: &str) -> String {
 }
 
 /// Load `paths`, check references, and gather every problem.
-pub fn validate(paths: &[PathBuf], strict: bool) -> Report {
+pub fn validate(paths: &[PathBuf], strict: bool) -> Findings {
     let source = crate::source::load(paths, &LoadOptions::default());
     let mut diagnostics = source.diagnostics;
     if strict {
@@ -118,7 +118,7 @@ pub fn validate(paths: &[PathBuf], strict: bool) -> Report {
             .for_each(|d| d.severity = Severity::Error);
     }
     diagnostics.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
-    Report {
+    Findings {
         diagnostics,
         files: source.files,
         objects: source.objects,
