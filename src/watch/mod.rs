@@ -263,21 +263,17 @@ impl Syncer {
         let changes = self.files.rescan();
         crate::memory::log_phase("scanning the manifests");
         let dirty = self.files.take_dirty();
+        // The object table follows the declarations at once, whatever happens next; it lists
+        // the model's keys and origins, and lets go of the model while it changes.
+        let declaring = self.objects.declaring();
         let synced = self.sources.sync(&self.files, &dirty);
-        crate::memory::log_phase("building the desired model");
-        // The object table follows the declarations at once, whatever happens next.
+        let model = self.sources.model();
         match &synced {
-            Ok(None) => self.objects.declare(self.sources.desired().declared()),
-            Ok(Some(touched)) => {
-                let desired = self.sources.desired();
-                for id in touched {
-                    // Declared (inline role assignments included) or gone.
-                    let origin = desired.origin(id.0, &id.1).map(Some);
-                    self.objects.redeclare(id.0, &id.1, origin);
-                }
-            }
-            Err(_) => {}
+            Ok(None) => declaring.all(model),
+            Ok(Some(touched)) => declaring.keys(model, touched),
+            Err(_) => declaring.unchanged(model),
         }
+        crate::memory::log_phase("building the desired model");
         let diagnostics = self.sources.diagnostics(&self.files);
         crate::memory::log_phase("declaring the objects");
         timing.scan_ms = ms(started.elapsed());

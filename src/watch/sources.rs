@@ -15,7 +15,7 @@ use crate::kinds::{Kind, Object, Origin};
 use crate::manifest::{Diagnostic, LoadedObject};
 use crate::validate;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -165,9 +165,14 @@ fn recheck(path: &Path, d: &Declarations, declared: &validate::Declared) -> Vec<
 /// How many declarations each identity has; `over` counts the identities declared more than once.
 /// Identities are held as 64-bit hashes, not copies of every key: two identities that collide
 /// count as one declared twice, which only sends the sync down the exact path (a true duplicate
-/// always shares its hash), so a collision costs time, never correctness.
+/// always shares its hash), so a collision costs time, never correctness. The set of identities
+/// holds 8 bytes a slot; only those declared more than once (next to none) have a count.
 #[derive(Default)]
-struct Counts(HashMap<u64, u32>);
+struct Counts {
+    declared: HashSet<u64>,
+    /// Declarations of an identity declared more than once (each at least 2).
+    more: HashMap<u64, u32>,
+}
 
 fn identity<T: Hash>(id: &T) -> u64 {
     // SipHash with fixed keys: the same identity hashes alike in every call.
@@ -178,7 +183,10 @@ fn identity<T: Hash>(id: &T) -> u64 {
 
 impl Counts {
     fn add(&mut self, h: u64, over: &mut usize) {
-        let n = self.0.entry(h).or_insert(0);
+        if self.declared.insert(h) {
+            return;
+        }
+        let n = self.more.entry(h).or_insert(1);
         *n += 1;
         if *n == 2 {
             *over += 1;
@@ -186,13 +194,16 @@ impl Counts {
     }
 
     fn sub(&mut self, h: u64, over: &mut usize) {
-        if let Some(n) = self.0.get_mut(&h) {
-            *n -= 1;
-            if *n == 1 {
-                *over -= 1;
+        match self.more.get_mut(&h) {
+            Some(n) => {
+                *n -= 1;
+                if *n == 1 {
+                    *over -= 1;
+                    self.more.remove(&h);
+                }
             }
-            if *n == 0 {
-                self.0.remove(&h);
+            None => {
+                self.declared.remove(&h);
             }
         }
     }
@@ -211,7 +222,10 @@ pub struct Sources {
     declared: validate::Declared,
     /// The role hierarchy checks.
     roles: Vec<Diagnostic>,
-    desired: Desired,
+    /// Shared with the object table, which lists its keys and origins for `/status`; the table
+    /// lets go of it while a sync changes it ([`super::state::Objects::declaring`]), so it
+    /// changes in place.
+    desired: Arc<Desired>,
     /// When the shortcut does not apply: the diagnostics and the PDPs of the combined set.
     exact: Option<(Vec<Diagnostic>, Vec<LoadedObject>)>,
 }
@@ -313,10 +327,11 @@ impl Sources {
             return Update::Rebuild;
         }
         // No identity is declared twice, before or after: each key belongs to one file.
+        let desired = self.model_mut();
         for key in &removed {
-            self.desired.state.remove(key.0, &key.1);
-            self.desired.origins.remove(key);
-            self.desired.orphans.remove(key);
+            desired.state.remove(key.0, &key.1);
+            desired.origins.remove(key);
+            desired.orphans.remove(key);
         }
         for ((path, new, same, part), old) in fresh.into_iter().zip(old) {
             let Some(d) = new else { continue };
@@ -329,7 +344,7 @@ impl Sources {
                     } else {
                         references(path, d, &part, &self.declared)
                     };
-                    merge(&mut self.desired, part);
+                    merge(self.model_mut(), part);
                     refs
                 }
             };
@@ -347,9 +362,10 @@ impl Sources {
         Update::Keys(touched)
     }
 
-    /// Everything from all files.
+    /// Everything from all files. A failure keeps the model as it was, which the object table
+    /// goes on listing.
     fn rebuild(&mut self, files: &FileSet) -> Result<(), Vec<DuplicateError>> {
-        *self = Sources::default();
+        let previous = std::mem::take(self).desired;
         let mut over = 0;
         for (path, d) in files.declarations() {
             let f = &d.index;
@@ -375,8 +391,13 @@ impl Sources {
                 d.drop_part();
             }
             let set = files.manifest();
-            self.desired =
-                Desired::from_objects(set.objects.iter().map(|l| (&l.origin, &l.object)))?;
+            match Desired::from_objects(set.objects.iter().map(|l| (&l.origin, &l.object))) {
+                Ok(desired) => self.desired = Arc::new(desired),
+                Err(errors) => {
+                    self.desired = previous;
+                    return Err(errors);
+                }
+            }
             let pdps = set
                 .objects
                 .iter()
@@ -388,11 +409,13 @@ impl Sources {
             return Ok(());
         }
         // Declared once each: the model is the union of the files' models.
+        drop(previous);
+        let desired = self.model_mut();
         for (path, d) in files.declarations() {
-            merge(&mut self.desired, d.take_part(path));
+            merge(desired, d.take_part(path));
         }
-        self.desired.state.compact();
-        crate::model::compact(&mut self.desired.origins);
+        desired.state.compact();
+        crate::model::compact(&mut desired.origins);
         self.check_all(files);
         self.built = true;
         Ok(())
@@ -433,6 +456,22 @@ impl Sources {
     /// The desired model of the files in force (valid after a successful [`Sources::sync`]).
     pub fn desired(&self) -> &Desired {
         &self.desired
+    }
+
+    /// The desired model, shared (the object table lists it).
+    pub fn model(&self) -> Arc<Desired> {
+        self.desired.clone()
+    }
+
+    /// The model to change: nothing else holds it then (the object table let go of it), so it
+    /// changes in place rather than in a copy.
+    fn model_mut(&mut self) -> &mut Desired {
+        debug_assert_eq!(
+            Arc::strong_count(&self.desired),
+            1,
+            "the model is shared while it changes: it would be copied"
+        );
+        Arc::make_mut(&mut self.desired)
     }
 
     /// Every diagnostic, in the order [`FileSet::manifest`] gives them.
