@@ -119,13 +119,7 @@ impl Source for Directory<'_> {
             other => crate::engine::trusted_or_set_aside(other, &self.state_file)?
                 .unwrap_or_else(|| Inventory::new(None)),
         };
-        // `Plan::record_declared` with each kind's entries made a map in one go
-        // (`Inventory::record`): a cold sync's entries in full nodes, not half-empty ones.
-        let first = owned.environment.is_none();
-        if first {
-            owned.environment = Some(environment.to_string());
-        }
-        if owned.record(plan.entries()) || first {
+        if plan.record_declared(&mut owned, Some(environment.to_string())) {
             self.save(&owned)?;
         }
         self.inventory = Some(Loaded::Ok(owned));

@@ -5,10 +5,10 @@
 //! ops succeeded; ops are looked up by [`Op::index`], never by a map of their ids.
 
 use super::{Action, Op, Plan, ResourceField, RoleField, TenantField};
-use crate::inventory::{Entry, Inventory};
+use crate::inventory::Inventory;
 use crate::kinds::Kind;
-use crate::model::{ASSIGNMENT_PARENTS, Obj, SYNCED_KINDS, State};
-use std::collections::{BTreeMap, HashSet};
+use crate::model::{ASSIGNMENT_PARENTS, Obj, State};
+use std::collections::HashSet;
 
 impl Plan {
     /// Projects the succeeded ops onto `live` in place (cascades included). The declared objects
@@ -75,27 +75,9 @@ impl Plan {
             inventory.environment = environment;
             changed = true;
         }
-        for kind in SYNCED_KINDS {
-            let mut new: BTreeMap<String, Entry> = self
-                .entries()
-                .filter(|(k, key, entry)| *k == kind && inventory.get(kind, key) != Some(*entry))
-                .map(|(_, key, entry)| (key.to_string(), entry.clone()))
-                .collect();
-            if new.is_empty() {
-                continue;
-            }
-            changed = true;
-            let map = inventory.objects.entry(kind).or_default();
-            // Many entries are merged in one go: inserted one by one in key order, a map's nodes
-            // stay half empty (tens of megabytes at 400,000 entries). A few are inserted, as a
-            // merge rebuilds the whole map.
-            if new.len() > map.len() / 8 {
-                map.append(&mut new);
-            } else {
-                map.extend(new);
-            }
-        }
-        changed
+        // Each kind's entries made a map in one go (`Inventory::record`): full nodes, not the
+        // half-empty ones that inserting them one by one in key order leaves.
+        inventory.record(self.entries()) || changed
     }
 
     /// Drops from `inventory` what the plan deleted (where `ok`) and its stale entries (after
