@@ -9,7 +9,7 @@ use permit_sync::metrics::Metrics;
 use permit_sync::permit::{ApiKey, ClientConfig, Limits, RetryPolicy};
 use permit_sync::plan::{Mode, PlanOptions};
 use permit_sync::watch::drift::DriftMode;
-use permit_sync::watch::state::{ObjectState, Report, Shared};
+use permit_sync::watch::state::{ObjectState, Shared, WatchStatus};
 use permit_sync::watch::{self, Config};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -128,7 +128,7 @@ impl Env {
         manifests(&self.dir).join(name)
     }
 
-    fn status(&self) -> Report {
+    fn status(&self) -> WatchStatus {
         self.shared.snapshot()
     }
 
@@ -775,7 +775,7 @@ async fn readyz_and_metrics_answer_and_an_outage_is_ridden_out() {
     }
     let (code, json) = get("/status").await;
     assert_eq!(code, 200);
-    let report: Report = serde_json::from_str(&json).unwrap();
+    let report: WatchStatus = serde_json::from_str(&json).unwrap();
     assert!(report.ready);
     assert_eq!(report.objects.len(), 8);
     assert!(
@@ -1081,7 +1081,7 @@ mod binary {
         // Wait until the good objects are synced and the bad role has its error.
         loop {
             if let Some((200, body)) = get(&status_url).await {
-                let r: Report = serde_json::from_str(&body).unwrap();
+                let r: WatchStatus = serde_json::from_str(&body).unwrap();
                 let synced = r
                     .objects
                     .iter()

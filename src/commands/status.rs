@@ -1,6 +1,6 @@
 //! `permit-sync status`: the per-object status of a running `watch` or `dev`, as a table.
 
-use crate::watch::state::{ObjectState, Report};
+use crate::watch::state::{ObjectState, WatchStatus};
 use anyhow::Context;
 use std::fmt::Write as _;
 
@@ -35,7 +35,7 @@ pub async fn main(args: &StatusArgs) -> anyhow::Result<u8> {
     let http = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(10))
         .build()?;
-    let report: Report = http
+    let report: WatchStatus = http
         .get(&url)
         .send()
         .await
@@ -56,7 +56,7 @@ pub async fn main(args: &StatusArgs) -> anyhow::Result<u8> {
 }
 
 /// The report as text: a header, one row per object, then file problems and PDPs.
-pub fn table(r: &Report) -> String {
+pub fn table(r: &WatchStatus) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,

@@ -552,7 +552,7 @@ impl Syncer {
     }
 
     /// Publishes whatever `f` changes to the status, and the object table's counts to the metrics.
-    fn publish(&mut self, f: impl FnOnce(&mut state::Report)) {
+    fn publish(&mut self, f: impl FnOnce(&mut state::WatchStatus)) {
         publish(&self.shared, &self.config.metrics, f);
     }
 
@@ -677,7 +677,7 @@ fn find_drift(
 }
 
 /// Publishes whatever `f` changes to the status, and the object table's counts to the metrics.
-fn publish(shared: &Shared, metrics: &SyncMetrics, f: impl FnOnce(&mut state::Report)) {
+fn publish(shared: &Shared, metrics: &SyncMetrics, f: impl FnOnce(&mut state::WatchStatus)) {
     let counts = shared.objects().counts();
     shared.update(|r| {
         f(r);

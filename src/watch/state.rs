@@ -80,9 +80,9 @@ pub struct SyncTiming {
     pub requests: u64,
 }
 
-/// Everything the process reports.
+/// Everything the watcher reports (`/status`, `permit-sync status`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Report {
+pub struct WatchStatus {
     /// A complete sync has run and Permit answered at the last attempt.
     pub ready: bool,
     /// Why not ready, or the last sync-wide error.
@@ -103,7 +103,7 @@ pub struct Report {
     pub pdps: Vec<PdpState>,
 }
 
-impl Report {
+impl WatchStatus {
     /// Counts by kind and state, for the `permit_sync_objects` gauge.
     pub fn counts(&self) -> BTreeMap<(String, String), i64> {
         let mut out = BTreeMap::new();
@@ -121,13 +121,13 @@ impl Report {
 /// ([`Shared::snapshot`]), so the process holds each declared object's status once.
 #[derive(Clone, Default)]
 pub struct Shared {
-    report: Arc<RwLock<Report>>,
+    report: Arc<RwLock<WatchStatus>>,
     objects: Objects,
 }
 
 impl Shared {
     /// The report with the object table listed into it.
-    pub fn snapshot(&self) -> Report {
+    pub fn snapshot(&self) -> WatchStatus {
         let mut report = self.report.read().clone();
         report.objects = self.objects.list();
         report
@@ -139,7 +139,7 @@ impl Shared {
     }
 
     /// Changes the report's sync-wide fields (its `objects` are the table's, not set here).
-    pub fn update(&self, f: impl FnOnce(&mut Report)) {
+    pub fn update(&self, f: impl FnOnce(&mut WatchStatus)) {
         f(&mut self.report.write());
     }
 
@@ -468,7 +468,7 @@ impl Objects {
         out
     }
 
-    /// Counts by kind and state, as [`Report::counts`] gives them.
+    /// Counts by kind and state, as [`WatchStatus::counts`] gives them.
     pub fn counts(&self) -> BTreeMap<(String, String), i64> {
         self.0
             .read()
