@@ -94,9 +94,10 @@ impl<'a> Ownership<'a> {
             }
             Ownership::Untrusted(_) => (false, false),
             Ownership::Declared { deleting } => {
-                // Keyed by owned strings: one lookup costs a copy of the key, only for the few
-                // undeclared objects a controller's batch meets.
-                (deleting.contains(&(kind, key.to_string())), false)
+                // Asked of every undeclared live object (all of Permit that no resource
+                // declares); the lookup copies the key, so the usual empty set is not searched.
+                let ours = !deleting.is_empty() && deleting.contains(&(kind, key.to_string()));
+                (ours, false)
             }
         }
     }

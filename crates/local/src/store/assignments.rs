@@ -21,18 +21,9 @@ impl Store {
             return;
         };
         let a = self.assignments.remove_at(idx);
-        for (index, owner) in [
-            (&mut self.by_user, a.user_id),
-            (&mut self.by_tenant, a.tenant_id),
-            (&mut self.by_role, a.role_id),
-        ] {
-            if let Some(set) = index.get_mut(&owner) {
-                set.remove(a.id);
-                if set.is_empty() {
-                    index.remove(&owner);
-                }
-            }
-        }
+        unindex(&mut self.by_user, a.user_id, a.id);
+        unindex(&mut self.by_tenant, a.tenant_id, a.id);
+        unindex(&mut self.by_role, a.role_id, a.id);
     }
 
     /// Resolves an assignment's names to ids: 404 for a missing user, role or tenant.

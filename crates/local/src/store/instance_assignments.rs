@@ -37,17 +37,8 @@ impl Store {
             return;
         };
         let a = self.instance_assignments.remove_at(idx);
-        for (index, owner) in [
-            (&mut self.ia_by_user, a.user_id),
-            (&mut self.ia_by_instance, a.instance_id),
-        ] {
-            if let Some(set) = index.get_mut(&owner) {
-                set.remove(a.id);
-                if set.is_empty() {
-                    index.remove(&owner);
-                }
-            }
-        }
+        unindex(&mut self.ia_by_user, a.user_id, a.id);
+        unindex(&mut self.ia_by_instance, a.instance_id, a.id);
     }
 
     pub(super) fn remove_user_instance_assignments(&mut self, user_id: Uuid) {

@@ -55,6 +55,39 @@ pub struct Store {
     pub generation: u64,
 }
 
+/// Takes `id` out of `owner`'s set in a secondary index (assignments by user, tuples by
+/// subject, ...), dropping the set once empty.
+fn unindex(index: &mut HashMap<Uuid, IdSet>, owner: Uuid, id: Uuid) {
+    if let Some(set) = index.get_mut(&owner) {
+        set.remove(id);
+        if set.is_empty() {
+            index.remove(&owner);
+        }
+    }
+}
+
+/// Whether `role` is reachable from `parents` through `extends_of` (a role's own parents): the
+/// cycle `role` extending `parents` would make. Tenant roles and resource roles alike.
+fn extends_reaches<'a>(
+    role: &str,
+    parents: &'a [String],
+    extends_of: impl Fn(&str) -> Option<&'a [String]>,
+) -> bool {
+    let mut stack: Vec<&str> = parents.iter().map(String::as_str).collect();
+    let mut seen = HashSet::new();
+    while let Some(k) = stack.pop() {
+        if k == role {
+            return true;
+        }
+        if seen.insert(k)
+            && let Some(next) = extends_of(k)
+        {
+            stack.extend(next.iter().map(String::as_str));
+        }
+    }
+    false
+}
+
 /// Microsecond precision, as Permit's API writes timestamps (some ISO parsers reject nanoseconds).
 fn now() -> DateTime<Utc> {
     use chrono::SubsecRound;

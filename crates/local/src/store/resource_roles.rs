@@ -98,23 +98,14 @@ impl Store {
                 out.push(p.key.clone());
             }
         }
-        let mut stack: Vec<String> = out.clone();
-        let mut seen = HashSet::new();
-        while let Some(k) = stack.pop() {
-            if k == role {
-                return Err(ApiError::BadRequest(
-                    "INVALID_INPUT",
-                    format!(
-                        "Role '{}' cannot extend itself, directly or through another role",
-                        role_name(resource, role)
-                    ),
-                ));
-            }
-            if seen.insert(k.clone())
-                && let Some(r) = get(&k)
-            {
-                stack.extend(r.extends.iter().cloned());
-            }
+        if extends_reaches(role, &out, |k| get(k).map(|r| r.extends.as_slice())) {
+            return Err(ApiError::BadRequest(
+                "INVALID_INPUT",
+                format!(
+                    "Role '{}' cannot extend itself, directly or through another role",
+                    role_name(resource, role)
+                ),
+            ));
         }
         Ok(out)
     }

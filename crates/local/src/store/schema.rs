@@ -267,22 +267,12 @@ impl Store {
             }
         }
         // A cycle exists if role_key is reachable from one of its new parents.
-        let mut stack: Vec<&str> = out.iter().map(String::as_str).collect();
-        let mut seen = HashSet::new();
-        while let Some(k) = stack.pop() {
-            if k == role_key {
-                return Err(ApiError::BadRequest(
-                    "INVALID_INPUT",
-                    format!(
-                        "Role '{role_key}' cannot extend itself, directly or through another role"
-                    ),
-                ));
-            }
-            if seen.insert(k)
-                && let Some(r) = self.roles.get(k)
-            {
-                stack.extend(r.extends.iter().map(String::as_str));
-            }
+        let extends_of = |k: &str| self.roles.get(k).map(|r| r.extends.as_slice());
+        if extends_reaches(role_key, &out, extends_of) {
+            return Err(ApiError::BadRequest(
+                "INVALID_INPUT",
+                format!("Role '{role_key}' cannot extend itself, directly or through another role"),
+            ));
         }
         Ok(out)
     }

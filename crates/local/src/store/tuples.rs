@@ -37,17 +37,8 @@ impl Store {
             return;
         };
         let t = self.tuples.remove_at(idx);
-        for (index, owner) in [
-            (&mut self.tuples_by_subject, t.subject_id),
-            (&mut self.tuples_by_object, t.object_id),
-        ] {
-            if let Some(set) = index.get_mut(&owner) {
-                set.remove(t.id);
-                if set.is_empty() {
-                    index.remove(&owner);
-                }
-            }
-        }
+        unindex(&mut self.tuples_by_subject, t.subject_id, t.id);
+        unindex(&mut self.tuples_by_object, t.object_id, t.id);
     }
 
     /// `type:key` → (resource key, key), the type existing (404); malformed is a 422 at `loc`.
