@@ -99,6 +99,8 @@ pub fn write(state: &State, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
             let name = name_for(&r.key, &mut taken);
             let spec = PermitResourceSpec {
                 key: key_field(&r.key, &name),
+                relations: None,
+                roles: None,
                 name: Some(r.name.clone()),
                 description: r.description.clone(),
                 actions: r

@@ -560,6 +560,7 @@ mod tests {
                             .map(|r| crate::kinds::InlineRole {
                                 role: r.to_string(),
                                 tenant: None,
+                                resource_instance: None,
                             })
                             .collect(),
                     ),
@@ -601,6 +602,7 @@ mod tests {
                 roles: Some(vec![crate::kinds::InlineRole {
                     role: "viewer".into(),
                     tenant: None,
+                    resource_instance: None,
                 }]),
                 ..Default::default()
             },

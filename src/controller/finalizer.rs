@@ -4,16 +4,22 @@
 use super::batch::FINALIZER;
 use super::sources::Cr;
 use crate::kinds::{
-    Kind, PermitPDP, PermitResource, PermitRole, PermitTenant, PermitUser, RoleAssignment,
-    SyncStatus,
+    Kind, PermitPDP, PermitRelationshipTuple, PermitResource, PermitResourceInstance, PermitRole,
+    PermitTenant, PermitUser, RoleAssignment, SyncStatus,
 };
 use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use serde_json::json;
 
+/// The custom resource of a manifest kind (a resource's parts are its `PermitResource`'s).
 pub fn api_resource(kind: Kind) -> ApiResource {
     match kind {
-        Kind::PermitResource => ApiResource::erase::<PermitResource>(&()),
+        Kind::PermitResource
+        | Kind::ResourceRelation
+        | Kind::ResourceRole
+        | Kind::RoleDerivation => ApiResource::erase::<PermitResource>(&()),
+        Kind::PermitResourceInstance => ApiResource::erase::<PermitResourceInstance>(&()),
+        Kind::PermitRelationshipTuple => ApiResource::erase::<PermitRelationshipTuple>(&()),
         Kind::PermitRole => ApiResource::erase::<PermitRole>(&()),
         Kind::PermitTenant => ApiResource::erase::<PermitTenant>(&()),
         Kind::PermitUser => ApiResource::erase::<PermitUser>(&()),

@@ -407,6 +407,11 @@ fn to_object(kind: Kind, json: Json) -> Result<Object, serde_json::Error> {
         Kind::PermitTenant => Object::Tenant(from(json)?),
         Kind::PermitUser => Object::User(from(json)?),
         Kind::RoleAssignment => Object::Assignment(from(json)?),
+        Kind::PermitResourceInstance => Object::Instance(from(json)?),
+        Kind::PermitRelationshipTuple => Object::Tuple(from(json)?),
         Kind::PermitPDP => Object::Pdp(from(json)?),
+        Kind::ResourceRelation | Kind::ResourceRole | Kind::RoleDerivation => {
+            unreachable!("parts of a resource are not manifest kinds (Kind::parse)")
+        }
     })
 }

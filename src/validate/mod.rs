@@ -83,7 +83,7 @@ impl Declared {
                 self.resources
                     .insert(key, r.spec.actions.keys().cloned().collect());
             }
-            Object::Assignment(_) | Object::Pdp(_) => {}
+            Object::Assignment(_) | Object::Instance(_) | Object::Tuple(_) | Object::Pdp(_) => {}
         }
     }
 
@@ -233,6 +233,7 @@ pub fn check_references(loaded: &LoadedObject, lookup: &Declared, out: &mut Vec<
                 );
             }
         }
+        Object::Instance(_) | Object::Tuple(_) => {}
         Object::Role(r) => {
             for (i, permission) in r.spec.permissions.iter().enumerate() {
                 let field = format!("spec.permissions[{i}]");
@@ -352,6 +353,11 @@ impl References<'_, '_> {
                 Kind::PermitResource => "resource",
                 Kind::RoleAssignment => "role assignment",
                 Kind::PermitPDP => "PDP",
+                Kind::ResourceRelation => "relation",
+                Kind::ResourceRole => "resource role",
+                Kind::RoleDerivation => "role derivation",
+                Kind::PermitResourceInstance => "resource instance",
+                Kind::PermitRelationshipTuple => "relationship tuple",
             };
             self.dangling(
                 field,

@@ -96,6 +96,7 @@ impl Indexer {
                 facts.users.insert(key.clone());
                 keys.push((kind, key));
             }
+            Object::Instance(_) | Object::Tuple(_) => keys.push((kind, key)),
             Object::Tenant(_) => {
                 facts.tenants.insert(key.clone());
                 keys.push((kind, key));
@@ -103,6 +104,9 @@ impl Indexer {
             Object::Resource(r) => {
                 let actions = r.spec.actions.keys().cloned().collect();
                 facts.resources.insert(key.clone(), actions);
+                for part in crate::desired::resource_parts(&key, &r.spec) {
+                    keys.push((part.kind(), part.key()));
+                }
                 keys.push((kind, key));
             }
             Object::Role(_) => {

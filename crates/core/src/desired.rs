@@ -2,7 +2,8 @@
 
 use crate::kinds::{self, DeletionPolicy, Kind, Object, Origin};
 use crate::model::{
-    Action, Assignment, AttributeDef, Attrs, Obj, Resource, Role, State, Tenant, User,
+    Action, Assignment, AttributeDef, Attrs, Derivation, Instance, Obj, Relation, Resource,
+    ResourceRole, Role, State, Tenant, Tuple, User,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -73,6 +74,11 @@ pub fn origin_of<'a>(
     if let Some(origin) = origins.get(&(kind, key.to_string())) {
         return Some(origin);
     }
+    if kind.is_part() {
+        // Declared inside its resource: `resource#...`.
+        let resource = key.split_once('#')?.0;
+        return origins.get(&(Kind::PermitResource, resource.to_string()));
+    }
     if kind != Kind::RoleAssignment {
         return None;
     }
@@ -107,24 +113,7 @@ impl Builder {
         let d = &mut self.desired;
         let mut repeated = Vec::new();
         let orphan = object.deletion_policy() == Some(DeletionPolicy::Orphan);
-        let mut objs = Vec::new();
-        match object {
-            Object::Pdp(_) => return repeated,
-            Object::User(u) => {
-                let key = object.permit_key();
-                for grant in u.spec.inline_grants() {
-                    objs.push(Obj::Assignment(Assignment {
-                        user: key.clone(),
-                        role: grant.role.into(),
-                        tenant: grant.tenant.into(),
-                        resource_instance: None,
-                    }));
-                }
-                objs.insert(0, normalise(object).expect("users are synced"));
-            }
-            _ => objs.push(normalise(object).expect("non-PDP kinds are synced")),
-        }
-        for obj in objs {
+        for obj in normalise_all(object) {
             let id = (obj.kind(), obj.key());
             let inline = id.0 != object.kind();
             if id.0 == Kind::RoleAssignment && d.state.assignments.contains_key(&id.1) {
@@ -141,7 +130,7 @@ impl Builder {
                 });
                 continue;
             }
-            if orphan && !inline {
+            if orphan && (!inline || id.0.is_part()) {
                 d.orphans.insert(id.clone());
             }
             if !inline {
@@ -164,6 +153,82 @@ impl Builder {
 /// Empty strings mean "none" on both sides, so `description: ""` and a missing one compare equal.
 pub fn non_empty(s: &Option<String>) -> Option<String> {
     s.as_ref().filter(|s| !s.is_empty()).cloned()
+}
+
+/// Every model object one manifest declares: itself, and what it holds inline (a user's
+/// roles as role assignments; a resource's relations, roles and their derivations).
+pub fn normalise_all(object: &Object) -> Vec<Obj> {
+    let Some(own) = normalise(object) else {
+        return Vec::new();
+    };
+    let mut objs = vec![own];
+    match object {
+        Object::User(u) => {
+            let key = object.permit_key();
+            objs.extend(u.spec.inline_grants().map(|grant| {
+                Obj::Assignment(Assignment {
+                    user: key.clone(),
+                    role: grant.role.into(),
+                    tenant: grant.tenant.into(),
+                    resource_instance: grant.resource_instance.map(Into::into),
+                })
+            }));
+        }
+        Object::Resource(r) => objs.extend(resource_parts(&object.permit_key(), &r.spec)),
+        _ => {}
+    }
+    objs
+}
+
+/// A resource's relations, roles and derivations, in that order.
+pub fn resource_parts(resource: &str, spec: &kinds::PermitResourceSpec) -> Vec<Obj> {
+    let mut out = Vec::new();
+    for (key, r) in spec.relations.iter().flatten() {
+        out.push(Obj::Relation(Relation {
+            resource: resource.into(),
+            key: key.clone(),
+            subject: r.subject.clone(),
+            name: non_empty(&r.name).unwrap_or_else(|| key.clone()),
+            description: non_empty(&r.description),
+        }));
+    }
+    for (key, r) in spec.roles.iter().flatten() {
+        out.push(Obj::ResourceRole(ResourceRole {
+            resource: resource.into(),
+            key: key.clone(),
+            name: non_empty(&r.name).unwrap_or_else(|| key.clone()),
+            description: non_empty(&r.description),
+            permissions: r
+                .permissions
+                .iter()
+                .map(|p| bare_action(resource, p).to_string())
+                .collect(),
+            extends: r.extends.iter().cloned().collect(),
+            attributes: r.attributes.as_ref().map(Attrs::new),
+            no_direct_roles_on_object: r
+                .granted_to_when
+                .as_ref()
+                .map(|w| w.no_direct_roles_on_object),
+        }));
+    }
+    for (key, r) in spec.roles.iter().flatten() {
+        for d in &r.granted_to {
+            out.push(Obj::Derivation(Derivation {
+                role: kinds::part_key(resource, key),
+                source: kinds::part_key(&d.on_resource, &d.role),
+                relation: d.linked_by.clone(),
+            }));
+        }
+    }
+    out
+}
+
+/// A resource role's permission as a bare action key: `read`, or `Post:read` on `Post`.
+pub fn bare_action<'a>(resource: &str, permission: &'a str) -> &'a str {
+    match permission.split_once(':') {
+        Some((r, action)) if r == resource => action,
+        _ => permission,
+    }
 }
 
 /// One manifest object as the model compares it (`None` for `PermitPDP`).
@@ -236,6 +301,30 @@ pub fn normalise(object: &Object) -> Option<Obj> {
                 .unwrap_or_else(|| kinds::DEFAULT_TENANT.into()),
             resource_instance: o.spec.resource_instance.clone(),
         }),
+        Object::Instance(o) => Obj::Instance(Instance {
+            resource: o.spec.resource.clone(),
+            key: o
+                .spec
+                .key
+                .clone()
+                .unwrap_or_else(|| object.name().to_string()),
+            tenant: o
+                .spec
+                .tenant
+                .clone()
+                .unwrap_or_else(|| kinds::DEFAULT_TENANT.into()),
+            attributes: o.spec.attributes.as_ref().map(Attrs::new),
+        }),
+        Object::Tuple(o) => Obj::Tuple(Tuple {
+            subject: o.spec.subject.clone(),
+            relation: o.spec.relation.clone(),
+            object: o.spec.object.clone(),
+            tenant: o
+                .spec
+                .tenant
+                .clone()
+                .unwrap_or_else(|| kinds::DEFAULT_TENANT.into()),
+        }),
         Object::Pdp(_) => return None,
     })
 }
@@ -263,6 +352,7 @@ mod tests {
                 roles: Some(vec![InlineRole {
                     role: "editor".into(),
                     tenant: Some("acme".into()),
+                    resource_instance: None,
                 }]),
                 ..Default::default()
             },

@@ -3,7 +3,7 @@
 //! Optional fields are "unmanaged" when `None` on the desired side: the planner leaves whatever Permit
 //! holds for them, so a manifest that omits `email` never erases one set elsewhere.
 
-use crate::kinds::{Attributes, Kind};
+use crate::kinds::{Attributes, Kind, ObjectId, part_key};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -154,6 +154,102 @@ pub struct User {
     pub attributes: Option<Attrs>,
 }
 
+/// A relation of an object resource to a subject resource (`Comment#parent` → `Post`). Permit
+/// has no update for relations: only `subject` is compared (a change is a delete and a create,
+/// which takes the relation's tuples with it); the name and description are set at creation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Relation {
+    pub resource: String,
+    pub key: String,
+    pub subject: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// A role of a resource (identity `(resource, key)`; keyed `resource#key`). Permissions are the
+/// resource's bare action keys; `extends` names roles of the same resource.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceRole {
+    pub resource: String,
+    pub key: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub permissions: BTreeSet<String>,
+    pub extends: BTreeSet<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attributes: Option<Attrs>,
+    /// `granted_to.when.no_direct_roles_on_object`; `None` on the desired side: unmanaged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_direct_roles_on_object: Option<bool>,
+}
+
+/// A role derivation (Permit's implicit grant): users with `source` (`Post#Author`) on an
+/// instance that is `relation` (`parent`, a relation of `role`'s resource) of an instance get
+/// `role` (`Comment#Moderator`) on it. Identity only, like an assignment.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Derivation {
+    pub role: String,
+    pub source: String,
+    pub relation: String,
+}
+
+impl Derivation {
+    pub fn key(&self) -> String {
+        crate::kinds::derivation_key(&self.role, &self.source, &self.relation)
+    }
+
+    /// `(resource, role key)` of a `resource#role` name.
+    pub fn split(role: &str) -> (&str, &str) {
+        role.split_once('#').unwrap_or(("", role))
+    }
+
+    /// The relation as its own object's key: a relation of the derived role's resource.
+    pub fn relation_key(&self) -> String {
+        crate::kinds::part_key(Derivation::split(&self.role).0, &self.relation)
+    }
+}
+
+/// A resource instance, keyed `resource:key`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Instance {
+    pub resource: String,
+    pub key: String,
+    pub tenant: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attributes: Option<Attrs>,
+}
+
+impl Instance {
+    pub fn reference(&self) -> String {
+        crate::kinds::instance_ref(&self.resource, &self.key)
+    }
+}
+
+/// A relationship tuple, keyed `subject/relation/object`: `subject` (`Post:post-1`) is
+/// `relation` (`parent`) of `object` (`Comment:comment-1`). No update: a change is a delete and
+/// a create.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tuple {
+    pub subject: String,
+    pub relation: String,
+    pub object: String,
+    pub tenant: String,
+}
+
+impl Tuple {
+    pub fn key(&self) -> String {
+        crate::kinds::tuple_key(&self.subject, &self.relation, &self.object)
+    }
+
+    /// The relation as its own object's key: a relation of the object's resource.
+    pub fn relation_key(&self) -> String {
+        let resource = self.object.split_once(':').map_or("", |(r, _)| r);
+        crate::kinds::part_key(resource, &self.relation)
+    }
+}
+
 /// A role granted to a user in a tenant, optionally on a resource instance (`type:key`).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Assignment {
@@ -205,13 +301,25 @@ impl<'a> AssignmentRef<'a> {
         })
     }
 
-    /// The objects Permit deletes this assignment with: its user, tenant and role.
-    pub fn parents(&self) -> [(Kind, &'a str); 3] {
-        [
-            (Kind::PermitUser, self.user),
-            (Kind::PermitTenant, self.tenant),
-            (Kind::PermitRole, self.role),
-        ]
+    /// The objects Permit deletes this assignment with: its user, tenant and role (for an
+    /// instance assignment, the instance and its resource's role).
+    pub fn parents(&self) -> Vec<ObjectId> {
+        let mut out = vec![
+            (Kind::PermitUser, self.user.to_string()),
+            (Kind::PermitTenant, self.tenant.to_string()),
+        ];
+        match self.resource_instance {
+            None => out.push((Kind::PermitRole, self.role.to_string())),
+            Some(instance) => {
+                let resource = instance.split_once(':').map_or("", |(r, _)| r);
+                out.push((
+                    Kind::ResourceRole,
+                    crate::kinds::part_key(resource, self.role),
+                ));
+                out.push((Kind::PermitResourceInstance, instance.to_string()));
+            }
+        }
+        out
     }
 
     pub fn to_owned(self) -> Assignment {
@@ -317,6 +425,11 @@ pub enum Obj {
     Tenant(Tenant),
     User(User),
     Assignment(Assignment),
+    Relation(Relation),
+    ResourceRole(ResourceRole),
+    Derivation(Derivation),
+    Instance(Instance),
+    Tuple(Tuple),
 }
 
 impl Obj {
@@ -327,6 +440,11 @@ impl Obj {
             Obj::Tenant(_) => Kind::PermitTenant,
             Obj::User(_) => Kind::PermitUser,
             Obj::Assignment(_) => Kind::RoleAssignment,
+            Obj::Relation(_) => Kind::ResourceRelation,
+            Obj::ResourceRole(_) => Kind::ResourceRole,
+            Obj::Derivation(_) => Kind::RoleDerivation,
+            Obj::Instance(_) => Kind::PermitResourceInstance,
+            Obj::Tuple(_) => Kind::PermitRelationshipTuple,
         }
     }
 
@@ -337,6 +455,42 @@ impl Obj {
             Obj::Tenant(o) => o.key.clone(),
             Obj::User(o) => o.key.clone(),
             Obj::Assignment(o) => o.key(),
+            Obj::Relation(o) => part_key(&o.resource, &o.key),
+            Obj::ResourceRole(o) => part_key(&o.resource, &o.key),
+            Obj::Derivation(o) => o.key(),
+            Obj::Instance(o) => o.reference(),
+            Obj::Tuple(o) => o.key(),
+        }
+    }
+
+    /// The objects Permit deletes this one with (a cascade): deleting any of them takes it.
+    pub fn parents(&self) -> Vec<ObjectId> {
+        let resource_of = |r: &str| r.split_once(':').map_or("", |(t, _)| t).to_string();
+        match self {
+            Obj::Resource(_) | Obj::Role(_) | Obj::Tenant(_) | Obj::User(_) => Vec::new(),
+            Obj::Assignment(a) => {
+                AssignmentRef::parse(&a.key()).map_or_else(Vec::new, |a| a.parents())
+            }
+            Obj::Relation(o) => vec![
+                (Kind::PermitResource, o.resource.clone()),
+                (Kind::PermitResource, o.subject.clone()),
+            ],
+            Obj::ResourceRole(o) => vec![(Kind::PermitResource, o.resource.clone())],
+            Obj::Derivation(o) => vec![
+                (Kind::ResourceRole, o.role.clone()),
+                (Kind::ResourceRole, o.source.clone()),
+                (Kind::ResourceRelation, o.relation_key()),
+            ],
+            Obj::Instance(o) => vec![
+                (Kind::PermitResource, o.resource.clone()),
+                (Kind::PermitTenant, o.tenant.clone()),
+            ],
+            Obj::Tuple(o) => vec![
+                (Kind::PermitResourceInstance, o.subject.clone()),
+                (Kind::PermitResourceInstance, o.object.clone()),
+                (Kind::ResourceRelation, o.relation_key()),
+                (Kind::PermitResource, resource_of(&o.subject)),
+            ],
         }
     }
 
@@ -354,15 +508,28 @@ impl Obj {
     }
 }
 
-/// The kinds whose objects Permit deletes their role assignments with ([`AssignmentRef::parents`]).
-pub const ASSIGNMENT_PARENTS: [Kind; 3] = [Kind::PermitUser, Kind::PermitTenant, Kind::PermitRole];
-
-/// The kinds the engine converges, in creation order (deletions run in reverse).
-pub const SYNCED_KINDS: [Kind; 5] = [
+/// The kinds whose deletion Permit cascades to other objects ([`Obj::parents`]).
+pub const CASCADE_CAUSES: [Kind; 7] = [
     Kind::PermitResource,
+    Kind::ResourceRelation,
+    Kind::ResourceRole,
     Kind::PermitRole,
     Kind::PermitTenant,
     Kind::PermitUser,
+    Kind::PermitResourceInstance,
+];
+
+/// The kinds the engine converges, in creation order (deletions run in reverse).
+pub const SYNCED_KINDS: [Kind; 10] = [
+    Kind::PermitResource,
+    Kind::ResourceRelation,
+    Kind::ResourceRole,
+    Kind::RoleDerivation,
+    Kind::PermitRole,
+    Kind::PermitTenant,
+    Kind::PermitUser,
+    Kind::PermitResourceInstance,
+    Kind::PermitRelationshipTuple,
     Kind::RoleAssignment,
 ];
 
@@ -374,6 +541,16 @@ pub struct State {
     pub tenants: BTreeMap<String, Tenant>,
     pub users: BTreeMap<String, User>,
     pub assignments: Assignments,
+    #[serde(default)]
+    pub relations: BTreeMap<String, Relation>,
+    #[serde(default)]
+    pub resource_roles: BTreeMap<String, ResourceRole>,
+    #[serde(default)]
+    pub derivations: BTreeMap<String, Derivation>,
+    #[serde(default)]
+    pub instances: BTreeMap<String, Instance>,
+    #[serde(default)]
+    pub tuples: BTreeMap<String, Tuple>,
 }
 
 impl State {
@@ -392,6 +569,21 @@ impl State {
                 self.users.insert(o.key.clone(), o);
             }
             Obj::Assignment(o) => self.assignments.insert(&o),
+            Obj::Relation(o) => {
+                self.relations.insert(part_key(&o.resource, &o.key), o);
+            }
+            Obj::ResourceRole(o) => {
+                self.resource_roles.insert(part_key(&o.resource, &o.key), o);
+            }
+            Obj::Derivation(o) => {
+                self.derivations.insert(o.key(), o);
+            }
+            Obj::Instance(o) => {
+                self.instances.insert(o.reference(), o);
+            }
+            Obj::Tuple(o) => {
+                self.tuples.insert(o.key(), o);
+            }
         }
     }
 
@@ -402,6 +594,11 @@ impl State {
             Kind::PermitTenant => self.tenants.remove(key).map(Obj::Tenant),
             Kind::PermitUser => self.users.remove(key).map(Obj::User),
             Kind::RoleAssignment => self.assignments.remove(key).map(Obj::Assignment),
+            Kind::ResourceRelation => self.relations.remove(key).map(Obj::Relation),
+            Kind::ResourceRole => self.resource_roles.remove(key).map(Obj::ResourceRole),
+            Kind::RoleDerivation => self.derivations.remove(key).map(Obj::Derivation),
+            Kind::PermitResourceInstance => self.instances.remove(key).map(Obj::Instance),
+            Kind::PermitRelationshipTuple => self.tuples.remove(key).map(Obj::Tuple),
             Kind::PermitPDP => None,
         }
     }
@@ -413,6 +610,11 @@ impl State {
             Kind::PermitTenant => self.tenants.get(key).cloned().map(Obj::Tenant),
             Kind::PermitUser => self.users.get(key).cloned().map(Obj::User),
             Kind::RoleAssignment => self.assignments.get(key).map(Obj::Assignment),
+            Kind::ResourceRelation => self.relations.get(key).cloned().map(Obj::Relation),
+            Kind::ResourceRole => self.resource_roles.get(key).cloned().map(Obj::ResourceRole),
+            Kind::RoleDerivation => self.derivations.get(key).cloned().map(Obj::Derivation),
+            Kind::PermitResourceInstance => self.instances.get(key).cloned().map(Obj::Instance),
+            Kind::PermitRelationshipTuple => self.tuples.get(key).cloned().map(Obj::Tuple),
             Kind::PermitPDP => None,
         }
     }
@@ -425,6 +627,11 @@ impl State {
             Kind::PermitTenant => self.tenants.contains_key(key),
             Kind::PermitUser => self.users.contains_key(key),
             Kind::RoleAssignment => self.assignments.contains_key(key),
+            Kind::ResourceRelation => self.relations.contains_key(key),
+            Kind::ResourceRole => self.resource_roles.contains_key(key),
+            Kind::RoleDerivation => self.derivations.contains_key(key),
+            Kind::PermitResourceInstance => self.instances.contains_key(key),
+            Kind::PermitRelationshipTuple => self.tuples.contains_key(key),
             Kind::PermitPDP => false,
         }
     }
@@ -438,6 +645,11 @@ impl State {
             Kind::PermitTenant => Box::new(self.tenants.keys().map(String::as_str)),
             Kind::PermitUser => Box::new(self.users.keys().map(String::as_str)),
             Kind::RoleAssignment => Box::new(self.assignments.keys()),
+            Kind::ResourceRelation => Box::new(self.relations.keys().map(String::as_str)),
+            Kind::ResourceRole => Box::new(self.resource_roles.keys().map(String::as_str)),
+            Kind::RoleDerivation => Box::new(self.derivations.keys().map(String::as_str)),
+            Kind::PermitResourceInstance => Box::new(self.instances.keys().map(String::as_str)),
+            Kind::PermitRelationshipTuple => Box::new(self.tuples.keys().map(String::as_str)),
             Kind::PermitPDP => Box::new(std::iter::empty()),
         }
     }
@@ -456,6 +668,13 @@ impl State {
             Kind::PermitRole => each(std::mem::take(&mut self.roles), Obj::Role),
             Kind::PermitTenant => each(std::mem::take(&mut self.tenants), Obj::Tenant),
             Kind::PermitUser => each(std::mem::take(&mut self.users), Obj::User),
+            Kind::ResourceRelation => each(std::mem::take(&mut self.relations), Obj::Relation),
+            Kind::ResourceRole => each(std::mem::take(&mut self.resource_roles), Obj::ResourceRole),
+            Kind::RoleDerivation => each(std::mem::take(&mut self.derivations), Obj::Derivation),
+            Kind::PermitResourceInstance => {
+                each(std::mem::take(&mut self.instances), Obj::Instance)
+            }
+            Kind::PermitRelationshipTuple => each(std::mem::take(&mut self.tuples), Obj::Tuple),
             Kind::RoleAssignment => Box::new(
                 std::mem::take(&mut self.assignments)
                     .0
@@ -477,6 +696,11 @@ impl State {
             Kind::PermitTenant => self.tenants.keys().cloned().collect(),
             Kind::PermitUser => self.users.keys().cloned().collect(),
             Kind::RoleAssignment => self.assignments.keys().map(String::from).collect(),
+            Kind::ResourceRelation => self.relations.keys().cloned().collect(),
+            Kind::ResourceRole => self.resource_roles.keys().cloned().collect(),
+            Kind::RoleDerivation => self.derivations.keys().cloned().collect(),
+            Kind::PermitResourceInstance => self.instances.keys().cloned().collect(),
+            Kind::PermitRelationshipTuple => self.tuples.keys().cloned().collect(),
             Kind::PermitPDP => Vec::new(),
         }
     }
@@ -488,6 +712,11 @@ impl State {
             + self.tenants.len()
             + self.users.len()
             + self.assignments.len()
+            + self.relations.len()
+            + self.resource_roles.len()
+            + self.derivations.len()
+            + self.instances.len()
+            + self.tuples.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -503,6 +732,11 @@ impl State {
         compact(&mut self.tenants);
         compact(&mut self.users);
         self.assignments.compact();
+        compact(&mut self.relations);
+        compact(&mut self.resource_roles);
+        compact(&mut self.derivations);
+        compact(&mut self.instances);
+        compact(&mut self.tuples);
     }
 }
 

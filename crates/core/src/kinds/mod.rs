@@ -1,21 +1,27 @@
-//! The six permit-sync kinds. One set of types derives the CRDs (kube + schemars) and parses manifest files.
+//! The permit-sync kinds. One set of types derives the CRDs (kube + schemars) and parses manifest files.
 
 pub mod assignment;
 pub mod common;
+pub mod instance;
 pub mod object;
 pub mod pdp;
 pub mod resource;
 pub mod role;
 pub mod tenant;
+pub mod tuple;
 pub mod user;
 
 pub use assignment::{RoleAssignment, RoleAssignmentSpec};
 pub use common::{Attributes, Condition, DeletionPolicy, SyncStatus};
-pub use object::{Object, Origin, assignment_key};
+pub use instance::{PermitResourceInstance, PermitResourceInstanceSpec};
+pub use object::{
+    Object, Origin, assignment_key, derivation_key, instance_ref, part_key, tuple_key,
+};
 pub use pdp::{PdpStatus, PermitPDP, PermitPDPSpec};
 pub use resource::{PermitResource, PermitResourceSpec};
 pub use role::{PermitRole, PermitRoleSpec};
 pub use tenant::{PermitTenant, PermitTenantSpec};
+pub use tuple::{PermitRelationshipTuple, PermitRelationshipTupleSpec};
 pub use user::{InlineGrant, InlineRole, PermitUser, PermitUserSpec};
 
 /// A Permit object's identity: its kind and Permit key.
@@ -27,25 +33,38 @@ use kube_core::CustomResourceExt;
 /// The tenant every Permit environment has; role assignments default to it and it is never pruned.
 pub const DEFAULT_TENANT: &str = "default";
 
-/// The kinds, in the order Permit objects must be created (deletions run in reverse).
+/// The kinds, in the order Permit objects must be created (deletions run in reverse). Three are
+/// not manifest kinds but parts of a `PermitResource` ([`Kind::is_part`]): its relations, its
+/// roles and their derivations, each a Permit object of its own with its own calls.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]
 pub enum Kind {
     PermitResource,
+    /// `resource#relation`: created once both resources exist.
+    ResourceRelation,
+    /// `resource#role`: a role on the resource's instances.
+    ResourceRole,
+    /// `resource#role/onResource#role/relation`: after both roles and the relation.
+    RoleDerivation,
     PermitRole,
     PermitTenant,
     PermitUser,
+    PermitResourceInstance,
+    PermitRelationshipTuple,
     RoleAssignment,
     PermitPDP,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [
+    /// The kinds manifests declare, in creation order.
+    pub const ALL: [Kind; 8] = [
         Kind::PermitResource,
         Kind::PermitRole,
         Kind::PermitTenant,
         Kind::PermitUser,
+        Kind::PermitResourceInstance,
+        Kind::PermitRelationshipTuple,
         Kind::RoleAssignment,
         Kind::PermitPDP,
     ];
@@ -53,16 +72,30 @@ impl Kind {
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::PermitResource => "PermitResource",
+            Kind::ResourceRelation => "ResourceRelation",
+            Kind::ResourceRole => "ResourceRole",
+            Kind::RoleDerivation => "RoleDerivation",
             Kind::PermitRole => "PermitRole",
             Kind::PermitTenant => "PermitTenant",
             Kind::PermitUser => "PermitUser",
+            Kind::PermitResourceInstance => "PermitResourceInstance",
+            Kind::PermitRelationshipTuple => "PermitRelationshipTuple",
             Kind::RoleAssignment => "RoleAssignment",
             Kind::PermitPDP => "PermitPDP",
         }
     }
 
+    /// A manifest kind's name (parts of a resource are not manifest kinds).
     pub fn parse(s: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Declared inside a `PermitResource`, keyed `resource#...`.
+    pub fn is_part(self) -> bool {
+        matches!(
+            self,
+            Kind::ResourceRelation | Kind::ResourceRole | Kind::RoleDerivation
+        )
     }
 }
 
@@ -80,6 +113,8 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         PermitRole::crd(),
         PermitTenant::crd(),
         PermitUser::crd(),
+        PermitResourceInstance::crd(),
+        PermitRelationshipTuple::crd(),
         RoleAssignment::crd(),
         PermitPDP::crd(),
     ];

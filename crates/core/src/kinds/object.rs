@@ -1,7 +1,8 @@
 //! Any one permit-sync object, with where it came from: the unit the loader yields and the engine consumes.
 
 use super::{
-    Kind, PermitPDP, PermitResource, PermitRole, PermitTenant, PermitUser, RoleAssignment,
+    Kind, PermitPDP, PermitRelationshipTuple, PermitResource, PermitResourceInstance, PermitRole,
+    PermitTenant, PermitUser, RoleAssignment,
 };
 use std::fmt;
 use std::path::Path;
@@ -38,6 +39,8 @@ pub enum Object {
     Tenant(PermitTenant),
     User(PermitUser),
     Assignment(RoleAssignment),
+    Instance(PermitResourceInstance),
+    Tuple(PermitRelationshipTuple),
     Pdp(PermitPDP),
 }
 
@@ -49,6 +52,8 @@ impl Object {
             Object::Tenant(_) => Kind::PermitTenant,
             Object::User(_) => Kind::PermitUser,
             Object::Assignment(_) => Kind::RoleAssignment,
+            Object::Instance(_) => Kind::PermitResourceInstance,
+            Object::Tuple(_) => Kind::PermitRelationshipTuple,
             Object::Pdp(_) => Kind::PermitPDP,
         }
     }
@@ -60,6 +65,8 @@ impl Object {
             Object::Tenant(o) => &o.metadata,
             Object::User(o) => &o.metadata,
             Object::Assignment(o) => &o.metadata,
+            Object::Instance(o) => &o.metadata,
+            Object::Tuple(o) => &o.metadata,
             Object::Pdp(o) => &o.metadata,
         }
     }
@@ -72,6 +79,8 @@ impl Object {
             Object::Tenant(o) => o.spec.deletion_policy,
             Object::User(o) => o.spec.deletion_policy,
             Object::Assignment(o) => o.spec.deletion_policy,
+            Object::Instance(o) => o.spec.deletion_policy,
+            Object::Tuple(o) => o.spec.deletion_policy,
             Object::Pdp(_) => None,
         }
     }
@@ -81,8 +90,9 @@ impl Object {
         self.meta().name.as_deref().unwrap_or("")
     }
 
-    /// The identity of the object in Permit: its key, or for a role assignment
-    /// `user/role/tenant[/resourceInstance]`.
+    /// The identity of the object in Permit: its key; for a role assignment
+    /// `user/role/tenant[/resourceInstance]`, an instance `resource:key`, a tuple
+    /// `subject/relation/object`.
     pub fn permit_key(&self) -> String {
         let or_name = |key: &Option<String>| key.clone().unwrap_or_else(|| self.name().to_string());
         match self {
@@ -96,6 +106,8 @@ impl Object {
                 o.spec.tenant.as_deref().unwrap_or(super::DEFAULT_TENANT),
                 o.spec.resource_instance.as_deref(),
             ),
+            Object::Instance(o) => instance_ref(&o.spec.resource, &or_name(&o.spec.key)),
+            Object::Tuple(o) => tuple_key(&o.spec.subject, &o.spec.relation, &o.spec.object),
             Object::Pdp(_) => self.name().to_string(),
         }
     }
@@ -107,4 +119,24 @@ pub fn assignment_key(user: &str, role: &str, tenant: &str, instance: Option<&st
         Some(i) => format!("{user}/{role}/{tenant}/{i}"),
         None => format!("{user}/{role}/{tenant}"),
     }
+}
+
+/// An instance's reference, `resource:key`: how checks, tuples and assignments name it.
+pub fn instance_ref(resource: &str, key: &str) -> String {
+    format!("{resource}:{key}")
+}
+
+/// Identity of a relationship tuple: `subject/relation/object` (instance keys hold no `/`).
+pub fn tuple_key(subject: &str, relation: &str, object: &str) -> String {
+    format!("{subject}/{relation}/{object}")
+}
+
+/// A part of a resource (relation, role): `resource#key`.
+pub fn part_key(resource: &str, key: &str) -> String {
+    format!("{resource}#{key}")
+}
+
+/// Identity of a role derivation: `resource#role/onResource#role/relation`.
+pub fn derivation_key(role: &str, source: &str, relation: &str) -> String {
+    format!("{role}/{source}/{relation}")
 }

@@ -63,6 +63,13 @@ pub struct InlineRole {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 255), regex(pattern = r"^[A-Za-z0-9\-_]+$"))]
     pub tenant: Option<String>,
+    /// Resource instance as `type:key`: the role is then a role of that instance's resource.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 3, max = 511),
+        regex(pattern = r"^[A-Za-z0-9\-_]+:[A-Za-z0-9\-_.@|+]+$")
+    )]
+    pub resource_instance: Option<String>,
 }
 
 /// One inline role of a `PermitUser`, expanded: the role assignment it declares.
@@ -73,12 +80,13 @@ pub struct InlineGrant<'a> {
     pub role: &'a str,
     /// The tenant, `default` when left out.
     pub tenant: &'a str,
+    pub resource_instance: Option<&'a str>,
 }
 
 impl InlineGrant<'_> {
     /// The key of the role assignment it declares for `user`.
     pub fn key(&self, user: &str) -> String {
-        super::assignment_key(user, self.role, self.tenant, None)
+        super::assignment_key(user, self.role, self.tenant, self.resource_instance)
     }
 }
 
@@ -94,6 +102,7 @@ impl PermitUserSpec {
                 index,
                 role: &r.role,
                 tenant: r.tenant.as_deref().unwrap_or(super::DEFAULT_TENANT),
+                resource_instance: r.resource_instance.as_deref(),
             })
     }
 }

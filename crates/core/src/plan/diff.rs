@@ -4,9 +4,14 @@
 //! type ([`super::field`]) and stand for Permit's fields in request bodies, because PATCH replaces
 //! whole fields: the executor sends the full desired value of each field listed here.
 
-use super::field::{Field, ResourceField, RoleField, TenantField, UserField};
+use super::field::{
+    Field, InstanceField, RelationField, ResourceField, ResourceRoleField, RoleField, TenantField,
+    TupleField, UserField,
+};
 use super::ops::FieldDiff;
-use crate::model::{Action, Obj, Resource, Role, Tenant, User};
+use crate::model::{
+    Action, Instance, Obj, Relation, Resource, ResourceRole, Role, Tenant, Tuple, User,
+};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -173,6 +178,63 @@ pub fn user(d: &User, l: &User) -> Vec<FieldDiff> {
     out
 }
 
+pub fn relation(d: &Relation, l: &Relation) -> Vec<FieldDiff> {
+    let mut out = Vec::new();
+    field(&mut out, RelationField::Subject, &d.subject, &l.subject);
+    out
+}
+
+pub fn resource_role(d: &ResourceRole, l: &ResourceRole) -> Vec<FieldDiff> {
+    let mut out = Vec::new();
+    field(&mut out, ResourceRoleField::Name, &d.name, &l.name);
+    managed(
+        &mut out,
+        ResourceRoleField::Description,
+        &d.description,
+        &l.description,
+    );
+    field(
+        &mut out,
+        ResourceRoleField::Permissions,
+        &d.permissions,
+        &l.permissions,
+    );
+    field(&mut out, ResourceRoleField::Extends, &d.extends, &l.extends);
+    managed_attrs(
+        &mut out,
+        ResourceRoleField::Attributes,
+        &d.attributes,
+        &l.attributes,
+    );
+    // Permit reports `false` for a role whose option was never set: the same as declaring none.
+    let live_when = Some(l.no_direct_roles_on_object.unwrap_or(false));
+    managed(
+        &mut out,
+        ResourceRoleField::NoDirectRolesOnObject,
+        &d.no_direct_roles_on_object,
+        &live_when,
+    );
+    out
+}
+
+pub fn instance(d: &Instance, l: &Instance) -> Vec<FieldDiff> {
+    let mut out = Vec::new();
+    field(&mut out, InstanceField::Tenant, &d.tenant, &l.tenant);
+    managed_attrs(
+        &mut out,
+        InstanceField::Attributes,
+        &d.attributes,
+        &l.attributes,
+    );
+    out
+}
+
+pub fn tuple(d: &Tuple, l: &Tuple) -> Vec<FieldDiff> {
+    let mut out = Vec::new();
+    field(&mut out, TupleField::Tenant, &d.tenant, &l.tenant);
+    out
+}
+
 /// Differences of two objects of the same kind (assignments are identity only: never any).
 pub fn diff(desired: &Obj, live: &Obj) -> Vec<FieldDiff> {
     match (desired, live) {
@@ -181,10 +243,24 @@ pub fn diff(desired: &Obj, live: &Obj) -> Vec<FieldDiff> {
         (Obj::Tenant(d), Obj::Tenant(l)) => tenant(d, l),
         (Obj::User(d), Obj::User(l)) => user(d, l),
         (Obj::Assignment(_), Obj::Assignment(_)) => Vec::new(),
+        (Obj::Relation(d), Obj::Relation(l)) => relation(d, l),
+        (Obj::ResourceRole(d), Obj::ResourceRole(l)) => resource_role(d, l),
+        (Obj::Derivation(_), Obj::Derivation(_)) => Vec::new(),
+        (Obj::Instance(d), Obj::Instance(l)) => instance(d, l),
+        (Obj::Tuple(d), Obj::Tuple(l)) => tuple(d, l),
         // Every kind listed, so that a new one is a compile error here: objects of two kinds
         // are not compared.
         (
-            Obj::Resource(_) | Obj::Role(_) | Obj::Tenant(_) | Obj::User(_) | Obj::Assignment(_),
+            Obj::Resource(_)
+            | Obj::Role(_)
+            | Obj::Tenant(_)
+            | Obj::User(_)
+            | Obj::Assignment(_)
+            | Obj::Relation(_)
+            | Obj::ResourceRole(_)
+            | Obj::Derivation(_)
+            | Obj::Instance(_)
+            | Obj::Tuple(_),
             _,
         ) => Vec::new(),
     }

@@ -67,13 +67,52 @@ fields! {
     }
 }
 
-/// A field of any object type (role assignments have none: they are identity only).
+fields! {
+    /// A field of a relation (no update in Permit: a change is a delete and a create).
+    RelationField {
+        Subject => "subject_resource",
+    }
+}
+
+fields! {
+    /// A field of a resource role.
+    ResourceRoleField {
+        Name => "name",
+        Description => "description",
+        Permissions => "permissions",
+        Extends => "extends",
+        Attributes => "attributes",
+        NoDirectRolesOnObject => "granted_to.when.no_direct_roles_on_object",
+    }
+}
+
+fields! {
+    /// A field of a resource instance.
+    InstanceField {
+        Tenant => "tenant",
+        Attributes => "attributes",
+    }
+}
+
+fields! {
+    /// A field of a relationship tuple (no update in Permit: a change is a delete and a create).
+    TupleField {
+        Tenant => "tenant",
+    }
+}
+
+/// A field of any object type (role assignments and derivations have none: they are identity
+/// only).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Field {
     Resource(ResourceField),
     Role(RoleField),
     Tenant(TenantField),
     User(UserField),
+    Relation(RelationField),
+    ResourceRole(ResourceRoleField),
+    Instance(InstanceField),
+    Tuple(TupleField),
 }
 
 impl Field {
@@ -84,6 +123,10 @@ impl Field {
             Field::Role(f) => f.as_str(),
             Field::Tenant(f) => f.as_str(),
             Field::User(f) => f.as_str(),
+            Field::Relation(f) => f.as_str(),
+            Field::ResourceRole(f) => f.as_str(),
+            Field::Instance(f) => f.as_str(),
+            Field::Tuple(f) => f.as_str(),
         }
     }
 }
@@ -129,7 +172,11 @@ field_of!(
     ResourceField => Resource,
     RoleField => Role,
     TenantField => Tenant,
-    UserField => User
+    UserField => User,
+    RelationField => Relation,
+    ResourceRoleField => ResourceRole,
+    InstanceField => Instance,
+    TupleField => Tuple
 );
 
 /// The fields of one type among `diffs`.

@@ -10,7 +10,10 @@ mod project;
 pub mod render;
 pub mod warning;
 
-pub use field::{Field, FieldOf, ResourceField, RoleField, TenantField, UserField};
+pub use field::{
+    Field, FieldOf, InstanceField, RelationField, ResourceField, ResourceRoleField, RoleField,
+    TenantField, TupleField, UserField,
+};
 pub use ops::{Action, FieldDiff, Op};
 pub use ownership::Ownership;
 pub use planner::{Model, Scope, check_source, plan};

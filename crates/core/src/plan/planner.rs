@@ -15,7 +15,7 @@ use super::{Mode, Plan, PlanError, PlanOptions, Warning, diff};
 use crate::desired::Desired;
 use crate::inventory::Entry;
 use crate::kinds::{DEFAULT_TENANT, Kind, ObjectId, Origin};
-use crate::model::{ASSIGNMENT_PARENTS, Obj, SYNCED_KINDS, State};
+use crate::model::{CASCADE_CAUSES, Obj, SYNCED_KINDS, State};
 use crate::plan::{Action, Op};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -384,50 +384,58 @@ fn delete_op(kind: Kind, key: String, have: Option<Obj>, cascaded_by: Option<Obj
     }
 }
 
-/// The deletion a role assignment goes with (Permit deletes a user's or tenant's assignments
-/// with it), if `deleted` says its user or tenant is deleted.
+/// The deletion an object goes with (Permit deletes a user's or tenant's assignments, an
+/// instance's tuples, a resource's roles... with it: [`Obj::parents`]), if `deleted` says one of
+/// its parents is deleted.
 fn cascade(have: &Option<Obj>, mut deleted: impl FnMut(Kind, &str) -> bool) -> Option<ObjectId> {
-    let Some(Obj::Assignment(a)) = have else {
-        return None;
-    };
-    if deleted(Kind::PermitUser, &a.user) {
-        Some((Kind::PermitUser, a.user.clone()))
-    } else if deleted(Kind::PermitTenant, &a.tenant) {
-        Some((Kind::PermitTenant, a.tenant.clone()))
-    } else {
-        None
-    }
+    let have = have.as_ref()?;
+    // A role's assignments are not cascaded: the planner keeps roles declared ones use, and
+    // the others are deleted one by one (the role is deleted after them).
+    have.parents()
+        .into_iter()
+        .filter(|(kind, _)| *kind != Kind::PermitRole)
+        .find(|(kind, key)| deleted(*kind, key))
 }
 
-/// The role assignments Permit deletes with the users, tenants and roles the plan deletes
-/// (`causes`) although the plan does not delete them itself (`gone` says what it deletes):
-/// someone else's, or declared to be left. One warning per cause, so a reviewer sees what goes.
+/// The objects Permit deletes with the objects the plan deletes (`causes`) although the plan
+/// does not delete them itself (`gone` says what it deletes): someone else's, or declared to be
+/// left. One warning per cause, so a reviewer sees what goes.
 fn cascade_warnings<'a>(
     live: &State,
     causes: impl Iterator<Item = (Kind, &'a str)>,
     mut gone: impl FnMut(Kind, &str) -> bool,
 ) -> Vec<Warning> {
-    let causes: BTreeSet<(Kind, &str)> = causes
-        .filter(|(kind, _)| ASSIGNMENT_PARENTS.contains(kind))
+    let causes: BTreeSet<ObjectId> = causes
+        .filter(|(kind, _)| CASCADE_CAUSES.contains(kind))
+        .map(|(kind, key)| (kind, key.to_string()))
         .collect();
     if causes.is_empty() {
         return Vec::new();
     }
-    let mut taken: BTreeMap<(Kind, &str), Vec<&str>> = BTreeMap::new();
-    for (key, a) in live.assignments.iter() {
-        if let Some(cause) = a.parents().into_iter().find(|c| causes.contains(c))
-            && !gone(Kind::RoleAssignment, key)
-        {
-            taken.entry(cause).or_default().push(key);
+    let mut taken: BTreeMap<ObjectId, Vec<ObjectId>> = BTreeMap::new();
+    for kind in SYNCED_KINDS {
+        for key in live.key_refs(kind) {
+            let Some(obj) = live.get(kind, key) else {
+                continue;
+            };
+            if let Some(cause) = obj.parents().into_iter().find(|c| causes.contains(c))
+                && !gone(kind, key)
+            {
+                taken
+                    .entry(cause)
+                    .or_default()
+                    .push((kind, key.to_string()));
+            }
         }
     }
     taken
         .into_iter()
-        .map(|((kind, key), assignments)| Warning::CascadeDeletes {
+        .map(|((kind, key), objects)| Warning::CascadeDeletes {
             kind,
-            key: key.to_string(),
-            count: assignments.len(),
-            example: assignments[0].to_string(),
+            key,
+            count: objects.len(),
+            example: objects[0].1.clone(),
+            example_kind: objects[0].0,
         })
         .collect()
 }
@@ -455,14 +463,13 @@ fn ownership_warnings(
     }
 }
 
-/// Objects the declared ones depend on: assignment users, tenants and roles; extended roles;
-/// resources named in permissions.
+/// Objects the declared ones depend on: assignment users, tenants, roles and instances;
+/// extended roles; resources named in permissions; what resource parts, instances and tuples
+/// name.
 fn references(state: &State) -> BTreeSet<ObjectId> {
     let mut refs = BTreeSet::new();
     for (_, a) in state.assignments.iter() {
-        refs.insert((Kind::PermitUser, a.user.to_string()));
-        refs.insert((Kind::PermitTenant, a.tenant.to_string()));
-        refs.insert((Kind::PermitRole, a.role.to_string()));
+        refs.extend(a.parents());
     }
     for r in state.roles.values() {
         for parent in &r.extends {
@@ -473,6 +480,45 @@ fn references(state: &State) -> BTreeSet<ObjectId> {
                 refs.insert((Kind::PermitResource, resource.to_string()));
             }
         }
+    }
+    for r in state.resource_roles.values() {
+        for parent in &r.extends {
+            refs.insert((
+                Kind::ResourceRole,
+                crate::kinds::part_key(&r.resource, parent),
+            ));
+        }
+    }
+    let parts = state
+        .relations
+        .values()
+        .map(|o| Obj::Relation(o.clone()).parents())
+        .chain(
+            state
+                .resource_roles
+                .values()
+                .map(|o| vec![(Kind::PermitResource, o.resource.clone())]),
+        )
+        .chain(
+            state
+                .derivations
+                .values()
+                .map(|o| Obj::Derivation(o.clone()).parents()),
+        )
+        .chain(
+            state
+                .instances
+                .values()
+                .map(|o| Obj::Instance(o.clone()).parents()),
+        )
+        .chain(
+            state
+                .tuples
+                .values()
+                .map(|o| Obj::Tuple(o.clone()).parents()),
+        );
+    for p in parts {
+        refs.extend(p);
     }
     refs
 }

@@ -4,10 +4,12 @@
 //! and after (deletions done and stale entries gone; a failed deletion stays). `ok` says which
 //! ops succeeded; ops are looked up by [`Op::index`], never by a map of their ids.
 
-use super::{Action, Op, Plan, ResourceField, RoleField, TenantField};
+use super::{
+    Action, InstanceField, Op, Plan, ResourceField, ResourceRoleField, RoleField, TenantField,
+};
 use crate::inventory::Inventory;
 use crate::kinds::Kind;
-use crate::model::{ASSIGNMENT_PARENTS, Obj, State};
+use crate::model::{CASCADE_CAUSES, Obj, SYNCED_KINDS, State};
 use std::collections::HashSet;
 
 impl Plan {
@@ -15,7 +17,7 @@ impl Plan {
     /// move out of the ops into `live` (the ops keep no `desired` afterwards): after a first
     /// sync the projection is the whole environment, and a copy would hold it twice at once.
     pub fn project(&mut self, live: &mut State, ok: impl Fn(&Op) -> bool) {
-        // The users, tenants and roles deleted: Permit deletes their role assignments with them.
+        // The objects deleted whose deletion Permit cascades (`Obj::parents`).
         let mut parents: HashSet<(Kind, String)> = HashSet::new();
         for op in self.ops.iter_mut().filter(|o| ok(o)) {
             match op.action {
@@ -42,7 +44,7 @@ impl Plan {
                 }
                 Action::Delete => {
                     live.remove(op.kind, &op.key);
-                    if ASSIGNMENT_PARENTS.contains(&op.kind) {
+                    if CASCADE_CAUSES.contains(&op.kind) {
                         parents.insert((op.kind, op.key.clone()));
                     }
                 }
@@ -51,19 +53,27 @@ impl Plan {
         if parents.is_empty() {
             return;
         }
-        // A role's assignments may be someone else's: the planner keeps roles declared ones use.
-        let cascaded: Vec<String> = live
-            .assignments
-            .iter()
-            .filter(|(_, a)| {
-                a.parents()
-                    .iter()
-                    .any(|(kind, key)| parents.contains(&(*kind, key.to_string())))
-            })
-            .map(|(k, _)| k.to_string())
-            .collect();
-        for key in cascaded {
-            live.remove(Kind::RoleAssignment, &key);
+        // What went with them, kind by kind in creation order: every parent's kind comes before
+        // its children's, so one pass finds cascades of cascades (a resource, its instances,
+        // their tuples).
+        for kind in SYNCED_KINDS {
+            let gone: Vec<String> = live
+                .key_refs(kind)
+                .filter(|key| {
+                    live.get(kind, key).is_some_and(|o| {
+                        o.parents()
+                            .iter()
+                            .any(|(k, key)| parents.contains(&(*k, key.clone())))
+                    })
+                })
+                .map(str::to_string)
+                .collect();
+            for key in gone {
+                live.remove(kind, &key);
+                if CASCADE_CAUSES.contains(&kind) {
+                    parents.insert((kind, key));
+                }
+            }
         }
     }
 
@@ -175,10 +185,44 @@ fn merge(op: &Op, want: Obj, current: Obj) -> Obj {
             l.attributes = d.attributes.or(l.attributes);
             Obj::User(l)
         }
-        // Every kind listed, so that a new one is a compile error here. Assignments are identity
-        // only: never updated.
+        (Obj::Relation(d), Obj::Relation(_)) => Obj::Relation(d),
+        (Obj::ResourceRole(d), Obj::ResourceRole(mut l)) => {
+            l.name = d.name;
+            if op.changed(ResourceRoleField::Description) {
+                l.description = d.description;
+            }
+            l.permissions = d.permissions;
+            l.extends = d.extends;
+            if op.changed(ResourceRoleField::Attributes) {
+                l.attributes = d.attributes;
+            }
+            if op.changed(ResourceRoleField::NoDirectRolesOnObject) {
+                l.no_direct_roles_on_object = d.no_direct_roles_on_object;
+            }
+            Obj::ResourceRole(l)
+        }
+        (Obj::Instance(d), Obj::Instance(mut l)) => {
+            l.tenant = d.tenant;
+            if op.changed(InstanceField::Attributes) {
+                l.attributes = d.attributes;
+            }
+            Obj::Instance(l)
+        }
+        // Recreated: the declared tuple.
+        (Obj::Tuple(d), Obj::Tuple(_)) => Obj::Tuple(d),
+        // Every kind listed, so that a new one is a compile error here. Assignments and
+        // derivations are identity only: never updated.
         (
-            Obj::Resource(_) | Obj::Role(_) | Obj::Tenant(_) | Obj::User(_) | Obj::Assignment(_),
+            Obj::Resource(_)
+            | Obj::Role(_)
+            | Obj::Tenant(_)
+            | Obj::User(_)
+            | Obj::Assignment(_)
+            | Obj::Relation(_)
+            | Obj::ResourceRole(_)
+            | Obj::Derivation(_)
+            | Obj::Instance(_)
+            | Obj::Tuple(_),
             _,
         ) => {
             unreachable!("an update keeps its kind")

@@ -8,13 +8,15 @@ use std::fmt;
 pub enum Warning {
     /// No longer declared, to be deleted, but declared objects still refer to it: kept.
     KeptForReferences { kind: Kind, key: String },
-    /// Deleting the object takes `count` role assignments with it that the plan does not delete
-    /// (Permit cascades), `example` one of them.
+    /// Deleting the object takes `count` objects with it that the plan does not delete (Permit
+    /// cascades: role assignments, an instance's tuples, a resource's roles...), `example` one of
+    /// them (of kind `example_kind`).
     CascadeDeletes {
         kind: Kind,
         key: String,
         count: usize,
         example: String,
+        example_kind: Kind,
     },
     /// `--prune` asked for, but the inventory cannot be trusted.
     PruneSkipped { why: String },
@@ -44,10 +46,22 @@ impl fmt::Display for Warning {
                 key,
                 count,
                 example,
+                example_kind: Kind::RoleAssignment,
             } => write!(
                 f,
                 "deleting {kind} {key} also deletes {count} role assignment(s) on it that this \
                  plan does not (Permit deletes them with it), e.g. {example}"
+            ),
+            Warning::CascadeDeletes {
+                kind,
+                key,
+                count,
+                example,
+                example_kind,
+            } => write!(
+                f,
+                "deleting {kind} {key} also deletes {count} object(s) with it that this plan \
+                 does not (Permit deletes them with it), e.g. {example_kind} {example}"
             ),
             Warning::PruneSkipped { why } => write!(f, "prune skipped: {why}"),
             Warning::OwnedUndeclared { count } => write!(
