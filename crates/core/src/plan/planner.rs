@@ -35,7 +35,7 @@ pub enum Scope<'k> {
 /// holding it whole beside a cold plan's ops was the run's peak).
 pub enum Model<'d> {
     Borrowed(&'d Desired),
-    Owned(Desired),
+    Owned(Box<Desired>),
 }
 
 impl<'d> From<&'d Desired> for Model<'d> {
@@ -46,7 +46,7 @@ impl<'d> From<&'d Desired> for Model<'d> {
 
 impl From<Desired> for Model<'_> {
     fn from(d: Desired) -> Model<'static> {
-        Model::Owned(d)
+        Model::Owned(Box::new(d))
     }
 }
 
@@ -96,7 +96,7 @@ pub fn plan<'d>(
                 mut state,
                 origins,
                 orphans,
-            } = d;
+            } = *d;
             let notes = Notes {
                 origins: &origins,
                 orphans: &orphans,
