@@ -64,13 +64,17 @@ fn name_for(key: &str, taken: &mut BTreeSet<String>) -> String {
     name
 }
 
-fn yaml_stream<T: Serialize>(docs: &[T]) -> anyhow::Result<String> {
+/// The documents as one YAML stream; `None` when there are none.
+fn yaml_stream<T: Serialize>(docs: &[T]) -> anyhow::Result<Option<String>> {
+    if docs.is_empty() {
+        return Ok(None);
+    }
     let mut out = String::from("# Exported by permit-sync from the live Permit environment.\n");
     for d in docs {
         out.push_str("---\n");
         out.push_str(&serde_saphyr::to_string(d).context("serialising a manifest")?);
     }
-    Ok(out)
+    Ok(Some(out))
 }
 
 /// Empty attribute maps are left out: an undeclared field is not managed, which matches.
@@ -155,8 +159,18 @@ fn resource_parts(
 pub fn write(state: &State, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut files = Vec::new();
-    let mut put = |file: &str, text: String| -> anyhow::Result<()> {
+    // A kind with nothing to export gets no file (the loader refuses a file without manifests),
+    // and the file of an earlier export is removed, so that it does not declare what is gone.
+    let mut put = |file: &str, text: Option<String>| -> anyhow::Result<()> {
         let path = dir.join(file);
+        let Some(text) = text else {
+            return match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(e).with_context(|| format!("removing {}", path.display()))
+                }
+                _ => Ok(()),
+            };
+        };
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         files.push(path);
         Ok(())
