@@ -37,7 +37,7 @@ fn collect(pipe: impl std::io::Read + Send + 'static) -> Arc<Mutex<String>> {
 
 struct Dev {
     child: Child,
-    stdout: Arc<Mutex<String>>,
+    _stdout: Arc<Mutex<String>>,
     stderr: Arc<Mutex<String>>,
 }
 
@@ -131,7 +131,7 @@ async fn a_derived_role_follows_the_tuple_in_dev() {
     let stderr = collect(child.stderr.take().unwrap());
     let dev = Dev {
         child,
-        stdout,
+        _stdout: stdout,
         stderr,
     };
     dev.log_line("synced").await;
