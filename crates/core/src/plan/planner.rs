@@ -543,5 +543,19 @@ fn references(state: &State) -> BTreeSet<ObjectId> {
     for p in parts {
         refs.extend(p);
     }
+    // What a referenced part or instance needs in turn: its resource (a derivation naming a
+    // role keeps the role's resource too).
+    let resources: Vec<ObjectId> = refs
+        .iter()
+        .filter_map(|(kind, key)| {
+            let resource = match kind {
+                Kind::ResourceRole | Kind::ResourceRelation => key.split_once('#')?.0,
+                Kind::PermitResourceInstance => key.split_once(':')?.0,
+                _ => return None,
+            };
+            Some((Kind::PermitResource, resource.to_string()))
+        })
+        .collect();
+    refs.extend(resources);
     refs
 }

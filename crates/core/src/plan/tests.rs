@@ -552,72 +552,160 @@ fn arb_state() -> impl Strategy<Value = State> {
         ),
         0..5,
     );
-    (resources, roles, tenants, users, assignments).prop_map(|(res, roles, ten, users, asg)| {
-        let mut s = State::default();
-        for (k, (desc, actions, name_upper)) in res {
-            s.insert(Obj::Resource(Resource {
-                key: k.into(),
-                name: if name_upper {
-                    k.to_uppercase()
-                } else {
-                    k.into()
-                },
-                description: desc,
-                actions: actions
-                    .into_iter()
-                    .map(|a| {
-                        let act = Act {
-                            name: a.into(),
-                            description: None,
-                            attributes: None,
-                        };
-                        (a.to_string(), act)
-                    })
-                    .collect(),
-                attributes: None,
-            }));
-        }
-        for (k, (desc, perms, extends, attrs)) in roles {
-            s.insert(Obj::Role(Role {
-                key: k.into(),
-                name: k.into(),
-                description: desc,
-                permissions: perms.into_iter().map(String::from).collect(),
-                extends: extends
-                    .into_iter()
-                    .filter(|e| *e != k)
-                    .map(String::from)
-                    .collect(),
-                attributes: attrs.map(Attrs::from),
-            }));
-        }
-        for (k, (desc, attrs)) in ten {
-            s.insert(Obj::Tenant(Tenant {
-                key: k.into(),
-                name: k.into(),
-                description: desc,
-                attributes: attrs.map(Attrs::from),
-            }));
-        }
-        for (k, (email, first, attrs)) in users {
-            s.insert(Obj::User(User {
-                key: k.into(),
-                email,
-                first_name: first,
-                last_name: None,
-                attributes: attrs.map(Attrs::from),
-            }));
-        }
-        for (u, r, t) in asg {
-            s.insert(Obj::Assignment(Assignment {
-                user: u.into(),
-                role: r.into(),
-                tenant: t.into(),
-                resource_instance: None,
-            }));
-        }
-        s
-    })
+    // ReBAC: resource roles, a relation and its derivation, instances (each in a fixed tenant:
+    // a changed tenant is a delete and a create, which one plan does not converge), their
+    // tuples and instance roles.
+    let rebac = (
+        proptest::collection::btree_set(
+            prop::sample::select(vec!["doc#owner", "doc#reader", "post#owner"]),
+            0..3,
+        ),
+        prop::bool::ANY,
+        prop::bool::ANY,
+        proptest::collection::btree_map(
+            prop::sample::select(vec!["doc:d1", "doc:d2", "post:p1"]),
+            arb_attrs(),
+            0..3,
+        ),
+        proptest::collection::btree_set(
+            (
+                prop::sample::select(vec!["post:p1"]),
+                prop::sample::select(vec!["doc:d1", "doc:d2"]),
+            ),
+            0..2,
+        ),
+        proptest::collection::btree_set(
+            (
+                prop::sample::select(vec!["jane@example.com", "bob"]),
+                prop::sample::select(vec!["doc:d1", "post:p1"]),
+            ),
+            0..3,
+        ),
+    );
+    (resources, roles, tenants, users, assignments, rebac).prop_map(
+        |(res, roles, ten, users, asg, rebac)| {
+            use crate::model::{Derivation, Instance, Relation, ResourceRole, Tuple};
+            let mut s = State::default();
+            let (resource_roles, relation, derivation, instances, tuples, instance_roles) = rebac;
+            for key in resource_roles {
+                let (resource, role) = key.split_once('#').unwrap();
+                s.insert(Obj::ResourceRole(ResourceRole {
+                    resource: resource.into(),
+                    key: role.into(),
+                    name: role.into(),
+                    description: None,
+                    permissions: ["read".to_string()].into(),
+                    extends: BTreeSet::new(),
+                    attributes: None,
+                    no_direct_roles_on_object: None,
+                }));
+            }
+            if relation {
+                s.insert(Obj::Relation(Relation {
+                    resource: "doc".into(),
+                    key: "parent".into(),
+                    subject: "post".into(),
+                    name: "parent".into(),
+                    description: None,
+                }));
+            }
+            if derivation {
+                s.insert(Obj::Derivation(Derivation {
+                    role: "doc#owner".into(),
+                    source: "post#owner".into(),
+                    relation: "parent".into(),
+                }));
+            }
+            for (reference, attrs) in instances {
+                let (resource, key) = reference.split_once(':').unwrap();
+                s.insert(Obj::Instance(Instance {
+                    resource: resource.into(),
+                    key: key.into(),
+                    tenant: if key == "d2" { "acme" } else { "default" }.into(),
+                    attributes: attrs.map(Attrs::from),
+                }));
+            }
+            for (subject, object) in tuples {
+                s.insert(Obj::Tuple(Tuple {
+                    subject: subject.into(),
+                    relation: "parent".into(),
+                    object: object.into(),
+                    tenant: DEFAULT_TENANT.into(),
+                }));
+            }
+            for (user, instance) in instance_roles {
+                s.insert(Obj::Assignment(Assignment {
+                    user: user.into(),
+                    role: "owner".into(),
+                    tenant: DEFAULT_TENANT.into(),
+                    resource_instance: Some(instance.into()),
+                }));
+            }
+            for (k, (desc, actions, name_upper)) in res {
+                s.insert(Obj::Resource(Resource {
+                    key: k.into(),
+                    name: if name_upper {
+                        k.to_uppercase()
+                    } else {
+                        k.into()
+                    },
+                    description: desc,
+                    actions: actions
+                        .into_iter()
+                        .map(|a| {
+                            let act = Act {
+                                name: a.into(),
+                                description: None,
+                                attributes: None,
+                            };
+                            (a.to_string(), act)
+                        })
+                        .collect(),
+                    attributes: None,
+                }));
+            }
+            for (k, (desc, perms, extends, attrs)) in roles {
+                s.insert(Obj::Role(Role {
+                    key: k.into(),
+                    name: k.into(),
+                    description: desc,
+                    permissions: perms.into_iter().map(String::from).collect(),
+                    extends: extends
+                        .into_iter()
+                        .filter(|e| *e != k)
+                        .map(String::from)
+                        .collect(),
+                    attributes: attrs.map(Attrs::from),
+                }));
+            }
+            for (k, (desc, attrs)) in ten {
+                s.insert(Obj::Tenant(Tenant {
+                    key: k.into(),
+                    name: k.into(),
+                    description: desc,
+                    attributes: attrs.map(Attrs::from),
+                }));
+            }
+            for (k, (email, first, attrs)) in users {
+                s.insert(Obj::User(User {
+                    key: k.into(),
+                    email,
+                    first_name: first,
+                    last_name: None,
+                    attributes: attrs.map(Attrs::from),
+                }));
+            }
+            for (u, r, t) in asg {
+                s.insert(Obj::Assignment(Assignment {
+                    user: u.into(),
+                    role: r.into(),
+                    tenant: t.into(),
+                    resource_instance: None,
+                }));
+            }
+            s
+        },
+    )
 }
 
 /// A random subset of the live objects (plus some that are gone) as the inventory.
