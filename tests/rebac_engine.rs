@@ -257,6 +257,9 @@ fn all(dir: &Path) -> Vec<(Origin, Object)> {
     )
 }
 
+/// An op as asserted: kind, key, action and the deletion it rides on.
+type PlannedOp<'a> = (Kind, &'a str, Action, Option<(Kind, &'a str)>);
+
 fn keys<V>(map: &std::collections::BTreeMap<String, V>) -> Vec<&str> {
     map.keys().map(String::as_str).collect()
 }
@@ -491,7 +494,7 @@ async fn deleting_an_instance_shows_what_permit_deletes_with_it() {
         ],
     );
     let plan = env.planned(&objects).await;
-    let mut ops: Vec<(Kind, &str, Action, Option<(Kind, &str)>)> = plan
+    let mut ops: Vec<PlannedOp> = plan
         .ops
         .iter()
         .map(|o| {

@@ -87,19 +87,19 @@ fn key_field(key: &str, name: &str) -> Option<String> {
     (key != name).then(|| key.to_string())
 }
 
+type Relations = BTreeMap<String, RelationSpec>;
+type ResourceRoles = BTreeMap<String, ResourceRoleSpec>;
+
 /// A resource's relations and roles (with their derivations as `grantedTo`, and
 /// `grantedToWhen` when the option is set), as its manifest declares them inline.
 fn resource_parts(
     state: &State,
     resource: &str,
     derivations: &BTreeMap<&str, Vec<&Derivation>>,
-) -> (
-    Option<BTreeMap<String, RelationSpec>>,
-    Option<BTreeMap<String, ResourceRoleSpec>>,
-) {
+) -> (Option<Relations>, Option<ResourceRoles>) {
     let prefix = format!("{resource}#");
     let of_resource = |k: &String| k.starts_with(&prefix);
-    let relations: BTreeMap<String, RelationSpec> = state
+    let relations: Relations = state
         .relations
         .iter()
         .filter(|(k, _)| of_resource(k))
@@ -112,7 +112,7 @@ fn resource_parts(
             (r.key.clone(), spec)
         })
         .collect();
-    let roles: BTreeMap<String, ResourceRoleSpec> = state
+    let roles: ResourceRoles = state
         .resource_roles
         .iter()
         .filter(|(k, _)| of_resource(k))
