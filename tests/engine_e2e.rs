@@ -548,18 +548,18 @@ mod local {
         );
         assert!(out.contains("0 failed"), "{out}");
         // Every request the command made counts in the summary, by class: the bulk upserts and
-        // assign, the resource (a schema write), the tenant, and the scope lookup and the five
-        // listings as reads.
+        // assign, the resource (a schema write), the tenant, and the scope lookup and the seven
+        // listings (resources, roles, tenants, users, instances, tuples, assignments) as reads.
         assert!(
-            out.contains("11 API calls (3 bulk, 1 schema_write, 1 write, 6 read;"),
+            out.contains("13 API calls (3 bulk, 1 schema_write, 1 write, 8 read;"),
             "{out}"
         );
         let c1 = env.permit.counters();
         let first = calls(&c0, &c1);
         report("rbac-blog-reduced first apply", &first);
-        // The floor: scope + 5 list pages; 1 resource and 1 tenant (single calls), 1 bulk upsert
+        // The floor: scope + 7 list pages; 1 resource and 1 tenant (single calls), 1 bulk upsert
         // each for the 2 roles and the 2 users, 1 bulk assign for the 2 assignments.
-        assert_eq!(first.values().sum::<u64>(), 11, "{first:?}");
+        assert_eq!(first.values().sum::<u64>(), 13, "{first:?}");
         assert_eq!(first.get("PUT bulk/roles"), Some(&1));
         assert_eq!(first.get("PUT bulk/users"), Some(&1));
         assert_eq!(first.get("POST role_assignments/bulk"), Some(&1));
@@ -581,9 +581,9 @@ mod local {
         let c2 = env.permit.counters();
         let second = calls(&c1, &c2);
         report("rbac-blog-reduced second apply", &second);
-        assert!(out.contains("6 API calls (6 read;"), "{out}");
+        assert!(out.contains("8 API calls (8 read;"), "{out}");
         assert!(second.keys().all(|k| k.starts_with("GET ")), "{second:?}");
-        assert_eq!(second.values().sum::<u64>(), 6);
+        assert_eq!(second.values().sum::<u64>(), 8);
 
         let (code, out) = env
             .plan(&plan_args(&env, false, Format::Table), &objects)
@@ -1113,10 +1113,10 @@ mod local {
             .map(|(_, n)| n)
             .sum();
         assert_eq!(writes, 5, "{first:?}");
-        assert_eq!(first.values().sum::<u64>(), 11, "{first:?}");
+        assert_eq!(first.values().sum::<u64>(), 13, "{first:?}");
 
         // Listing pages through 100 at a time: users 3 pages, tenants 1, assignments 3, roles 1,
-        // resources 1, and the scope.
+        // resources 1, instances 1, tuples 1, and the scope.
         let c1 = env.permit.counters();
         let (code, out) = env.apply(&args, &objects).await;
         assert_eq!(code, 0, "{out}");
@@ -1125,7 +1125,7 @@ mod local {
         report("floor: second apply", &second);
         assert_eq!(second.get("GET users"), Some(&3), "{second:?}");
         assert_eq!(second.get("GET role_assignments"), Some(&3), "{second:?}");
-        assert_eq!(second.values().sum::<u64>(), 10, "{second:?}");
+        assert_eq!(second.values().sum::<u64>(), 12, "{second:?}");
 
         // Dropping 100 users: one bulk delete; their assignments go with them (no unassign call).
         let fewer: Vec<_> = objects
