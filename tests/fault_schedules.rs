@@ -79,6 +79,159 @@ struct World {
     users: BTreeMap<String, String>,
     /// (user, role, tenant), and whether it is declared inline on the user.
     assignments: BTreeMap<(String, String, String), bool>,
+    /// Resource roles by (resource, key), declared inside their `PermitResource`.
+    resource_roles: BTreeMap<(String, String), ResourceRole>,
+    /// Relations by (object resource, key): the subject resource.
+    relations: BTreeMap<(String, String), String>,
+    /// Resource instances by (resource, key): their tenant and attributes.
+    instances: BTreeMap<(String, String), (String, Option<Value>)>,
+    /// Relationship tuples (subject `type:key`, relation, object `type:key`): their tenant.
+    tuples: BTreeMap<(String, String, String), String>,
+    /// Instance role assignments (user, bare resource-role key, tenant, `type:key`), and whether
+    /// declared inline on the user.
+    instance_assignments: BTreeMap<(String, String, String, String), bool>,
+    /// Whether the instances and tuples are written as one `kind: List` document.
+    as_list: bool,
+}
+
+/// A resource role: its permissions (bare action keys), `extends` (roles of the same resource)
+/// and derivations `(role, onResource, linkedBy)`.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct ResourceRole {
+    permissions: BTreeSet<String>,
+    extends: BTreeSet<String>,
+    granted_to: BTreeSet<(String, String, String)>,
+}
+
+/// `type:key`.
+fn iref(resource: &str, key: &str) -> String {
+    format!("{resource}:{key}")
+}
+
+impl World {
+    /// Objects in it, parts (relations, resource roles, derivations) counted one each.
+    fn len(&self) -> usize {
+        self.resources.len()
+            + self.roles.len()
+            + self.tenants.len()
+            + self.users.len()
+            + self.assignments.len()
+            + self.resource_roles.len()
+            + self
+                .resource_roles
+                .values()
+                .map(|r| r.granted_to.len())
+                .sum::<usize>()
+            + self.relations.len()
+            + self.instances.len()
+            + self.tuples.len()
+            + self.instance_assignments.len()
+    }
+
+    /// The ReBAC half, drawn from its own stream so that a seed's RBAC objects, prune flag, kills
+    /// and faults stay those it had before ReBAC was covered: on every resource the roles `owner`
+    /// (some actions, `extends: [viewer]` sometimes) and `viewer`; with two resources the relation
+    /// `res1#parent` (subject `res0`) and sometimes the derivation `res1#owner` from `res0#owner`
+    /// through it; 1-3 instances per resource (some with attributes) in declared tenants or
+    /// `default`, tuples `res0:… parent res1:…` between instances of one tenant, and instance role
+    /// assignments, some inline on the user.
+    fn add_rebac(&mut self, rng: &mut StdRng) {
+        let resources: Vec<(String, Vec<String>)> = self
+            .resources
+            .iter()
+            .map(|(r, a)| (r.clone(), a.iter().cloned().collect()))
+            .collect();
+        for (r, actions) in &resources {
+            let pick = |rng: &mut StdRng| -> BTreeSet<String> {
+                actions
+                    .iter()
+                    .filter(|_| rng.random_bool(0.5))
+                    .cloned()
+                    .collect()
+            };
+            let viewer = ResourceRole {
+                permissions: pick(rng),
+                ..ResourceRole::default()
+            };
+            let mut owner = ResourceRole {
+                permissions: pick(rng),
+                ..ResourceRole::default()
+            };
+            owner.permissions.insert("read".into());
+            if rng.random_bool(0.5) {
+                owner.extends.insert("viewer".into());
+            }
+            self.resource_roles
+                .insert((r.clone(), "viewer".into()), viewer);
+            self.resource_roles
+                .insert((r.clone(), "owner".into()), owner);
+        }
+        let two = resources.len() == 2;
+        if two {
+            self.relations
+                .insert(("res1".into(), "parent".into()), "res0".into());
+            if rng.random_bool(0.6) {
+                self.resource_roles
+                    .get_mut(&("res1".to_string(), "owner".to_string()))
+                    .unwrap()
+                    .granted_to
+                    .insert(("owner".into(), "res0".into(), "parent".into()));
+            }
+            if rng.random_bool(0.3) {
+                self.resource_roles
+                    .get_mut(&("res1".to_string(), "viewer".to_string()))
+                    .unwrap()
+                    .granted_to
+                    .insert(("viewer".into(), "res0".into(), "parent".into()));
+            }
+        }
+        let mut tenants: Vec<String> = self.tenants.keys().cloned().collect();
+        tenants.push("default".into());
+        for (r, _) in &resources {
+            for i in 0..rng.random_range(1..=3) {
+                let tenant = tenants[rng.random_range(0..tenants.len())].clone();
+                let attributes = rng
+                    .random_bool(0.5)
+                    .then(|| json!({"level": i, "owner": format!("{r}-{i}")}));
+                self.instances
+                    .insert((r.clone(), format!("i{i}")), (tenant, attributes));
+            }
+        }
+        if two {
+            let of = |res: &str| -> Vec<(String, String)> {
+                self.instances
+                    .iter()
+                    .filter(|((r, _), _)| r == res)
+                    .map(|((r, k), (t, _))| (iref(r, k), t.clone()))
+                    .collect()
+            };
+            let (subjects, objects) = (of("res0"), of("res1"));
+            for (s, st) in &subjects {
+                for (o, ot) in &objects {
+                    if st == ot && rng.random_bool(0.6) {
+                        self.tuples
+                            .insert((s.clone(), "parent".into(), o.clone()), st.clone());
+                    }
+                }
+            }
+        }
+        let users: Vec<String> = self.users.keys().cloned().collect();
+        let instances: Vec<((String, String), String)> = self
+            .instances
+            .iter()
+            .map(|(k, (t, _))| (k.clone(), t.clone()))
+            .collect();
+        for _ in 0..rng.random_range(2..=8) {
+            let user = users[rng.random_range(0..users.len())].clone();
+            let ((r, k), tenant) = &instances[rng.random_range(0..instances.len())];
+            let role = ["owner", "viewer"][rng.random_range(0..2)];
+            let inline = rng.random_bool(0.5);
+            self.instance_assignments
+                .entry((user, role.into(), tenant.clone(), iref(r, k)))
+                .or_insert(inline);
+        }
+        self.as_list = rng.random_bool(0.3);
+    }
 }
 
 impl Schedule {
@@ -142,6 +295,7 @@ impl Schedule {
             })
             .collect();
         let script = fault_script(&mut rng, max_spike_ms);
+        w.add_rebac(&mut StdRng::seed_from_u64(seed ^ 0x5eba_c0de));
         Schedule {
             seed,
             world: w,
@@ -174,6 +328,72 @@ impl Schedule {
             .insert(("u0".into(), "gone-role".into(), "default".into()), true);
         w.assignments
             .insert(("u1".into(), "role0".into(), "gone-tenant".into()), false);
+        // ReBAC: a resource role with an instance assignment (deleted with it), an instance
+        // with an assignment and, with two resources, a tuple (both deleted with it), an
+        // instance in the tenant that goes, and a tuple between instances that stay.
+        w.resource_roles.insert(
+            ("res0".into(), "gone-rrole".into()),
+            ResourceRole {
+                permissions: ["read".to_string()].into(),
+                ..ResourceRole::default()
+            },
+        );
+        let i0_tenant = w.instances[&("res0".to_string(), "i0".to_string())]
+            .0
+            .clone();
+        w.instance_assignments.insert(
+            (
+                "u1".into(),
+                "gone-rrole".into(),
+                i0_tenant,
+                iref("res0", "i0"),
+            ),
+            false,
+        );
+        let (gone_tenant, gone_obj) = match w.instances.get(&("res1".to_string(), "i0".to_string()))
+        {
+            Some((t, _)) => (t.clone(), Some(iref("res1", "i0"))),
+            None => ("default".to_string(), None),
+        };
+        w.instances.insert(
+            ("res0".into(), "gone-i".into()),
+            (gone_tenant.clone(), Some(json!({"gone": true}))),
+        );
+        w.instance_assignments.insert(
+            (
+                "u0".into(),
+                "viewer".into(),
+                gone_tenant.clone(),
+                iref("res0", "gone-i"),
+            ),
+            true,
+        );
+        if let Some(o) = gone_obj {
+            w.tuples
+                .insert((iref("res0", "gone-i"), "parent".into(), o), gone_tenant);
+        }
+        w.instances.insert(
+            ("res0".into(), "gone-t-i".into()),
+            ("gone-tenant".into(), None),
+        );
+        let stay: Vec<(String, String, String)> = w
+            .instances
+            .iter()
+            .filter(|((r, k), _)| r == "res0" && k.starts_with('i'))
+            .flat_map(|((_, s), (st, _))| {
+                w.instances
+                    .iter()
+                    .filter(move |((r, _), (ot, _))| r == "res1" && ot == st)
+                    .map(move |((_, o), _)| (iref("res0", s), iref("res1", o), st.clone()))
+            })
+            .filter(|(s, o, _)| {
+                !w.tuples
+                    .contains_key(&(s.clone(), "parent".into(), o.clone()))
+            })
+            .collect();
+        if let Some((s, o, t)) = stay.into_iter().next() {
+            w.tuples.insert((s, "parent".into(), o), t);
+        }
         w
     }
 }
@@ -220,11 +440,40 @@ fn manifests(w: &World) -> String {
     for (r, actions) in &w.resources {
         let acts: serde_json::Map<String, Value> =
             actions.iter().map(|a| (a.clone(), json!({}))).collect();
-        docs.push(doc(
-            "PermitResource",
-            r,
-            json!({"name": format!("Resource {r}"), "actions": acts}),
-        ));
+        let mut spec = json!({"name": format!("Resource {r}"), "actions": acts});
+        let relations: serde_json::Map<String, Value> = w
+            .relations
+            .iter()
+            .filter(|((o, _), _)| o == r)
+            .map(|((_, k), subject)| (k.clone(), json!({"subject": subject})))
+            .collect();
+        if !relations.is_empty() {
+            spec["relations"] = Value::Object(relations);
+        }
+        let roles: serde_json::Map<String, Value> = w
+            .resource_roles
+            .iter()
+            .filter(|((res, _), _)| res == r)
+            .map(|((_, k), role)| {
+                let mut v = json!({"name": format!("Role {r}#{k}"),
+                                   "permissions": role.permissions});
+                if !role.extends.is_empty() {
+                    v["extends"] = json!(role.extends);
+                }
+                if !role.granted_to.is_empty() {
+                    v["grantedTo"] = role
+                        .granted_to
+                        .iter()
+                        .map(|(role, on, by)| json!({"role": role, "onResource": on, "linkedBy": by}))
+                        .collect();
+                }
+                (k.clone(), v)
+            })
+            .collect();
+        if !roles.is_empty() {
+            spec["roles"] = Value::Object(roles);
+        }
+        docs.push(doc("PermitResource", r, spec));
     }
     for (r, (perms, extends)) in &w.roles {
         docs.push(doc(
@@ -246,6 +495,14 @@ fn manifests(w: &World) -> String {
             .iter()
             .filter(|((au, _, _), inline)| au == u && **inline)
             .map(|((_, r, t), _)| json!({"role": r, "tenant": t}))
+            .chain(
+                w.instance_assignments
+                    .iter()
+                    .filter(|((au, _, _, _), inline)| au == u && **inline)
+                    .map(
+                        |((_, r, t, i), _)| json!({"role": r, "tenant": t, "resourceInstance": i}),
+                    ),
+            )
             .collect();
         let mut spec = json!({"email": format!("{u}@example.com"), "firstName": first,
                               "attributes": {"n": u.len()}});
@@ -262,6 +519,39 @@ fn manifests(w: &World) -> String {
                 json!({"user": u, "role": r, "tenant": t}),
             ));
         }
+    }
+    for ((u, r, t, i), inline) in &w.instance_assignments {
+        if !inline {
+            docs.push(doc(
+                "RoleAssignment",
+                &format!("{u}.{r}.{t}.{}", i.replace(':', ".")),
+                json!({"user": u, "role": r, "resourceInstance": i, "tenant": t}),
+            ));
+        }
+    }
+    let mut facts = Vec::new();
+    for ((r, k), (t, attributes)) in &w.instances {
+        let mut spec = json!({"resource": r, "key": k, "tenant": t});
+        if let Some(a) = attributes {
+            spec["attributes"] = a.clone();
+        }
+        facts.push(doc("PermitResourceInstance", &format!("{r}.{k}"), spec));
+    }
+    for ((subject, relation, object), t) in &w.tuples {
+        facts.push(doc(
+            "PermitRelationshipTuple",
+            &format!("{subject}.{relation}.{object}").replace(':', "."),
+            json!({"subject": subject, "relation": relation, "object": object, "tenant": t}),
+        ));
+    }
+    if w.as_list && !facts.is_empty() {
+        let items: Vec<Value> = facts
+            .iter()
+            .map(|d| serde_json::from_str(d).unwrap())
+            .collect();
+        docs.push(json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string());
+    } else {
+        docs.extend(facts);
     }
     // JSON is YAML: one document per object.
     docs.join("\n---\n") + "\n"
@@ -353,8 +643,260 @@ fn foreign_assignments() -> Vec<(&'static str, &'static str, &'static str)> {
     ]
 }
 
+/// ReBAC objects nobody declared: on `foreign-res` (a resource role with a derivation, a relation,
+/// two instances in `foreign-tenant`, their tuple, instance assignments of `foreign-user` and of
+/// the declared `u0`); with `on_declared` (a prune schedule, after its first apply, when `res0`
+/// exists) also on declared objects: a resource role of `res0`, an instance of `res0` with
+/// assignments of `u0` (one of the declared role `viewer`) and, with two resources, a tuple to the
+/// declared `res1:i0`, and an assignment of `u1` on the declared `res0:i0` that the world lacks.
+fn foreign_rebac(on_declared: Option<&World>) -> World {
+    let mut f = World::default();
+    let (fr, ft) = ("foreign-res".to_string(), "foreign-tenant".to_string());
+    f.resource_roles.insert(
+        (fr.clone(), "foreign-rrole".into()),
+        ResourceRole {
+            permissions: ["x".to_string()].into(),
+            extends: BTreeSet::new(),
+            granted_to: [("foreign-rrole".into(), fr.clone(), "fparent".into())].into(),
+        },
+    );
+    f.relations
+        .insert((fr.clone(), "fparent".into()), fr.clone());
+    for i in ["f0", "f1"] {
+        f.instances.insert(
+            (fr.clone(), i.into()),
+            (ft.clone(), Some(json!({"foreign": i}))),
+        );
+    }
+    f.tuples.insert(
+        (iref(&fr, "f0"), "fparent".into(), iref(&fr, "f1")),
+        ft.clone(),
+    );
+    for u in ["foreign-user", "u0"] {
+        f.instance_assignments.insert(
+            (
+                u.into(),
+                "foreign-rrole".into(),
+                ft.clone(),
+                iref(&fr, "f0"),
+            ),
+            false,
+        );
+    }
+    let Some(w) = on_declared else {
+        return f;
+    };
+    f.resource_roles.insert(
+        ("res0".into(), "foreign-rrole".into()),
+        ResourceRole {
+            permissions: ["read".to_string()].into(),
+            ..ResourceRole::default()
+        },
+    );
+    let res1_i0 = w.instances.get(&("res1".to_string(), "i0".to_string()));
+    let tenant = res1_i0.map_or("default".to_string(), |(t, _)| t.clone());
+    f.instances
+        .insert(("res0".into(), "foreign-i".into()), (tenant.clone(), None));
+    if res1_i0.is_some() {
+        f.tuples.insert(
+            (
+                iref("res0", "foreign-i"),
+                "parent".into(),
+                iref("res1", "i0"),
+            ),
+            tenant.clone(),
+        );
+    }
+    for role in ["foreign-rrole", "viewer"] {
+        f.instance_assignments.insert(
+            (
+                "u0".into(),
+                role.into(),
+                tenant.clone(),
+                iref("res0", "foreign-i"),
+            ),
+            false,
+        );
+    }
+    let i0_tenant = w.instances[&("res0".to_string(), "i0".to_string())]
+        .0
+        .clone();
+    let u1_owner = (
+        "u1".to_string(),
+        "owner".to_string(),
+        i0_tenant,
+        iref("res0", "i0"),
+    );
+    if !w.instance_assignments.contains_key(&u1_owner) {
+        f.instance_assignments.insert(u1_owner, false);
+    }
+    f
+}
+
+/// Creates `f`'s ReBAC objects through Permit's REST API (derivations after the relations).
+async fn seed_rebac(permit: &LocalHandle, f: &World) {
+    use reqwest::Method;
+    let (schema, facts) = (permit.schema_url(), permit.facts_url());
+    for ((r, k), role) in &f.resource_roles {
+        rest(
+            permit,
+            Method::POST,
+            format!("{schema}/resources/{r}/roles"),
+            json!({"key": k, "name": "Foreign", "permissions": role.permissions,
+                   "extends": role.extends}),
+        )
+        .await;
+    }
+    for ((r, k), subject) in &f.relations {
+        rest(
+            permit,
+            Method::POST,
+            format!("{schema}/resources/{r}/relations"),
+            json!({"key": k, "name": "Foreign", "subject_resource": subject}),
+        )
+        .await;
+    }
+    for ((r, k), role) in &f.resource_roles {
+        for (source, on, by) in &role.granted_to {
+            rest(
+                permit,
+                Method::POST,
+                format!("{schema}/resources/{r}/roles/{k}/implicit_grants"),
+                json!({"role": source, "on_resource": on, "linked_by_relation": by}),
+            )
+            .await;
+        }
+    }
+    for ((r, k), (t, attributes)) in &f.instances {
+        rest(
+            permit,
+            Method::POST,
+            format!("{facts}/resource_instances"),
+            json!({"key": k, "resource": r, "tenant": t, "attributes": attributes}),
+        )
+        .await;
+    }
+    for ((subject, relation, object), t) in &f.tuples {
+        rest(
+            permit,
+            Method::POST,
+            format!("{facts}/relationship_tuples"),
+            json!({"subject": subject, "relation": relation, "object": object, "tenant": t}),
+        )
+        .await;
+    }
+    for (u, r, t, i) in f.instance_assignments.keys() {
+        rest(
+            permit,
+            Method::POST,
+            format!("{facts}/role_assignments"),
+            json!({"user": u, "role": r, "tenant": t, "resource_instance": i}),
+        )
+        .await;
+    }
+}
+
+/// The store's ReBAC objects by their keys: resource roles `res#key` (derivations
+/// `res#key<-on#role/by`), relations `res#key`, instances `res:key`, tuples `s/rel/o`, instance
+/// assignments `user/role/tenant/type:key`; each with its row as JSON (ids and timestamps).
+fn rebac_rows(permit: &LocalHandle) -> BTreeMap<String, Value> {
+    let s = permit.store();
+    let mut out = BTreeMap::new();
+    for r in s.resource_roles.rows() {
+        out.insert(
+            format!("role {}#{}", r.resource, r.key),
+            serde_json::to_value(r).unwrap(),
+        );
+    }
+    for r in s.relations.rows() {
+        out.insert(
+            format!("relation {}#{}", r.object_resource, r.key),
+            serde_json::to_value(r).unwrap(),
+        );
+    }
+    let instance = |id| {
+        s.instances
+            .get_by_id(id)
+            .map(|i| iref(&i.resource, &i.key))
+            .unwrap_or_else(|| format!("dangling {id}"))
+    };
+    for i in s.instances.rows() {
+        out.insert(
+            format!("instance {}", iref(&i.resource, &i.key)),
+            serde_json::to_value(i).unwrap(),
+        );
+    }
+    for t in s.tuples.rows() {
+        out.insert(
+            format!(
+                "tuple {}/{}/{}",
+                instance(t.subject_id),
+                t.relation,
+                instance(t.object_id)
+            ),
+            serde_json::to_value(t).unwrap(),
+        );
+    }
+    for a in s.instance_assignments.rows() {
+        let role = s
+            .resource_roles
+            .get_by_id(a.role_id)
+            .map_or_else(|| format!("dangling {}", a.role_id), |r| r.key.clone());
+        let (inst, tenant) = match s.instances.get_by_id(a.instance_id) {
+            Some(i) => (
+                iref(&i.resource, &i.key),
+                s.tenants
+                    .get_by_id(i.tenant_id)
+                    .map_or_else(|| format!("dangling {}", i.tenant_id), |t| t.key.clone()),
+            ),
+            None => (format!("dangling {}", a.instance_id), String::new()),
+        };
+        let user = s
+            .users
+            .get_by_id(a.user_id)
+            .map_or_else(|| format!("dangling {}", a.user_id), |u| u.key.clone());
+        out.insert(
+            format!("instance assignment {user}/{role}/{tenant}/{inst}"),
+            serde_json::to_value(a).unwrap(),
+        );
+    }
+    out
+}
+
+/// The keys [`rebac_rows`] gives `w`'s ReBAC objects.
+fn rebac_keys(w: &World) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    out.extend(
+        w.resource_roles
+            .keys()
+            .map(|(r, k)| format!("role {r}#{k}")),
+    );
+    out.extend(w.relations.keys().map(|(r, k)| format!("relation {r}#{k}")));
+    out.extend(
+        w.instances
+            .keys()
+            .map(|(r, k)| format!("instance {}", iref(r, k))),
+    );
+    out.extend(
+        w.tuples
+            .keys()
+            .map(|(s, r, o)| format!("tuple {s}/{r}/{o}")),
+    );
+    out.extend(
+        w.instance_assignments
+            .keys()
+            .map(|(u, r, t, i)| format!("instance assignment {u}/{r}/{t}/{i}")),
+    );
+    out
+}
+
 /// The foreign rows as JSON (ids and timestamps included), to prove nothing touched them.
-fn foreign_rows(permit: &LocalHandle) -> Value {
+fn foreign_rows(permit: &LocalHandle, foreign: &World) -> Value {
+    let wanted = rebac_keys(foreign);
+    let rebac: BTreeMap<String, Value> = rebac_rows(permit)
+        .into_iter()
+        .filter(|(k, _)| wanted.contains(k))
+        .collect();
     let s = permit.store();
     let pick = |rows: Vec<Value>, key: &str| -> Value {
         rows.into_iter()
@@ -370,6 +912,7 @@ fn foreign_rows(permit: &LocalHandle) -> Value {
         "assignments": assignments(permit).into_iter()
             .filter(|(u, r, _)| u.starts_with("foreign") || r.starts_with("foreign"))
             .collect::<Vec<_>>(),
+        "rebac": rebac,
     })
 }
 
@@ -389,7 +932,8 @@ fn assignments(permit: &LocalHandle) -> BTreeSet<(String, String, String)> {
 }
 
 /// Permit equals the world plus the foreign objects, field by field, read from the store.
-fn check_state(permit: &LocalHandle, w: &World) -> Result<(), String> {
+fn check_state(permit: &LocalHandle, w: &World, foreign: &World) -> Result<(), String> {
+    check_rebac(permit, w, foreign)?;
     let s = permit.store();
     let keys = |ks: Vec<String>| ks.into_iter().collect::<BTreeSet<_>>();
     let with = |mut set: BTreeSet<String>, extra: &[&str]| {
@@ -473,6 +1017,102 @@ fn check_state(permit: &LocalHandle, w: &World) -> Result<(), String> {
     Ok(())
 }
 
+/// The store's ReBAC objects are exactly `w`'s and `foreign`'s, and `w`'s field by field: resource
+/// roles (name, permissions, extends, derivations), relations (subject), instances (tenant,
+/// attributes), tuples (tenant), instance assignments (the instance's tenant).
+fn check_rebac(permit: &LocalHandle, w: &World, foreign: &World) -> Result<(), String> {
+    let rows = rebac_rows(permit);
+    let have: BTreeSet<String> = rows.keys().cloned().collect();
+    let mut want = rebac_keys(w);
+    want.extend(rebac_keys(foreign));
+    if have != want {
+        return Err(format!(
+            "ReBAC objects: missing {:?}, unexpected {:?}",
+            want.difference(&have).collect::<Vec<_>>(),
+            have.difference(&want).collect::<Vec<_>>()
+        ));
+    }
+    let s = permit.store();
+    let tenant_key = |id| {
+        s.tenants
+            .get_by_id(id)
+            .map(|t| t.key.clone())
+            .unwrap_or_default()
+    };
+    for ((r, k), role) in &w.resource_roles {
+        let i = s.find_resource_role(r, k).unwrap();
+        let have = s.resource_roles.at(i);
+        let permissions: BTreeSet<String> = have.permissions.iter().cloned().collect();
+        let extends: BTreeSet<String> = have.extends.iter().cloned().collect();
+        let granted_to: BTreeSet<(String, String, String)> = have
+            .granted_to
+            .iter()
+            .map(|g| {
+                (
+                    g.role.clone(),
+                    g.on_resource.clone(),
+                    g.linked_by_relation.clone(),
+                )
+            })
+            .collect();
+        if have.name != format!("Role {r}#{k}")
+            || permissions != role.permissions
+            || extends != role.extends
+            || granted_to != role.granted_to
+            || have.no_direct_roles_on_object
+        {
+            return Err(format!(
+                "resource role {r}#{k}: Permit has {have:?}, expected {role:?}"
+            ));
+        }
+    }
+    for ((r, k), subject) in &w.relations {
+        let rel = s
+            .relations
+            .rows()
+            .iter()
+            .find(|x| &x.object_resource == r && &x.key == k)
+            .unwrap();
+        if &rel.subject_resource != subject {
+            return Err(format!(
+                "relation {r}#{k}: {rel:?}, expected subject {subject}"
+            ));
+        }
+    }
+    for ((r, k), (tenant, attributes)) in &w.instances {
+        let i = s.instance(&iref(r, k)).unwrap();
+        let have_attrs = i.attributes.clone().map(Value::Object);
+        if &tenant_key(i.tenant_id) != tenant || &have_attrs != attributes {
+            return Err(format!(
+                "instance {r}:{k}: Permit has {i:?}, expected tenant {tenant} attributes {attributes:?}"
+            ));
+        }
+    }
+    for ((subject, relation, object), tenant) in &w.tuples {
+        let t = s
+            .tuples
+            .rows()
+            .iter()
+            .find(|t| {
+                t.relation == *relation
+                    && s.instances
+                        .get_by_id(t.subject_id)
+                        .is_some_and(|i| &iref(&i.resource, &i.key) == subject)
+                    && s.instances
+                        .get_by_id(t.object_id)
+                        .is_some_and(|i| &iref(&i.resource, &i.key) == object)
+            })
+            .unwrap();
+        if &tenant_key(t.tenant_id) != tenant {
+            return Err(format!(
+                "tuple {subject} {relation} {object}: Permit has {t:?}, expected tenant {tenant}"
+            ));
+        }
+    }
+    // Instance assignments: their key names the instance's tenant (rebac_rows), equal above.
+    Ok(())
+}
+
 /// The inventory owns every declared object and nothing foreign or pruned.
 fn check_inventory(path: &Path, w: &World) -> Result<(), String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("inventory: {e}"))?;
@@ -483,7 +1123,7 @@ fn check_inventory(path: &Path, w: &World) -> Result<(), String> {
             .map(|m| m.keys().cloned().collect())
             .unwrap_or_default()
     };
-    let want: [(&str, BTreeSet<String>); 5] = [
+    let want: [(&str, BTreeSet<String>); 10] = [
         ("PermitResource", w.resources.keys().cloned().collect()),
         ("PermitRole", w.roles.keys().cloned().collect()),
         ("PermitTenant", w.tenants.keys().cloned().collect()),
@@ -493,6 +1133,47 @@ fn check_inventory(path: &Path, w: &World) -> Result<(), String> {
             w.assignments
                 .keys()
                 .map(|(u, r, t)| format!("{u}/{r}/{t}"))
+                .chain(
+                    w.instance_assignments
+                        .keys()
+                        .map(|(u, r, t, i)| format!("{u}/{r}/{t}/{i}")),
+                )
+                .collect(),
+        ),
+        (
+            "ResourceRole",
+            w.resource_roles
+                .keys()
+                .map(|(r, k)| format!("{r}#{k}"))
+                .collect(),
+        ),
+        (
+            "ResourceRelation",
+            w.relations
+                .keys()
+                .map(|(r, k)| format!("{r}#{k}"))
+                .collect(),
+        ),
+        (
+            "RoleDerivation",
+            w.resource_roles
+                .iter()
+                .flat_map(|((r, k), role)| {
+                    role.granted_to
+                        .iter()
+                        .map(move |(src, on, by)| format!("{r}#{k}/{on}#{src}/{by}"))
+                })
+                .collect(),
+        ),
+        (
+            "PermitResourceInstance",
+            w.instances.keys().map(|(r, k)| iref(r, k)).collect(),
+        ),
+        (
+            "PermitRelationshipTuple",
+            w.tuples
+                .keys()
+                .map(|(s, r, o)| format!("{s}/{r}/{o}"))
                 .collect(),
         ),
     ];
@@ -675,6 +1356,8 @@ async fn run_schedule(seed: u64, max_spike_ms: u64) -> Result<Stats, String> {
         )
     };
     seed_foreign(&permit, &sched.world).await;
+    let mut foreign = foreign_rebac(None);
+    seed_rebac(&permit, &foreign).await;
 
     // A prune schedule first owns more than it will declare (no faults), then drops the extras.
     if sched.prune {
@@ -683,12 +1366,36 @@ async fn run_schedule(seed: u64, max_spike_ms: u64) -> Result<Stats, String> {
             Outcome::Exited(0) => {}
             _ => return Err(context(&run, "the fault-free first apply failed".into())),
         }
-        check_state(&permit, &sched.before()).map_err(|e| context(&run, e))?;
+        check_state(&permit, &sched.before(), &foreign).map_err(|e| context(&run, e))?;
         run.prune = true;
+        // Foreign objects on declared ones, which prune must tell apart from its own.
+        let on_declared = foreign_rebac(Some(&sched.before()));
+        let mut only_new = on_declared.clone();
+        only_new
+            .resource_roles
+            .retain(|k, _| !foreign.resource_roles.contains_key(k));
+        only_new
+            .relations
+            .retain(|k, _| !foreign.relations.contains_key(k));
+        only_new
+            .instances
+            .retain(|k, _| !foreign.instances.contains_key(k));
+        only_new
+            .tuples
+            .retain(|k, _| !foreign.tuples.contains_key(k));
+        only_new
+            .instance_assignments
+            .retain(|k, _| !foreign.instance_assignments.contains_key(k));
+        seed_rebac(&permit, &only_new).await;
+        foreign = on_declared;
     }
     write_world(&sched.world);
-    let foreign_before = foreign_rows(&permit);
-    let pruned = if sched.prune { 6 } else { 0 };
+    let foreign_before = foreign_rows(&permit, &foreign);
+    let pruned = if sched.prune {
+        (sched.before().len() - sched.world.len()) as u64
+    } else {
+        0
+    };
 
     permit
         .set_faults(Faults {
@@ -700,11 +1407,7 @@ async fn run_schedule(seed: u64, max_spike_ms: u64) -> Result<Stats, String> {
 
     let mut stats = Stats {
         schedules: 1,
-        objects: (sched.world.resources.len()
-            + sched.world.roles.len()
-            + sched.world.tenants.len()
-            + sched.world.users.len()
-            + sched.world.assignments.len()) as u64,
+        objects: sched.world.len() as u64,
         pruned,
         ..Stats::default()
     };
@@ -761,13 +1464,13 @@ async fn run_schedule(seed: u64, max_spike_ms: u64) -> Result<Stats, String> {
     permit
         .set_faults(Faults::default())
         .map_err(|e| e.to_string())?;
-    check_state(&permit, &sched.world).map_err(|e| context(&run, e))?;
-    if foreign_rows(&permit) != foreign_before {
+    check_state(&permit, &sched.world, &foreign).map_err(|e| context(&run, e))?;
+    if foreign_rows(&permit, &foreign) != foreign_before {
         return Err(context(
             &run,
             format!(
                 "objects outside the inventory changed:\nbefore {foreign_before:#}\nafter {:#}",
-                foreign_rows(&permit)
+                foreign_rows(&permit, &foreign)
             ),
         ));
     }
