@@ -8,6 +8,13 @@
 //! byte-for-byte untouched, owned objects no longer declared are pruned, and no object was created
 //! twice (the store records every key created again after a delete).
 //!
+//! The world covers the RBAC kinds and issue 18's ReBAC kinds: resource roles (with `extends` and
+//! derivations through a relation) declared inside their `PermitResource`, resource instances,
+//! relationship tuples (sometimes in a `kind: List`) and instance role assignments (inline and as
+//! `RoleAssignment`). A prune schedule's extras include a resource role and instances whose
+//! deletion takes assignments and tuples with it; foreign ReBAC objects, some on declared
+//! resources, instances and users, are seeded through the REST API and must survive unchanged.
+//!
 //! `cargo test --test fault_schedules` runs 50 schedules (seeds 0..50). The long run is
 //! `FAULT_SCHEDULES=1000 cargo test --test fault_schedules -- --ignored --nocapture`; one seed again:
 //! `FAULT_SEED=17 cargo test --test fault_schedules -- --nocapture`. Other knobs: `FAULT_SEED_BASE`,
