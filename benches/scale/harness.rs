@@ -324,8 +324,8 @@ spec:
     let folders = r.folders().max(1);
     for d in 0..r.documents() {
         for k in 0..r.tuples_per_document.min(folders) {
-            if items % 1000 == 0 {
-                if items > 0 && items % 10_000 == 0 {
+            if items.is_multiple_of(1000) {
+                if items > 0 && items.is_multiple_of(10_000) {
                     flush(&mut buf, &mut file)?;
                 }
                 buf.push_str("apiVersion: v1\nkind: List\nitems:\n");
@@ -340,7 +340,7 @@ spec:
                 document(d)
             );
             items += 1;
-            if items % 1000 == 0 {
+            if items.is_multiple_of(1000) {
                 buf.push_str("---\n");
             }
         }
