@@ -150,3 +150,51 @@ fn replay_at_permits_limits_spends_each_window_exactly() {
         at.floor
     );
 }
+
+/// Scenario R (ReBAC on top of S) at 1/100 size: the cold apply within 1.05x the fewest calls
+/// Permit's API allows, and a re-apply that writes nothing and lists only the pages the data
+/// needs.
+#[test]
+fn small_scale_rebac_run_stays_within_the_call_bounds() {
+    let work = tempfile::tempdir().unwrap();
+    let mut settings = settings(&work);
+    settings.scenarios = vec!["R".into()];
+    let runs = harness::run_all(&settings, &|_, _| None).unwrap();
+    eprintln!("{}", harness::table(&settings, &runs));
+    let find = |contender: &str| {
+        runs.iter()
+            .find(|r| r.scenario == "R" && r.contender.contains(contender))
+            .unwrap_or_else(|| panic!("no run R / {contender}"))
+    };
+    let cold = find("(cold)");
+    assert_eq!(cold.exit_code, Some(0), "{}", cold.note);
+    for kind in [
+        "instances upsert (bulk)",
+        "tuples create (bulk)",
+        "assign (bulk)",
+    ] {
+        assert!(
+            cold.bound_detail.contains_key(kind),
+            "{:?}",
+            cold.bound_detail
+        );
+    }
+    assert!(
+        cold.calls_per_bound <= 1.05,
+        "cold: {} calls against a bound of {} ({:?}; {:?})",
+        cold.total_calls,
+        cold.bound,
+        cold.calls,
+        cold.bound_detail
+    );
+    let again = find("(no change)");
+    assert_eq!(again.exit_code, Some(0), "{}", again.note);
+    assert_eq!(again.writes, 0, "re-apply wrote: {:?}", again.calls);
+    assert!(
+        again.total_calls <= again.bound,
+        "re-apply: {} calls against {} ({:?})",
+        again.total_calls,
+        again.bound,
+        again.bound_detail
+    );
+}

@@ -144,9 +144,9 @@ fn permit_resource(kind: &str) -> ApiResource {
     )
 }
 
-/// The blog-rbac example objects: every one of the six kinds at least once.
+/// The rbac-blog-reduced example objects: every one of the six kinds at least once.
 fn example_objects() -> Vec<DynamicObject> {
-    let dir = root().join("examples/blog-rbac");
+    let dir = root().join("examples/rbac-blog-reduced");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())

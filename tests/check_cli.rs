@@ -1,5 +1,6 @@
-//! `permit-sync check` end to end: the binary asks the embedded PDP after the blog-rbac example's
-//! state was created through the local Permit's REST API; exit codes 0 allowed, 3 denied, 1 error.
+//! `permit-sync check` end to end: the binary asks the embedded PDP after the rbac-blog-reduced
+//! example's state was created through the local Permit's REST API; exit codes 0 allowed, 3
+//! denied, 1 error.
 
 use permit_sync::local::{LocalConfig, LocalHandle, LocalPermit};
 use permit_sync::pdp::dev;
@@ -55,7 +56,7 @@ async fn call(permit: &LocalHandle, method: Method, path: &str, body: Value) -> 
     serde_json::from_str(&text).unwrap_or(Value::Null)
 }
 
-/// `examples/blog-rbac`, created through the REST API as the sync engine would.
+/// `examples/rbac-blog-reduced`, created through the REST API as the sync engine would.
 async fn blog_rbac(permit: &LocalHandle) {
     const S: &str = "/v2/schema/default/local";
     const F: &str = "/v2/facts/default/local";

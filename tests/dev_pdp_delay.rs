@@ -79,7 +79,7 @@ async fn dev_logs_when_the_delayed_pdp_has_the_syncs_writes() {
     let session = tmp.path().join("session.json");
     let port = free_port();
     let mut child = Command::new(BIN)
-        .args(["dev", "examples/blog-rbac", "--pdp-delay", "1500ms"])
+        .args(["dev", "examples/rbac-blog-reduced", "--pdp-delay", "1500ms"])
         .args(["--api-addr", "127.0.0.1:0", "--pdp-addr", "127.0.0.1:0"])
         .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
         .env("PERMIT_SYNC_DEV_SESSION", &session)

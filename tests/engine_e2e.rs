@@ -493,9 +493,9 @@ mod local {
         )
     }
 
-    /// The blog-rbac example, through the manifest loader.
+    /// The rbac-blog-reduced example, through the manifest loader.
     pub fn blog() -> Vec<(Origin, Object)> {
-        permit_sync::commands::load(Path::new("examples/blog-rbac")).unwrap()
+        permit_sync::commands::load(Path::new("examples/rbac-blog-reduced")).unwrap()
     }
 
     pub fn without(objects: &[(Origin, Object)], kind: Kind, name: &str) -> Vec<(Origin, Object)> {
@@ -556,7 +556,7 @@ mod local {
         );
         let c1 = env.permit.counters();
         let first = calls(&c0, &c1);
-        report("blog-rbac first apply", &first);
+        report("rbac-blog-reduced first apply", &first);
         // The floor: scope + 5 list pages; 1 resource and 1 tenant (single calls), 1 bulk upsert
         // each for the 2 roles and the 2 users, 1 bulk assign for the 2 assignments.
         assert_eq!(first.values().sum::<u64>(), 11, "{first:?}");
@@ -580,7 +580,7 @@ mod local {
         assert!(out.contains(NO_CHANGES), "{out}");
         let c2 = env.permit.counters();
         let second = calls(&c1, &c2);
-        report("blog-rbac second apply", &second);
+        report("rbac-blog-reduced second apply", &second);
         assert!(out.contains("6 API calls (6 read;"), "{out}");
         assert!(second.keys().all(|k| k.starts_with("GET ")), "{second:?}");
         assert_eq!(second.values().sum::<u64>(), 6);
@@ -603,7 +603,7 @@ mod local {
         assert_eq!(code, 0, "{out}");
         let c4 = env.permit.counters();
         let prune = calls(&c3, &c4);
-        report("blog-rbac apply --prune", &prune);
+        report("rbac-blog-reduced apply --prune", &prune);
         assert_eq!(prune.get("DELETE role_assignments"), Some(&1), "{prune:?}");
         assert!(
             !env.allowed("jane@example.com", "read", "post", "acme")

@@ -594,7 +594,7 @@ async fn kubectl_applies_crds_and_the_example_and_lists_them() {
         "the apiserver warns about crds/: {stderr}"
     );
 
-    let example = root.join("examples/blog-rbac");
+    let example = root.join("examples/rbac-blog-reduced");
     let (stdout, stderr) = run(&[
         "apply",
         "--server-side",

@@ -28,7 +28,7 @@ fn keys(objects: &[manifest::LoadedObject]) -> Vec<String> {
 #[test]
 fn the_blog_rbac_example_loads_with_origins() {
     let set = manifest::load_paths(
-        &[PathBuf::from("examples/blog-rbac")],
+        &[PathBuf::from("examples/rbac-blog-reduced")],
         &LoadOptions::default(),
     );
     assert!(set.diagnostics.is_empty(), "{:?}", set.diagnostics);
@@ -49,14 +49,14 @@ fn the_blog_rbac_example_loads_with_origins() {
     assert_eq!(
         origins,
         [
-            "examples/blog-rbac/assignments.yaml:1:1",
-            "examples/blog-rbac/pdp.yaml:2:1",
-            "examples/blog-rbac/policy.yaml:2:1",
-            "examples/blog-rbac/policy.yaml:15:1",
-            "examples/blog-rbac/policy.yaml:25:1",
-            "examples/blog-rbac/tenants.yaml:1:1",
-            "examples/blog-rbac/users.yaml:2:1",
-            "examples/blog-rbac/users.yaml:14:1",
+            "examples/rbac-blog-reduced/assignments.yaml:1:1",
+            "examples/rbac-blog-reduced/pdp.yaml:2:1",
+            "examples/rbac-blog-reduced/policy.yaml:2:1",
+            "examples/rbac-blog-reduced/policy.yaml:15:1",
+            "examples/rbac-blog-reduced/policy.yaml:25:1",
+            "examples/rbac-blog-reduced/tenants.yaml:1:1",
+            "examples/rbac-blog-reduced/users.yaml:2:1",
+            "examples/rbac-blog-reduced/users.yaml:14:1",
         ]
     );
     let Object::User(bob) = &set.objects[7].object else {

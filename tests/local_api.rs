@@ -81,7 +81,7 @@ impl Client {
         body["allow"].as_bool().unwrap()
     }
 
-    /// The blog-rbac schema: `post` with read/update/delete; `viewer` reads, `editor` extends it.
+    /// The rbac-blog-reduced schema: `post` with read/update/delete; `viewer` reads, `editor` extends it.
     async fn blog_schema(&self) {
         let (s, body) = self
             .schema(

@@ -60,7 +60,7 @@ fn the_corpus_and_the_examples_give_the_same_diagnostics_and_model() {
     for p in [
         "tests/corpus/bad",
         "tests/corpus/good",
-        "examples/blog-rbac",
+        "examples/rbac-blog-reduced",
         "tests/corpus",
     ] {
         same(&[PathBuf::from(p)]);
@@ -160,13 +160,13 @@ fn problems_across_files_are_placed_as_the_whole_set_places_them() {
 #[test]
 fn a_clean_source_loads_into_the_model_with_counts() {
     let s = source::load(
-        &[PathBuf::from("examples/blog-rbac")],
+        &[PathBuf::from("examples/rbac-blog-reduced")],
         &LoadOptions::default(),
     );
     assert!(!s.has_errors(), "{:?}", s.diagnostics);
     assert!(s.files >= 1);
     let set = manifest::load_paths(
-        &[PathBuf::from("examples/blog-rbac")],
+        &[PathBuf::from("examples/rbac-blog-reduced")],
         &LoadOptions::default(),
     );
     assert_eq!(s.objects, set.objects.len());

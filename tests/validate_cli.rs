@@ -33,7 +33,7 @@ fn external_assignment() -> String {
 
 #[test]
 fn the_blog_rbac_example_is_valid() {
-    let out = validate(&["examples/blog-rbac"]);
+    let out = validate(&["examples/rbac-blog-reduced"]);
     assert_eq!(stdout(&out), "valid: 8 objects in 5 files\n");
     assert_eq!(out.status.code(), Some(0));
 }

@@ -83,7 +83,7 @@ fn copy_blog(to: &Path) {
         "users.yaml",
         "assignments.yaml",
     ] {
-        std::fs::copy(Path::new("examples/blog-rbac").join(f), to.join(f)).unwrap();
+        std::fs::copy(Path::new("examples/rbac-blog-reduced").join(f), to.join(f)).unwrap();
     }
 }
 
@@ -970,7 +970,12 @@ mod binary {
         let port = free_port();
         let mut dev = Proc::spawn(
             Command::new(BIN)
-                .args(["dev", "examples/blog-rbac", "--api-addr", "127.0.0.1:0"])
+                .args([
+                    "dev",
+                    "examples/rbac-blog-reduced",
+                    "--api-addr",
+                    "127.0.0.1:0",
+                ])
                 .args(["--pdp-addr", "127.0.0.1:0", "--log-format", "json"])
                 .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
                 .env("PERMIT_SYNC_DEV_SESSION", &session)
@@ -983,7 +988,7 @@ mod binary {
             "API:     http://127.0.0.1:",
             "PDP:     http://127.0.0.1:",
             "API key: permit_key_",
-            "watching examples/blog-rbac",
+            "watching examples/rbac-blog-reduced",
         ] {
             assert!(out.contains(expected), "{expected} not in:\n{out}");
         }
@@ -1306,7 +1311,12 @@ mod binary {
         let port = free_port();
         let mut dev = Proc::spawn(
             Command::new(BIN)
-                .args(["dev", "examples/blog-rbac", "--api-addr", "127.0.0.1:0"])
+                .args([
+                    "dev",
+                    "examples/rbac-blog-reduced",
+                    "--api-addr",
+                    "127.0.0.1:0",
+                ])
                 .args(["--pdp-addr", "127.0.0.1:0"])
                 .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
                 .env("PERMIT_SYNC_DEV_SESSION", tmp.path().join("s.json"))

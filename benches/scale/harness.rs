@@ -34,6 +34,8 @@ pub const BULK_USERS: u64 = 3000;
 pub const BULK_TENANTS: u64 = 2000;
 pub const BULK_ASSIGNMENTS: u64 = 2000;
 pub const BULK_ROLES: u64 = 2000;
+pub const BULK_INSTANCES: u64 = 3000;
+pub const BULK_TUPLES: u64 = 1000;
 pub const PER_PAGE: u64 = 100;
 /// Calls the Terraform provider keeps in flight by default (`-parallelism=10`).
 pub const BASELINE_IN_FLIGHT: usize = 10;
@@ -51,7 +53,7 @@ pub struct Settings {
     pub bin: PathBuf,
     /// Manifests, inventories and reports go here.
     pub work: PathBuf,
-    /// Scenarios to run: `S`, `L` (and `W`, `K` once their sources exist).
+    /// Scenarios to run: `S`, `L`, `W`, `R` (and `K`, which needs the Kubernetes harness).
     pub scenarios: Vec<String>,
 }
 
@@ -211,6 +213,159 @@ pub fn generate(dir: &Path, shape: Shape, change: Change) -> anyhow::Result<()> 
         buf.push_str("---\n");
         if (u + 1) % PER_FILE == 0 || u + 1 == shape.users {
             std::fs::write(dir.join(format!("users-{:03}.yaml", u / PER_FILE)), &buf)?;
+            buf.clear();
+        }
+    }
+    Ok(())
+}
+
+/// ReBAC data on top of a generated S directory (scenario R): resource roles on both resources,
+/// a relation `document#parent` (subject `folder`) with a derivation `folder#owner` →
+/// `document#owner`, `instances` instances (a quarter folders), `tuples_per_document` parent
+/// folders per document (as `kind: List` documents of 1,000 items), and `instance_roles` instance
+/// role assignments (a `RoleAssignment` each), all in the `default` tenant.
+#[derive(Clone, Copy, Debug)]
+pub struct Rebac {
+    pub instances: usize,
+    pub tuples_per_document: usize,
+    pub instance_roles: usize,
+    pub users: usize,
+}
+
+impl Rebac {
+    pub fn r(size: f64) -> Rebac {
+        Rebac {
+            instances: scaled(10_000, size).max(8),
+            tuples_per_document: 4,
+            instance_roles: scaled(30_000, size),
+            users: Shape::s(size).users,
+        }
+    }
+
+    fn folders(&self) -> usize {
+        self.instances / 4
+    }
+
+    fn documents(&self) -> usize {
+        self.instances - self.folders()
+    }
+}
+
+pub fn generate_rebac(dir: &Path, r: Rebac) -> anyhow::Result<()> {
+    let policy = "\
+apiVersion: permitsync.dev/v1alpha1
+kind: PermitResource
+metadata: {name: folder-rebac}
+spec:
+  key: folder
+  actions: {read: {}, create: {}, update: {}, delete: {}}
+  roles:
+    viewer: {permissions: [read]}
+    owner: {permissions: [read, create, update, delete], extends: [viewer]}
+---
+apiVersion: permitsync.dev/v1alpha1
+kind: PermitResource
+metadata: {name: document-rebac}
+spec:
+  key: document
+  actions: {read: {}, create: {}, update: {}, delete: {}}
+  relations:
+    parent: {subject: folder}
+  roles:
+    viewer: {permissions: [read]}
+    owner:
+      permissions: [read, create, update, delete]
+      extends: [viewer]
+      grantedTo:
+        - {role: owner, onResource: folder, linkedBy: parent}
+";
+    // The ReBAC policy replaces S's two resources (same keys, now with roles).
+    let s_policy = std::fs::read_to_string(dir.join("policy.yaml"))?;
+    let kept: Vec<&str> = s_policy
+        .split("---\n")
+        .filter(|d| !d.contains("kind: PermitResource\n"))
+        .collect();
+    std::fs::write(
+        dir.join("policy.yaml"),
+        format!("{policy}---\n{}", kept.join("---\n")),
+    )?;
+    let folder = |f: usize| format!("folder-{f:06}");
+    let document = |d: usize| format!("doc-{d:06}");
+    let mut buf = String::new();
+    for f in 0..r.folders() {
+        let _ = write!(
+            buf,
+            "apiVersion: permitsync.dev/v1alpha1\nkind: PermitResourceInstance\nmetadata:\n  \
+             name: {k}\nspec:\n  resource: folder\n  key: {k}\n---\n",
+            k = folder(f)
+        );
+    }
+    for d in 0..r.documents() {
+        let _ = write!(
+            buf,
+            "apiVersion: permitsync.dev/v1alpha1\nkind: PermitResourceInstance\nmetadata:\n  \
+             name: {k}\nspec:\n  resource: document\n  key: {k}\n  attributes:\n    \
+             size: {d}\n---\n",
+            k = document(d)
+        );
+    }
+    std::fs::write(dir.join("instances.yaml"), &buf)?;
+    buf.clear();
+    let mut items = 0usize;
+    let mut file = 0usize;
+    let flush = |buf: &mut String, file: &mut usize| -> anyhow::Result<()> {
+        if !buf.is_empty() {
+            std::fs::write(dir.join(format!("tuples-{:03}.yaml", *file)), &*buf)?;
+            buf.clear();
+            *file += 1;
+        }
+        Ok(())
+    };
+    let folders = r.folders().max(1);
+    for d in 0..r.documents() {
+        for k in 0..r.tuples_per_document.min(folders) {
+            if items % 1000 == 0 {
+                if items > 0 && items % 10_000 == 0 {
+                    flush(&mut buf, &mut file)?;
+                }
+                buf.push_str("apiVersion: v1\nkind: List\nitems:\n");
+            }
+            let f = (d + k * folders / r.tuples_per_document.max(1)) % folders;
+            let _ = write!(
+                buf,
+                "- apiVersion: permitsync.dev/v1alpha1\n  kind: PermitRelationshipTuple\n  \
+                 metadata: {{name: t-{d}-{k}}}\n  spec: {{subject: \"folder:{}\", relation: parent, \
+                 object: \"document:{}\"}}\n",
+                folder(f),
+                document(d)
+            );
+            items += 1;
+            if items % 1000 == 0 {
+                buf.push_str("---\n");
+            }
+        }
+    }
+    flush(&mut buf, &mut file)?;
+    for a in 0..r.instance_roles {
+        let user = user_key(a % r.users);
+        // Each user's grants on consecutive instances: distinct while grants ≤ instances.
+        let i = (a / r.users + a * 7) % r.instances;
+        let (role, instance) = if i < r.folders() {
+            ("owner", format!("folder:{}", folder(i)))
+        } else {
+            ("viewer", format!("document:{}", document(i - r.folders())))
+        };
+        let _ = write!(
+            buf,
+            "apiVersion: permitsync.dev/v1alpha1\nkind: RoleAssignment\nmetadata:\n  \
+             name: ira-{a}\nspec:\n  user: {user}\n  role: {role}\n  resourceInstance: \
+             \"{instance}\"\n---\n"
+        );
+        if (a + 1) % 10_000 == 0 || a + 1 == r.instance_roles {
+            std::fs::write(
+                dir.join(format!("instance-roles-{:03}.yaml", a / 10_000)),
+                &buf,
+            )?;
             buf.clear();
         }
     }
@@ -452,7 +607,9 @@ pub fn bound(plan: &Plan, live: &State) -> (u64, BTreeMap<String, u64>) {
         + pages(live.roles.len())
         + pages(live.tenants.len())
         + pages(live.users.len())
-        + pages(live.assignments.len());
+        + pages(live.assignments.len())
+        + pages(live.instances.len())
+        + pages(live.tuples.len());
     d.insert("list pages".to_string(), list);
     let n = |kind: Kind, actions: &[Action]| -> u64 {
         plan.ops
@@ -473,6 +630,35 @@ pub fn bound(plan: &Plan, live: &State) -> (u64, BTreeMap<String, u64>) {
             Kind::PermitResource,
             &[Action::Create, Action::Update, Action::Delete],
         ),
+    );
+    add(
+        "resource roles, relations, derivations (single)",
+        n(
+            Kind::ResourceRole,
+            &[Action::Create, Action::Update, Action::Delete],
+        ) + n(Kind::ResourceRelation, &[Action::Create, Action::Delete])
+            + 2 * n(Kind::ResourceRelation, &[Action::Update])
+            + n(Kind::RoleDerivation, &[Action::Create, Action::Delete]),
+    );
+    add(
+        "instances upsert (bulk)",
+        n(Kind::PermitResourceInstance, &[Action::Create]).div_ceil(BULK_INSTANCES),
+    );
+    add(
+        "instances update (single)",
+        n(Kind::PermitResourceInstance, &[Action::Update]),
+    );
+    add(
+        "instances delete (bulk)",
+        n(Kind::PermitResourceInstance, &del).div_ceil(BULK_INSTANCES),
+    );
+    add(
+        "tuples create (bulk)",
+        n(Kind::PermitRelationshipTuple, &[Action::Create]).div_ceil(BULK_TUPLES),
+    );
+    add(
+        "tuples delete (bulk)",
+        n(Kind::PermitRelationshipTuple, &del).div_ceil(BULK_TUPLES),
     );
     add(
         "roles upsert (bulk)",
@@ -947,6 +1133,28 @@ pub fn scenario_l(stage: &Stage) -> anyhow::Result<Vec<Run>> {
     Ok(vec![cold, again])
 }
 
+/// Scenario R: S's policy and data plus ReBAC ([`Rebac::r`]: 10,000 instances, 30,000 tuples,
+/// 30,000 instance role assignments): cold apply and re-apply.
+pub fn scenario_r(stage: &Stage) -> anyhow::Result<Vec<Run>> {
+    let size = stage.settings.size;
+    let dir = stage.settings.work.join("R");
+    let state = stage.settings.work.join("R-inventory.json");
+    let _ = std::fs::remove_file(&state);
+    generate(&dir, Shape::s(size), Change::default())?;
+    generate_rebac(&dir, Rebac::r(size))?;
+    stage.reset()?;
+    let cold = apply_run(stage, "R", "permit-sync apply (cold)", &dir, &state, &[])?;
+    let again = apply_run(
+        stage,
+        "R",
+        "permit-sync apply (no change)",
+        &dir,
+        &state,
+        &[],
+    )?;
+    Ok(vec![cold, again])
+}
+
 /// Scenarios a caller adds (K, which needs the Kubernetes harness): `None` when unknown.
 pub type Extra<'a> = &'a dyn Fn(&Stage, &str) -> Option<anyhow::Result<Vec<Run>>>;
 
@@ -1075,6 +1283,7 @@ pub fn run_all(settings: &Settings, extra: Extra<'_>) -> anyhow::Result<Vec<Run>
         match s.as_str() {
             "S" => runs.extend(scenario_s(&stage)?),
             "L" => runs.extend(scenario_l(&stage)?),
+            "R" => runs.extend(scenario_r(&stage)?),
             "W" => runs.extend(scenario_w(
                 &stage,
                 ((200.0 * settings.size).round() as usize).max(10),

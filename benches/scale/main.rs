@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo bench --bench scale -- [--size 1] [--latency-ms 20] [--rate-scale 10]
-//!     [--baseline-sample 4000] [--scenarios S,L,W,K] [--json target/bench-scale.json]
+//!     [--baseline-sample 4000] [--scenarios S,L,W,R,K] [--json target/bench-scale.json]
 //! ```
 //!
 //! `cargo test --all-targets` also starts this binary, without cargo bench's `--bench` flag: it then
@@ -48,7 +48,7 @@ fn main() -> anyhow::Result<()> {
             .map(PathBuf::from)
             .unwrap_or_else(|| target.join("bench-scale")),
         scenarios: value("--scenarios")
-            .unwrap_or_else(|| "S,L,W,K".into())
+            .unwrap_or_else(|| "S,L,W,R,K".into())
             .split(',')
             .map(|s| s.trim().to_uppercase())
             .collect(),

@@ -2,17 +2,20 @@
 //! `plan` on the result shows no changes.
 
 use super::ConnectionArgs;
-use crate::kinds::resource::{ActionSpec, AttributeSpec};
+use crate::kinds::resource::{
+    ActionSpec, AttributeSpec, DerivationSpec, DerivationWhen, RelationSpec, ResourceRoleSpec,
+};
 use crate::kinds::{Attributes, DEFAULT_TENANT};
 use crate::kinds::{
-    PermitResource, PermitResourceSpec, PermitRole, PermitRoleSpec, PermitTenant, PermitTenantSpec,
-    PermitUser, PermitUserSpec, RoleAssignment, RoleAssignmentSpec,
+    PermitRelationshipTuple, PermitRelationshipTupleSpec, PermitResource, PermitResourceInstance,
+    PermitResourceInstanceSpec, PermitResourceSpec, PermitRole, PermitRoleSpec, PermitTenant,
+    PermitTenantSpec, PermitUser, PermitUserSpec, RoleAssignment, RoleAssignmentSpec,
 };
-use crate::model::{Attrs, State};
+use crate::model::{Attrs, Derivation, State};
 use crate::permit::live;
 use anyhow::Context;
 use serde::Serialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug, Clone)]
@@ -61,13 +64,17 @@ fn name_for(key: &str, taken: &mut BTreeSet<String>) -> String {
     name
 }
 
-fn yaml_stream<T: Serialize>(docs: &[T]) -> anyhow::Result<String> {
+/// The documents as one YAML stream; `None` when there are none.
+fn yaml_stream<T: Serialize>(docs: &[T]) -> anyhow::Result<Option<String>> {
+    if docs.is_empty() {
+        return Ok(None);
+    }
     let mut out = String::from("# Exported by permit-sync from the live Permit environment.\n");
     for d in docs {
         out.push_str("---\n");
         out.push_str(&serde_saphyr::to_string(d).context("serialising a manifest")?);
     }
-    Ok(out)
+    Ok(Some(out))
 }
 
 /// Empty attribute maps are left out: an undeclared field is not managed, which matches.
@@ -80,27 +87,110 @@ fn key_field(key: &str, name: &str) -> Option<String> {
     (key != name).then(|| key.to_string())
 }
 
-/// Writes `resources.yaml`, `roles.yaml`, `tenants.yaml`, `users.yaml`, `assignments.yaml`.
+/// A resource's relations and roles (with their derivations as `grantedTo`, and
+/// `grantedToWhen` when the option is set), as its manifest declares them inline.
+fn resource_parts(
+    state: &State,
+    resource: &str,
+    derivations: &BTreeMap<&str, Vec<&Derivation>>,
+) -> (
+    Option<BTreeMap<String, RelationSpec>>,
+    Option<BTreeMap<String, ResourceRoleSpec>>,
+) {
+    let prefix = format!("{resource}#");
+    let of_resource = |k: &String| k.starts_with(&prefix);
+    let relations: BTreeMap<String, RelationSpec> = state
+        .relations
+        .iter()
+        .filter(|(k, _)| of_resource(k))
+        .map(|(_, r)| {
+            let spec = RelationSpec {
+                subject: r.subject.clone(),
+                name: Some(r.name.clone()),
+                description: r.description.clone(),
+            };
+            (r.key.clone(), spec)
+        })
+        .collect();
+    let roles: BTreeMap<String, ResourceRoleSpec> = state
+        .resource_roles
+        .iter()
+        .filter(|(k, _)| of_resource(k))
+        .map(|(k, r)| {
+            let granted_to = derivations
+                .get(k.as_str())
+                .into_iter()
+                .flatten()
+                .map(|d| {
+                    let (on_resource, role) = Derivation::split(&d.source);
+                    DerivationSpec {
+                        role: role.to_string(),
+                        on_resource: on_resource.to_string(),
+                        linked_by: d.relation.clone(),
+                    }
+                })
+                .collect();
+            let spec = ResourceRoleSpec {
+                name: Some(r.name.clone()),
+                description: r.description.clone(),
+                permissions: r.permissions.iter().cloned().collect(),
+                extends: r.extends.iter().cloned().collect(),
+                granted_to,
+                // Permit's default (`false`) is left out: undeclared, it is not managed.
+                granted_to_when: (r.no_direct_roles_on_object == Some(true)).then_some(
+                    DerivationWhen {
+                        no_direct_roles_on_object: true,
+                    },
+                ),
+                attributes: non_empty(&r.attributes),
+            };
+            (r.key.clone(), spec)
+        })
+        .collect();
+    (
+        (!relations.is_empty()).then_some(relations),
+        (!roles.is_empty()).then_some(roles),
+    )
+}
+
+/// Writes `resources.yaml` (with their relations and resource roles), `roles.yaml`,
+/// `tenants.yaml`, `users.yaml`, `instances.yaml`, `tuples.yaml` and `assignments.yaml`
+/// (tenant and instance role assignments).
 pub fn write(state: &State, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut files = Vec::new();
-    let mut put = |file: &str, text: String| -> anyhow::Result<()> {
+    // A kind with nothing to export gets no file (the loader refuses a file without manifests),
+    // and the file of an earlier export is removed, so that it does not declare what is gone.
+    let mut put = |file: &str, text: Option<String>| -> anyhow::Result<()> {
         let path = dir.join(file);
+        let Some(text) = text else {
+            return match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(e).with_context(|| format!("removing {}", path.display()))
+                }
+                _ => Ok(()),
+            };
+        };
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         files.push(path);
         Ok(())
     };
 
+    let mut derivations: BTreeMap<&str, Vec<&Derivation>> = BTreeMap::new();
+    for d in state.derivations.values() {
+        derivations.entry(d.role.as_str()).or_default().push(d);
+    }
     let mut taken = BTreeSet::new();
     let resources: Vec<PermitResource> = state
         .resources
         .values()
         .map(|r| {
             let name = name_for(&r.key, &mut taken);
+            let (relations, roles) = resource_parts(state, &r.key, &derivations);
             let spec = PermitResourceSpec {
                 key: key_field(&r.key, &name),
-                relations: None,
-                roles: None,
+                relations,
+                roles,
                 name: Some(r.name.clone()),
                 description: r.description.clone(),
                 actions: r
@@ -198,12 +288,56 @@ pub fn write(state: &State, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         .collect();
     put("users.yaml", yaml_stream(&users)?)?;
 
+    // Facts in volume, written as users are: one stream of documents per kind.
+    let mut taken = BTreeSet::new();
+    let instances: Vec<PermitResourceInstance> = state
+        .instances
+        .values()
+        .map(|i| {
+            let name = name_for(&format!("{}-{}", i.resource, i.key), &mut taken);
+            let spec = PermitResourceInstanceSpec {
+                resource: i.resource.clone(),
+                key: key_field(&i.key, &name),
+                tenant: Some(i.tenant.clone()),
+                attributes: non_empty(&i.attributes),
+                deletion_policy: None,
+            };
+            PermitResourceInstance::new(&name, spec)
+        })
+        .collect();
+    put("instances.yaml", yaml_stream(&instances)?)?;
+
+    let mut taken = BTreeSet::new();
+    let tuples: Vec<PermitRelationshipTuple> = state
+        .tuples
+        .values()
+        .map(|t| {
+            let name = name_for(
+                &format!("{}-{}-{}", t.subject, t.relation, t.object),
+                &mut taken,
+            );
+            let spec = PermitRelationshipTupleSpec {
+                subject: t.subject.clone(),
+                relation: t.relation.clone(),
+                object: t.object.clone(),
+                tenant: Some(t.tenant.clone()),
+                deletion_policy: None,
+            };
+            PermitRelationshipTuple::new(&name, spec)
+        })
+        .collect();
+    put("tuples.yaml", yaml_stream(&tuples)?)?;
+
     let mut taken = BTreeSet::new();
     let assignments: Vec<RoleAssignment> = state
         .assignments
         .values()
         .map(|a| {
-            let name = name_for(&format!("{}-{}-{}", a.user, a.role, a.tenant), &mut taken);
+            let mut base = format!("{}-{}-{}", a.user, a.role, a.tenant);
+            if let Some(instance) = &a.resource_instance {
+                base = format!("{base}-{instance}");
+            }
+            let name = name_for(&base, &mut taken);
             let spec = RoleAssignmentSpec {
                 user: a.user.clone(),
                 role: a.role.clone(),

@@ -1,8 +1,11 @@
 //! Request bodies, in the field names Permit's API takes: `permit_api::request`'s structs,
 //! borrowed from the model's objects.
 
-use crate::model::{Action, AttributeDef, Attrs, Resource, Role, Tenant, User};
-use crate::plan::{ResourceField, RoleField, TenantField};
+use crate::model::{
+    Action, AttributeDef, Attrs, Derivation, Instance, Relation, Resource, ResourceRole, Role,
+    Tenant, Tuple, User,
+};
+use crate::plan::{ResourceField, ResourceRoleField, RoleField, TenantField};
 use permit_api::request as wire;
 use std::collections::BTreeMap;
 
@@ -136,6 +139,84 @@ pub fn user_upsert<'a>(desired: &'a User, live: Option<&'a User>) -> UserUpsert<
             .attributes
             .as_ref()
             .or_else(|| live.and_then(|l| l.attributes.as_ref())),
+    }
+}
+
+/// A resource role as `POST resources/{}/roles` takes it (Permit's `ResourceRoleCreate`: the
+/// tenant role's fields; its derivations are written on their own).
+pub fn resource_role_create(r: &ResourceRole) -> wire::RoleCreate<'_, Attrs> {
+    wire::RoleCreate {
+        key: &r.key,
+        name: &r.name,
+        description: r.description.as_deref(),
+        permissions: strs(&r.permissions),
+        extends: strs(&r.extends),
+        attributes: r.attributes.as_ref(),
+    }
+}
+
+/// Resource role PATCH without permissions, which change through the add/remove endpoints.
+pub fn resource_role_patch<'a>(
+    r: &'a ResourceRole,
+    fields: &[ResourceRoleField],
+) -> wire::RolePatch<'a, Attrs> {
+    let has = |f: ResourceRoleField| fields.contains(&f);
+    wire::RolePatch {
+        name: has(ResourceRoleField::Name).then_some(r.name.as_str()),
+        description: r
+            .description
+            .as_deref()
+            .filter(|_| has(ResourceRoleField::Description)),
+        extends: has(ResourceRoleField::Extends).then(|| strs(&r.extends)),
+        attributes: r
+            .attributes
+            .as_ref()
+            .filter(|_| has(ResourceRoleField::Attributes)),
+    }
+}
+
+pub fn relation_create(r: &Relation) -> wire::RelationCreate<'_> {
+    wire::RelationCreate {
+        key: &r.key,
+        name: &r.name,
+        description: r.description.as_deref(),
+        subject_resource: &r.subject,
+    }
+}
+
+/// The body of a derivation's create and delete: the source role, its resource, the relation.
+pub fn derivation(d: &Derivation) -> wire::DerivationWrite<'_> {
+    let (on_resource, role) = Derivation::split(&d.source);
+    wire::DerivationWrite {
+        linked_by_relation: &d.relation,
+        on_resource,
+        role,
+    }
+}
+
+pub fn instance_create(i: &Instance) -> wire::InstanceCreate<'_, Attrs> {
+    wire::InstanceCreate {
+        key: &i.key,
+        resource: &i.resource,
+        tenant: &i.tenant,
+        attributes: i.attributes.as_ref(),
+    }
+}
+
+pub fn tuple_create(t: &Tuple) -> wire::TupleCreate<'_> {
+    wire::TupleCreate {
+        subject: &t.subject,
+        relation: &t.relation,
+        object: &t.object,
+        tenant: Some(&t.tenant),
+    }
+}
+
+pub fn tuple_delete(t: &Tuple) -> wire::TupleDelete<'_> {
+    wire::TupleDelete {
+        subject: &t.subject,
+        relation: &t.relation,
+        object: &t.object,
     }
 }
 

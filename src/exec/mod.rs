@@ -36,6 +36,8 @@ pub struct BatchSizes {
     pub users: usize,
     pub tenants: usize,
     pub assignments: usize,
+    pub instances: usize,
+    pub tuples: usize,
 }
 
 impl Default for BatchSizes {
@@ -45,6 +47,9 @@ impl Default for BatchSizes {
             users: 3000,
             tenants: 2000,
             assignments: 2000,
+            // Permit's limits (permit-model.md §3.2): 3,000 instances, 1,000 tuples per call.
+            instances: 3000,
+            tuples: 1000,
         }
     }
 }

@@ -569,6 +569,20 @@ impl PermitClient {
         Ok(items)
     }
 
+    /// [`PermitClient::list_map`] of an endpoint whose path names keys (`resources/{}/roles`).
+    pub async fn list_map_at<T>(
+        &self,
+        ep: &'static Endpoint,
+        keys: &[&str],
+        what: &str,
+        reduce: impl Fn(Value) -> Option<T>,
+    ) -> Result<Vec<T>, PermitError> {
+        let mut items = Vec::new();
+        self.list_each_at(ep, keys, what, PAGES_IN_FLIGHT, |v| items.extend(reduce(v)))
+            .await?;
+        Ok(items)
+    }
+
     /// Lists every page of `path`, handing each item to `each` as its page arrives (pages in
     /// order, `in_flight` requested at once).
     pub async fn list_each(
@@ -576,10 +590,22 @@ impl PermitClient {
         ep: &'static Endpoint,
         what: &str,
         in_flight: usize,
+        each: impl FnMut(Value),
+    ) -> Result<(), PermitError> {
+        self.list_each_at(ep, &[], what, in_flight, each).await
+    }
+
+    /// [`PermitClient::list_each`] of an endpoint whose path names keys.
+    pub async fn list_each_at(
+        &self,
+        ep: &'static Endpoint,
+        keys: &[&str],
+        what: &str,
+        in_flight: usize,
         mut each: impl FnMut(Value),
     ) -> Result<(), PermitError> {
         const PER_PAGE: usize = 100;
-        let path = self.path(ep, &[]);
+        let path = self.path(ep, keys);
         let page = |n: usize| {
             self.call(
                 Call::of(ep, path.clone(), format!("{what} page {n}"))

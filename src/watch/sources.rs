@@ -564,20 +564,37 @@ fn merge(into: &mut Desired, mut part: Desired) {
             into.append(from);
         }
     }
-    let (to, from) = (&mut into.state, &mut part.state);
-    append(&mut to.resources, &mut from.resources);
-    append(&mut to.roles, &mut from.roles);
-    append(&mut to.tenants, &mut from.tenants);
-    append(&mut to.users, &mut from.users);
-    append(&mut to.relations, &mut from.relations);
-    append(&mut to.resource_roles, &mut from.resource_roles);
-    append(&mut to.derivations, &mut from.derivations);
-    append(&mut to.instances, &mut from.instances);
-    append(&mut to.tuples, &mut from.tuples);
+    let to = &mut into.state;
+    // Destructured, so that a new kind of object is a compile error here.
+    let crate::model::State {
+        mut resources,
+        mut roles,
+        mut tenants,
+        mut users,
+        mut assignments,
+        mut relations,
+        mut resource_roles,
+        mut derivations,
+        mut instances,
+        mut tuples,
+    } = std::mem::take(&mut part.state);
+    append(&mut to.resources, &mut resources);
+    append(&mut to.roles, &mut roles);
+    append(&mut to.tenants, &mut tenants);
+    append(&mut to.users, &mut users);
+    append(&mut to.relations, &mut relations);
+    append(&mut to.resource_roles, &mut resource_roles);
+    append(&mut to.derivations, &mut derivations);
+    append(&mut to.instances, &mut instances);
+    append(&mut to.tuples, &mut tuples);
     if to.assignments.is_empty() {
-        std::mem::swap(&mut to.assignments, &mut from.assignments);
+        std::mem::swap(&mut to.assignments, &mut assignments);
     } else {
-        for (_, obj) in from.take(Kind::RoleAssignment) {
+        let mut rest = crate::model::State {
+            assignments,
+            ..Default::default()
+        };
+        for (_, obj) in rest.take(Kind::RoleAssignment) {
             to.insert(obj);
         }
     }

@@ -2,9 +2,14 @@
 //! calls and bodies. The strategy ([`super::strategy`]) runs them all alike.
 
 mod assignment;
+mod derivation;
+mod instance;
+mod relation;
 mod resource;
+mod resource_role;
 mod role;
 mod tenant;
+mod tuple;
 mod user;
 
 use super::BatchSizes;
@@ -20,9 +25,14 @@ use permit_api::Endpoint;
 /// refer to earlier ones; deletions run in reverse. One line per object type.
 pub const ADAPTERS: &[&dyn Adapter] = &[
     &resource::Resources,
+    &relation::Relations,
+    &resource_role::ResourceRoles,
+    &derivation::Derivations,
     &role::Roles,
     &tenant::Tenants,
     &user::Users,
+    &instance::Instances,
+    &tuple::Tuples,
     &assignment::Assignments,
 ];
 

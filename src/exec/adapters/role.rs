@@ -51,17 +51,10 @@ impl Adapter for Roles {
     }
 
     fn waves<'o>(&self, ops: Vec<&'o Op>) -> Vec<Vec<&'o Op>> {
-        let in_plan: BTreeMap<&str, &Op> = ops.iter().map(|o| (o.key.as_str(), *o)).collect();
-        let mut depth: BTreeMap<&str, usize> = BTreeMap::new();
-        for key in in_plan.keys() {
-            depth_of(key, &in_plan, &mut depth, &mut BTreeSet::new());
-        }
-        let max = depth.values().copied().max().unwrap_or(0);
-        let mut waves = vec![Vec::new(); max + 1];
-        for op in ops {
-            waves[depth.get(op.key.as_str()).copied().unwrap_or(0)].push(op);
-        }
-        waves
+        waves_by_extends(ops, |op| match op.desired.as_deref() {
+            Some(Obj::Role(r)) => r.extends.iter().cloned().collect(),
+            _ => Vec::new(),
+        })
     }
 
     fn write<'a>(&'a self, client: &'a PermitClient, op: &'a Op) -> Single<'a> {
@@ -101,10 +94,30 @@ impl Adapter for Roles {
     }
 }
 
+/// Ops in waves by depth: an op waits for the ops of the plan whose keys `parents` names (the
+/// roles a role extends).
+pub(super) fn waves_by_extends(
+    ops: Vec<&Op>,
+    parents: impl Fn(&Op) -> Vec<String>,
+) -> Vec<Vec<&Op>> {
+    let in_plan: BTreeMap<&str, &Op> = ops.iter().map(|o| (o.key.as_str(), *o)).collect();
+    let mut depth: BTreeMap<&str, usize> = BTreeMap::new();
+    for key in in_plan.keys() {
+        depth_of(key, &in_plan, &parents, &mut depth, &mut BTreeSet::new());
+    }
+    let max = depth.values().copied().max().unwrap_or(0);
+    let mut waves = vec![Vec::new(); max + 1];
+    for op in ops {
+        waves[depth.get(op.key.as_str()).copied().unwrap_or(0)].push(op);
+    }
+    waves
+}
+
 /// A role's depth among the roles of the plan: 0 when it extends none of them.
 fn depth_of<'k>(
     key: &'k str,
     in_plan: &BTreeMap<&'k str, &'k Op>,
+    parents: &dyn Fn(&Op) -> Vec<String>,
     memo: &mut BTreeMap<&'k str, usize>,
     seen: &mut BTreeSet<&'k str>,
 ) -> usize {
@@ -115,10 +128,10 @@ fn depth_of<'k>(
         return 0; // a cycle: Permit will refuse it, and say so
     }
     let mut d = 0;
-    if let Some(Obj::Role(r)) = in_plan.get(key).and_then(|o| o.desired.as_deref()) {
-        for parent in &r.extends {
+    if let Some(op) = in_plan.get(key) {
+        for parent in parents(op) {
             if let Some((p, _)) = in_plan.get_key_value(parent.as_str()) {
-                d = d.max(1 + depth_of(p, in_plan, memo, seen));
+                d = d.max(1 + depth_of(p, in_plan, parents, memo, seen));
             }
         }
     }

@@ -35,7 +35,7 @@ pub enum Scope<'k> {
 /// holding it whole beside a cold plan's ops was the run's peak).
 pub enum Model<'d> {
     Borrowed(&'d Desired),
-    Owned(Desired),
+    Owned(Box<Desired>),
 }
 
 impl<'d> From<&'d Desired> for Model<'d> {
@@ -46,7 +46,7 @@ impl<'d> From<&'d Desired> for Model<'d> {
 
 impl From<Desired> for Model<'_> {
     fn from(d: Desired) -> Model<'static> {
-        Model::Owned(d)
+        Model::Owned(Box::new(d))
     }
 }
 
@@ -96,7 +96,7 @@ pub fn plan<'d>(
                 mut state,
                 origins,
                 orphans,
-            } = d;
+            } = *d;
             let notes = Notes {
                 origins: &origins,
                 orphans: &orphans,
@@ -278,7 +278,9 @@ impl Undeclared {
     fn finish(self, mut plan: Plan) -> Plan {
         plan.ops.extend(self.deletions);
         plan.stale = self.stale;
+        let recreated = std::mem::take(&mut plan.warnings);
         plan.warnings = self.warnings;
+        plan.warnings.extend(recreated);
         plan.number_ops();
         // Grown by doubling, the two lists can be nearly half spare capacity; large buffers
         // shrink in place.
@@ -330,7 +332,15 @@ fn plan_declared(
                     return;
                 }
                 (true, false) => (Action::Adopt, diffs),
-                (false, _) => (Action::Update, diffs),
+                (false, _) => {
+                    if recreates(kind, &diffs) {
+                        plan.warnings.push(Warning::Recreated {
+                            kind,
+                            key: key.clone(),
+                        });
+                    }
+                    (Action::Update, diffs)
+                }
             }
         }
     };
@@ -349,6 +359,19 @@ fn plan_declared(
         live: Op::carried(have),
         record,
     });
+}
+
+/// Whether Permit has no update for this change, so the executor deletes the object and creates
+/// it again: a relation's subject, a tuple's tenant, an instance's tenant.
+pub(super) fn recreates(kind: Kind, diffs: &[super::FieldDiff]) -> bool {
+    use super::field::{Field, InstanceField};
+    match kind {
+        Kind::ResourceRelation | Kind::PermitRelationshipTuple => !diffs.is_empty(),
+        Kind::PermitResourceInstance => diffs
+            .iter()
+            .any(|d| d.field == Field::Instance(InstanceField::Tenant)),
+        _ => false,
+    }
 }
 
 /// Whether an undeclared live object is to be deleted, and whether it is ours.

@@ -41,6 +41,10 @@ impl Plan {
                         None => want,
                     };
                     live.insert(merged);
+                    // Deleted and created again: what Permit deletes with it is gone.
+                    if super::planner::recreates(op.kind, &op.diffs) {
+                        parents.insert((op.kind, op.key.clone()));
+                    }
                 }
                 Action::Delete => {
                     live.remove(op.kind, &op.key);

@@ -956,3 +956,177 @@ fn the_projection_applies_what_succeeded_and_what_permit_deletes_with_it() {
         }
     }
 }
+
+/// The blogging-platform objects (issue 18), as the desired model holds them.
+fn rebac() -> State {
+    use crate::model::{Derivation, Instance, Relation, ResourceRole, Tuple};
+    let mut s = State::default();
+    for key in ["Comment", "Post"] {
+        s.insert(Obj::Resource(Resource {
+            key: key.into(),
+            name: key.into(),
+            description: None,
+            actions: BTreeMap::new(),
+            attributes: None,
+        }));
+    }
+    s.insert(Obj::Relation(Relation {
+        resource: "Comment".into(),
+        key: "parent".into(),
+        subject: "Post".into(),
+        name: "parent".into(),
+        description: None,
+    }));
+    for (resource, key, extends) in [
+        ("Comment", "Author", None),
+        ("Comment", "Moderator", Some("Author")),
+        ("Post", "Author", None),
+    ] {
+        s.insert(Obj::ResourceRole(ResourceRole {
+            resource: resource.into(),
+            key: key.into(),
+            name: key.into(),
+            description: None,
+            permissions: BTreeSet::new(),
+            extends: extends.into_iter().map(String::from).collect(),
+            attributes: None,
+            no_direct_roles_on_object: None,
+        }));
+    }
+    s.insert(Obj::Derivation(Derivation {
+        role: "Comment#Moderator".into(),
+        source: "Post#Author".into(),
+        relation: "parent".into(),
+    }));
+    for (resource, key) in [("Post", "post-1"), ("Comment", "comment-1")] {
+        s.insert(Obj::Instance(Instance {
+            resource: resource.into(),
+            key: key.into(),
+            tenant: DEFAULT_TENANT.into(),
+            attributes: None,
+        }));
+    }
+    s.insert(Obj::Tuple(Tuple {
+        subject: "Post:post-1".into(),
+        relation: "parent".into(),
+        object: "Comment:comment-1".into(),
+        tenant: DEFAULT_TENANT.into(),
+    }));
+    s.insert(Obj::User(User {
+        key: "john".into(),
+        email: None,
+        first_name: None,
+        last_name: None,
+        attributes: None,
+    }));
+    s.insert(Obj::Assignment(Assignment {
+        user: "john".into(),
+        role: "Author".into(),
+        tenant: DEFAULT_TENANT.into(),
+        resource_instance: Some("Post:post-1".into()),
+    }));
+    s
+}
+
+#[test]
+fn rebac_objects_are_created_in_dependency_order_and_their_cascades_followed() {
+    let d = desired(rebac());
+    let p = plan_all(&d, &State::default(), own(None), &PlanOptions::default()).unwrap();
+    let order: Vec<String> = p.ops.iter().map(|o| o.subject()).collect();
+    // Permit needs both resources before the relation, the relation and both roles before the
+    // derivation, the instances before the tuple and the instance assignment.
+    assert_eq!(
+        order,
+        [
+            "PermitResource Comment",
+            "PermitResource Post",
+            "ResourceRelation Comment#parent",
+            "ResourceRole Comment#Author",
+            "ResourceRole Comment#Moderator",
+            "ResourceRole Post#Author",
+            "RoleDerivation Comment#Moderator/Post#Author/parent",
+            "PermitUser john",
+            "PermitResourceInstance Comment:comment-1",
+            "PermitResourceInstance Post:post-1",
+            "PermitRelationshipTuple Post:post-1/parent/Comment:comment-1",
+            "RoleAssignment john/Author/default/Post:post-1",
+        ]
+    );
+    let live = simulate(&State::default(), &p);
+    let inv = owning(&live);
+    let again = plan_all(&d, &live, own(Some(&inv)), &PlanOptions::default()).unwrap();
+    assert!(again.ops.is_empty(), "{:?}", again.ops);
+
+    // post-1 no longer declared: its deletion takes the tuple and John's role on it with it
+    // (Permit deletes them with the instance), so neither costs a call of its own.
+    let mut less = rebac();
+    less.remove(Kind::PermitResourceInstance, "Post:post-1");
+    less.remove(
+        Kind::PermitRelationshipTuple,
+        "Post:post-1/parent/Comment:comment-1",
+    );
+    less.remove(Kind::RoleAssignment, "john/Author/default/Post:post-1");
+    let p = plan_all(&desired(less.clone()), &live, own(Some(&inv)), &prune()).unwrap();
+    let cause = Some((Kind::PermitResourceInstance, "Post:post-1".to_string()));
+    let deletions: Vec<(String, Option<crate::kinds::ObjectId>)> = p
+        .ops
+        .iter()
+        .map(|o| (o.subject(), o.cascaded_by.clone()))
+        .collect();
+    assert_eq!(
+        deletions,
+        [
+            (
+                "RoleAssignment john/Author/default/Post:post-1".to_string(),
+                cause.clone()
+            ),
+            (
+                "PermitRelationshipTuple Post:post-1/parent/Comment:comment-1".to_string(),
+                cause.clone()
+            ),
+            ("PermitResourceInstance Post:post-1".to_string(), None),
+        ]
+    );
+    assert_eq!(simulate(&live, &p), less);
+
+    // Someone else's tuple on post-1 is said, not deleted.
+    let mut foreign = live.clone();
+    foreign.insert(Obj::Tuple(crate::model::Tuple {
+        subject: "Post:post-1".into(),
+        relation: "parent".into(),
+        object: "Comment:other".into(),
+        tenant: DEFAULT_TENANT.into(),
+    }));
+    let p = plan_all(&desired(less), &foreign, own(Some(&inv)), &prune()).unwrap();
+    let said: Vec<String> = p.warnings.iter().map(|w| w.to_string()).collect();
+    assert!(
+        said.iter().any(|w| w
+            .contains("deleting PermitResourceInstance Post:post-1 also deletes 1 object(s)")
+            && w.contains("PermitRelationshipTuple Post:post-1/parent/Comment:other")),
+        "{said:?}"
+    );
+
+    // A relation's subject changed: no update in Permit, so a delete and a create, said.
+    let mut moved = rebac();
+    if let Some(r) = moved.relations.get_mut("Comment#parent") {
+        r.subject = "Comment".into();
+    }
+    let p = plan_all(&desired(moved), &live, own(Some(&inv)), &prune()).unwrap();
+    assert_eq!(p.ops.len(), 1, "{:?}", p.ops);
+    assert_eq!(p.ops[0].action, Action::Update);
+    assert!(
+        p.warnings.iter().any(|w| matches!(
+            w,
+            Warning::Recreated {
+                kind: Kind::ResourceRelation,
+                ..
+            }
+        )),
+        "{:?}",
+        p.warnings
+    );
+    // Its tuple goes with it in Permit: the projection no longer holds it.
+    let after = simulate(&live, &p);
+    assert!(after.tuples.is_empty());
+    assert!(after.derivations.is_empty());
+}

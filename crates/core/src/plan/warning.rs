@@ -18,6 +18,9 @@ pub enum Warning {
         example: String,
         example_kind: Kind,
     },
+    /// Permit has no update for the change (a relation's subject, a tuple's or an instance's
+    /// tenant): the object is deleted and created again, and Permit deletes what goes with it.
+    Recreated { kind: Kind, key: String },
     /// `--prune` asked for, but the inventory cannot be trusted.
     PruneSkipped { why: String },
     /// Owned objects no longer declared, left because prune is off.
@@ -63,6 +66,20 @@ impl fmt::Display for Warning {
                 "deleting {kind} {key} also deletes {count} object(s) with it that this plan \
                  does not (Permit deletes them with it), e.g. {example_kind} {example}"
             ),
+            Warning::Recreated { kind, key } => {
+                let taken = match kind {
+                    Kind::ResourceRelation => {
+                        "its relationship tuples and the derivations through it"
+                    }
+                    Kind::PermitResourceInstance => "its relationship tuples and role assignments",
+                    _ => "nothing else",
+                };
+                write!(
+                    f,
+                    "{kind} {key} has no update in Permit: it is deleted and created again, and \
+                     Permit deletes {taken} with it (declared ones are written again on the next sync)"
+                )
+            }
             Warning::PruneSkipped { why } => write!(f, "prune skipped: {why}"),
             Warning::OwnedUndeclared { count } => write!(
                 f,
