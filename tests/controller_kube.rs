@@ -1231,3 +1231,101 @@ async fn the_blogging_platform_converges_as_custom_resources() {
     ctl.stop().await;
     permit.shutdown().await.unwrap();
 }
+
+/// Instances and tuples in volume converge in a few bulk calls, not one call per object.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_and_tuples_converge_in_bulk_calls() {
+    let env = kube_env!();
+    let (client, ns) = env.setup("ctl-rebac-bulk").await;
+    let permit = local().await;
+    let mut cfg = config(&ns, &permit);
+    cfg.batch_window = Duration::from_millis(500);
+    cfg.batch_max_wait = Duration::from_secs(5);
+    let ctl = start(&client, cfg);
+    until("watches ready", 30, || async {
+        ctl.shared.ready.load(Ordering::Relaxed).then_some(())
+    })
+    .await;
+    create(
+        &client,
+        &ns,
+        Kind::PermitResource,
+        "folder",
+        json!({"key": "Folder", "actions": {"read": {}}}),
+    )
+    .await;
+    create(
+        &client,
+        &ns,
+        Kind::PermitResource,
+        "file",
+        json!({"key": "File", "actions": {"read": {}}, "relations": {"parent": {"subject": "Folder"}}}),
+    )
+    .await;
+    until_synced(
+        &client,
+        &ns,
+        Kind::PermitResource,
+        "file",
+        ("True", "ReconcileSuccess"),
+    )
+    .await;
+    permit.reset_counters();
+
+    const N: usize = 150;
+    let creates = (0..N).map(|i| {
+        let client = client.clone();
+        let ns = ns.clone();
+        async move {
+            let folder = format!("folder-{i}");
+            let file = format!("file-{i}");
+            create(&client, &ns, Kind::PermitResourceInstance, &folder, json!({"resource": "Folder"})).await;
+            create(&client, &ns, Kind::PermitResourceInstance, &file, json!({"resource": "File"})).await;
+            create(
+                &client,
+                &ns,
+                Kind::PermitRelationshipTuple,
+                &format!("t-{i}"),
+                json!({"subject": format!("Folder:{folder}"), "relation": "parent", "object": format!("File:{file}")}),
+            )
+            .await;
+        }
+    });
+    futures::stream::iter(creates)
+        .buffer_unordered(16)
+        .collect::<Vec<()>>()
+        .await;
+    until("every instance and tuple synced", 120, || async {
+        let mut done = 0;
+        for kind in [Kind::PermitResourceInstance, Kind::PermitRelationshipTuple] {
+            done += api(&client, &ns, kind)
+                .list(&ListParams::default())
+                .await
+                .ok()?
+                .items
+                .iter()
+                .filter(|o| synced(o).is_some_and(|(s, _)| s == "True"))
+                .count();
+        }
+        (done == 3 * N).then_some(())
+    })
+    .await;
+    let c = permit.counters();
+    eprintln!(
+        "{} instances, {N} tuples: Permit writes {}, PUT bulk/resource_instances {}, POST relationship_tuples/bulk {}, batches {}",
+        2 * N,
+        c.writes(),
+        c.endpoint("PUT bulk/resource_instances"),
+        c.endpoint("POST relationship_tuples/bulk"),
+        ctl.shared.batches.load(Ordering::Relaxed),
+    );
+    assert_eq!(permit.store().instances.len(), 2 * N);
+    assert_eq!(permit.store().tuples.len(), N);
+    assert!(
+        c.writes() <= 16,
+        "a few bulk calls, not one per object: {} writes",
+        c.writes()
+    );
+    ctl.stop().await;
+    permit.shutdown().await.unwrap();
+}
