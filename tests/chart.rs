@@ -221,11 +221,13 @@ fn grants(rules: &Value) -> Grants {
     g
 }
 
-const KINDS: [&str; 6] = [
+const KINDS: [&str; 8] = [
     "permitresources",
     "permitroles",
     "permittenants",
     "permitusers",
+    "permitresourceinstances",
+    "permitrelationshiptuples",
     "roleassignments",
     "permitpdps",
 ];
@@ -784,7 +786,7 @@ fn chart_crds_equal_the_generated_crds() {
     };
     let repo = list(&root().join("crds"));
     let chart = list(&chart_dir().join("crds"));
-    assert_eq!(repo.len(), 6, "six CRDs in crds/");
+    assert_eq!(repo.len(), 8, "eight CRDs in crds/");
     assert_eq!(
         chart.keys().collect::<Vec<_>>(),
         repo.keys().collect::<Vec<_>>(),

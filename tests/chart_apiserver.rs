@@ -339,6 +339,8 @@ async fn helm_install_upgrade_uninstall_on_a_fresh_cluster() {
         "permitroles",
         "permittenants",
         "permitusers",
+        "permitresourceinstances",
+        "permitrelationshiptuples",
         "roleassignments",
         "permitpdps",
     ] {

@@ -1020,3 +1020,312 @@ async fn permit_pdps_are_deployed_by_the_controller() {
     ctl.stop().await;
     permit.shutdown().await.unwrap();
 }
+
+/// A manifest object's `spec` as JSON (what a custom resource of its kind holds).
+fn spec_of(object: &permit_sync::kinds::Object) -> Value {
+    use permit_sync::kinds::Object;
+    let whole = match object {
+        Object::Resource(o) => serde_json::to_value(o),
+        Object::Role(o) => serde_json::to_value(o),
+        Object::Tenant(o) => serde_json::to_value(o),
+        Object::User(o) => serde_json::to_value(o),
+        Object::Assignment(o) => serde_json::to_value(o),
+        Object::Instance(o) => serde_json::to_value(o),
+        Object::Tuple(o) => serde_json::to_value(o),
+        Object::Pdp(o) => serde_json::to_value(o),
+    };
+    whole.unwrap()["spec"].clone()
+}
+
+/// `examples/blogging-platform` as custom resources: every kind converges into the local Permit,
+/// decisions follow (John moderates comment-1 through the derivation), a derivation dropped from
+/// the resource's spec and a deleted tuple leave Permit, and deleting everything empties it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_blogging_platform_converges_as_custom_resources() {
+    let env = kube_env!();
+    let (client, ns) = env.setup("ctl-rebac").await;
+    let permit = local().await;
+    let ctl = start(&client, config(&ns, &permit));
+    until("watches ready", 30, || async {
+        ctl.shared.ready.load(Ordering::Relaxed).then_some(())
+    })
+    .await;
+
+    let set = permit_sync::manifest::load_paths(
+        &[std::path::PathBuf::from("examples/blogging-platform")],
+        &Default::default(),
+    );
+    assert!(set.diagnostics.is_empty(), "{:?}", set.diagnostics);
+    let objects: Vec<(Kind, String, Value)> = set
+        .objects
+        .iter()
+        .map(|l| {
+            (
+                l.object.kind(),
+                l.object.name().to_string(),
+                spec_of(&l.object),
+            )
+        })
+        .collect();
+    let kinds: std::collections::BTreeSet<Kind> = objects.iter().map(|o| o.0).collect();
+    for kind in [
+        Kind::PermitResource,
+        Kind::PermitRole,
+        Kind::PermitUser,
+        Kind::PermitResourceInstance,
+        Kind::PermitRelationshipTuple,
+        Kind::RoleAssignment,
+    ] {
+        assert!(kinds.contains(&kind), "the example declares a {kind}");
+    }
+    for (kind, name, spec) in &objects {
+        create(&client, &ns, *kind, name, spec.clone()).await;
+    }
+    for (kind, name, _) in &objects {
+        until_synced(&client, &ns, *kind, name, ("True", "ReconcileSuccess")).await;
+    }
+    let may = |user: &str, action: &str, key: &str| {
+        permit
+            .store()
+            .allowed_on(user, action, "Comment", Some(key), "default")
+    };
+    {
+        let store = permit.store();
+        assert_eq!(store.instances.len(), 2, "post-1 and comment-1");
+        assert_eq!(store.tuples.len(), 1);
+        assert_eq!(store.relations.len(), 1, "Comment#parent");
+        assert!(
+            store.resource_roles.len() >= 3,
+            "Post#Author, Comment#Author, Comment#Moderator"
+        );
+    }
+    assert!(
+        may("john@example.com", "delete", "comment-1"),
+        "derived Moderator"
+    );
+    assert!(!may("emma@example.com", "delete", "comment-1"));
+    let c = get(&client, &ns, Kind::PermitResource, "comment")
+        .await
+        .unwrap();
+    assert_eq!(c.data["status"]["key"], "Comment");
+    for (kind, name) in [
+        (Kind::PermitResourceInstance, "comment-1"),
+        (Kind::PermitRelationshipTuple, "post-1-parent-comment-1"),
+    ] {
+        let o = get(&client, &ns, kind, name).await.unwrap();
+        assert!(
+            o.metadata
+                .finalizers
+                .iter()
+                .flatten()
+                .any(|f| f == FINALIZER),
+            "{kind} {name} carries the finalizer"
+        );
+        assert_eq!(condition(&o, "Ready").unwrap()["status"], "True");
+    }
+    let t = get(
+        &client,
+        &ns,
+        Kind::PermitRelationshipTuple,
+        "post-1-parent-comment-1",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        t.data["status"]["key"],
+        "Post:post-1/parent/Comment:comment-1"
+    );
+    assert!(
+        event_reasons(&client, &ns, "post-1-parent-comment-1")
+            .await
+            .contains(&"ReconcileSuccess".to_string())
+    );
+    let writes = permit.counters().writes();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        permit.counters().writes(),
+        writes,
+        "converged: no more writes"
+    );
+
+    // The derivation dropped from the resource: deleted in Permit, the resource CR updated.
+    patch_spec(
+        &client,
+        &ns,
+        Kind::PermitResource,
+        "comment",
+        json!({"roles": {"Moderator": {"grantedTo": []}}}),
+    )
+    .await;
+    until_synced(
+        &client,
+        &ns,
+        Kind::PermitResource,
+        "comment",
+        ("True", "ReconcileSuccess"),
+    )
+    .await;
+    until(
+        "the derivation gone, John no longer moderates",
+        30,
+        || async { (!may("john@example.com", "delete", "comment-1")).then_some(()) },
+    )
+    .await;
+    patch_spec(
+        &client,
+        &ns,
+        Kind::PermitResource,
+        "comment",
+        json!({"roles": {"Moderator": {"grantedTo": [{"role": "Author", "onResource": "Post", "linkedBy": "parent"}]}}}),
+    )
+    .await;
+    until("the derivation back", 30, || async {
+        may("john@example.com", "delete", "comment-1").then_some(())
+    })
+    .await;
+
+    // The tuple's resource deleted: the tuple leaves Permit first, and the grant with it.
+    delete(
+        &client,
+        &ns,
+        Kind::PermitRelationshipTuple,
+        "post-1-parent-comment-1",
+    )
+    .await;
+    until("tuple resource gone", 30, || async {
+        get(
+            &client,
+            &ns,
+            Kind::PermitRelationshipTuple,
+            "post-1-parent-comment-1",
+        )
+        .await
+        .is_none()
+        .then_some(())
+    })
+    .await;
+    assert_eq!(permit.store().tuples.len(), 0, "deleted from Permit");
+    assert!(!may("john@example.com", "delete", "comment-1"));
+
+    // Everything deleted: each waits for what refers to it, then Permit holds none of it.
+    for (kind, name, _) in &objects {
+        if *kind != Kind::PermitRelationshipTuple {
+            delete(&client, &ns, *kind, name).await;
+        }
+    }
+    until("every resource gone", 60, || async {
+        for (kind, name, _) in &objects {
+            if get(&client, &ns, *kind, name).await.is_some() {
+                return None;
+            }
+        }
+        Some(())
+    })
+    .await;
+    {
+        let store = permit.store();
+        assert_eq!(store.instances.len(), 0);
+        assert_eq!(store.resource_roles.len(), 0);
+        assert_eq!(store.relations.len(), 0);
+    }
+    ctl.stop().await;
+    permit.shutdown().await.unwrap();
+}
+
+/// Instances and tuples in volume converge in a few bulk calls, not one call per object.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_and_tuples_converge_in_bulk_calls() {
+    let env = kube_env!();
+    let (client, ns) = env.setup("ctl-rebac-bulk").await;
+    let permit = local().await;
+    let mut cfg = config(&ns, &permit);
+    cfg.batch_window = Duration::from_millis(500);
+    cfg.batch_max_wait = Duration::from_secs(5);
+    let ctl = start(&client, cfg);
+    until("watches ready", 30, || async {
+        ctl.shared.ready.load(Ordering::Relaxed).then_some(())
+    })
+    .await;
+    create(
+        &client,
+        &ns,
+        Kind::PermitResource,
+        "folder",
+        json!({"key": "Folder", "actions": {"read": {}}}),
+    )
+    .await;
+    create(
+        &client,
+        &ns,
+        Kind::PermitResource,
+        "file",
+        json!({"key": "File", "actions": {"read": {}}, "relations": {"parent": {"subject": "Folder"}}}),
+    )
+    .await;
+    until_synced(
+        &client,
+        &ns,
+        Kind::PermitResource,
+        "file",
+        ("True", "ReconcileSuccess"),
+    )
+    .await;
+    permit.reset_counters();
+
+    const N: usize = 150;
+    let creates = (0..N).map(|i| {
+        let client = client.clone();
+        let ns = ns.clone();
+        async move {
+            let folder = format!("folder-{i}");
+            let file = format!("file-{i}");
+            create(&client, &ns, Kind::PermitResourceInstance, &folder, json!({"resource": "Folder"})).await;
+            create(&client, &ns, Kind::PermitResourceInstance, &file, json!({"resource": "File"})).await;
+            create(
+                &client,
+                &ns,
+                Kind::PermitRelationshipTuple,
+                &format!("t-{i}"),
+                json!({"subject": format!("Folder:{folder}"), "relation": "parent", "object": format!("File:{file}")}),
+            )
+            .await;
+        }
+    });
+    futures::stream::iter(creates)
+        .buffer_unordered(16)
+        .collect::<Vec<()>>()
+        .await;
+    until("every instance and tuple synced", 120, || async {
+        let mut done = 0;
+        for kind in [Kind::PermitResourceInstance, Kind::PermitRelationshipTuple] {
+            done += api(&client, &ns, kind)
+                .list(&ListParams::default())
+                .await
+                .ok()?
+                .items
+                .iter()
+                .filter(|o| synced(o).is_some_and(|(s, _)| s == "True"))
+                .count();
+        }
+        (done == 3 * N).then_some(())
+    })
+    .await;
+    let c = permit.counters();
+    eprintln!(
+        "{} instances, {N} tuples: Permit writes {}, PUT bulk/resource_instances {}, POST relationship_tuples/bulk {}, batches {}",
+        2 * N,
+        c.writes(),
+        c.endpoint("PUT bulk/resource_instances"),
+        c.endpoint("POST relationship_tuples/bulk"),
+        ctl.shared.batches.load(Ordering::Relaxed),
+    );
+    assert_eq!(permit.store().instances.len(), 2 * N);
+    assert_eq!(permit.store().tuples.len(), N);
+    assert!(
+        c.writes() <= 16,
+        "a few bulk calls, not one per object: {} writes",
+        c.writes()
+    );
+    ctl.stop().await;
+    permit.shutdown().await.unwrap();
+}

@@ -6,7 +6,7 @@ use std::path::Path;
 fn crds_folder_matches_generated() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
     let rendered = permit_sync::crds::rendered();
-    assert_eq!(rendered.len(), 6, "one CRD per kind");
+    assert_eq!(rendered.len(), 8, "one CRD per kind");
     let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
         .expect("crds/ exists")
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

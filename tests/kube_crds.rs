@@ -646,3 +646,121 @@ async fn kubectl_applies_crds_and_the_example_and_lists_them() {
     let (short, _) = run(&["get", "puser", "-n", &ns, "-o", "name"]);
     assert!(short.contains("permituser.permitsync.dev/bob"), "{short}");
 }
+
+#[tokio::test]
+async fn rebac_objects_are_accepted_and_type_key_references_checked() {
+    use permit_sync::kinds::{PermitRelationshipTuple, PermitResourceInstance};
+    let env = kube_env!();
+    let client = env.client();
+    let ns = namespace(&env, &client, "rebac").await;
+    let pp = PostParams::default();
+    let resources = dynamic::<PermitResource>(&client, &ns);
+    let comment = object(
+        "PermitResource",
+        "comment",
+        json!({"key": "Comment", "actions": {"read": {}, "delete": {}},
+               "relations": {"parent": {"subject": "Post"}},
+               "roles": {"Author": {"permissions": ["read"]},
+                         "Moderator": {"permissions": ["read", "delete"], "extends": ["Author"],
+                                       "grantedTo": [{"role": "Author", "onResource": "Post", "linkedBy": "parent"}],
+                                       "grantedToWhen": {"noDirectRolesOnObject": true}}}}),
+    );
+    resources
+        .create(&pp, &comment)
+        .await
+        .expect("PermitResource with relations and roles accepted");
+    let instances = dynamic::<PermitResourceInstance>(&client, &ns);
+    instances
+        .create(
+            &pp,
+            &object(
+                "PermitResourceInstance",
+                "comment-1",
+                json!({"resource": "Comment", "tenant": "default", "attributes": {"n": 1}}),
+            ),
+        )
+        .await
+        .expect("PermitResourceInstance accepted");
+    let tuples = dynamic::<PermitRelationshipTuple>(&client, &ns);
+    tuples
+        .create(
+            &pp,
+            &object(
+                "PermitRelationshipTuple",
+                "t",
+                json!({"subject": "Post:post-1", "relation": "parent", "object": "Comment:comment-1"}),
+            ),
+        )
+        .await
+        .expect("PermitRelationshipTuple accepted");
+    let assignments = dynamic::<RoleAssignment>(&client, &ns);
+    assignments
+        .create(
+            &pp,
+            &object(
+                "RoleAssignment",
+                "john-author",
+                json!({"user": "john", "role": "Author", "resourceInstance": "Post:post-1"}),
+            ),
+        )
+        .await
+        .expect("an instance RoleAssignment accepted");
+
+    // Malformed `type:key` references name their field.
+    assert_refused(
+        tuples
+            .create(
+                &pp,
+                &object(
+                    "PermitRelationshipTuple",
+                    "bad",
+                    json!({"subject": "post-1", "relation": "parent", "object": "Comment:comment-1"}),
+                ),
+            )
+            .await,
+        "a tuple subject without a type",
+        422,
+        &["spec.subject"],
+    );
+    assert_refused(
+        dynamic::<PermitUser>(&client, &ns)
+            .create(
+                &pp,
+                &object(
+                    "PermitUser",
+                    "emma",
+                    json!({"roles": [{"role": "Author", "resourceInstance": "Post:"}]}),
+                ),
+            )
+            .await,
+        "an inline instance role without an instance key",
+        422,
+        &["spec.roles[0].resourceInstance"],
+    );
+    // A tuple has no update; an instance keeps its resource.
+    let merge = |spec: Value| Patch::Merge(json!({ "spec": spec }));
+    assert_refused(
+        tuples
+            .patch(
+                "t",
+                &PatchParams::default(),
+                &merge(json!({"object": "Comment:comment-2"})),
+            )
+            .await,
+        "changing a tuple's object",
+        422,
+        &["a tuple has no update"],
+    );
+    assert_refused(
+        instances
+            .patch(
+                "comment-1",
+                &PatchParams::default(),
+                &merge(json!({"resource": "Post"})),
+            )
+            .await,
+        "changing an instance's resource",
+        422,
+        &["spec.resource is immutable"],
+    );
+}

@@ -286,7 +286,7 @@ fn every_field_of_every_kind_is_accepted() {
         &LoadOptions::default(),
     );
     assert!(set.diagnostics.is_empty(), "{:?}", set.diagnostics);
-    assert_eq!(set.objects.len(), 7);
+    assert_eq!(set.objects.len(), 10);
     assert!(permit_sync::validate::check(&set.objects).is_empty());
     let Object::Pdp(pdp) = &set.objects[0].object else {
         panic!("a PDP first")
@@ -307,5 +307,45 @@ fn every_field_of_every_kind_is_accepted() {
     assert_eq!(
         acme.spec.attributes.as_ref().unwrap()["nested"],
         serde_json::json!({"a": [1, 2, {"b": null}]})
+    );
+}
+
+#[test]
+fn lists_of_instances_and_tuples_yield_their_items() {
+    let instance = |name: &str, resource: &str| {
+        format!(
+            "- {HEAD}  kind: PermitResourceInstance\n  metadata: {{name: {name}}}\n  spec: {{resource: {resource}}}\n"
+        )
+    };
+    let tuple = |name: &str, subject: &str, object: &str| {
+        format!(
+            "- {HEAD}  kind: PermitRelationshipTuple\n  metadata: {{name: {name}}}\n  spec: {{subject: \"{subject}\", relation: parent, object: \"{object}\"}}\n"
+        )
+    };
+    let text = format!(
+        "apiVersion: v1\nkind: List\nitems:\n{}{}{}---\n{HEAD}kind: PermitRelationshipTupleList\nitems:\n{}{}",
+        instance("post-1", "Post"),
+        instance("comment-1", "Comment"),
+        tuple("t1", "Post:post-1", "Comment:comment-1"),
+        tuple("t2", "Post:post-1", "Comment:comment-2"),
+        tuple("t3", "Post:post-1", "comment-3"),
+    );
+    let load = manifest::load_text(Path::new("list.yaml"), &text);
+    assert_eq!(
+        keys(&load.objects),
+        [
+            "PermitResourceInstance Post:post-1",
+            "PermitResourceInstance Comment:comment-1",
+            "PermitRelationshipTuple Post:post-1/parent/Comment:comment-1",
+            "PermitRelationshipTuple Post:post-1/parent/Comment:comment-2",
+        ]
+    );
+    assert_eq!(load.objects[1].origin.to_string(), "list.yaml:8:3");
+    // A bad item is refused alone, named by its place in the list.
+    assert_eq!(
+        texts(&load),
+        [
+            "error: list.yaml:27:60: items[1].spec.object: \"comment-3\" is not valid here: write `resource:instance`, e.g. `document:doc-1` (PermitRelationshipTuple t3)"
+        ]
     );
 }

@@ -178,3 +178,104 @@ fn a_clean_source_loads_into_the_model_with_counts() {
         .count();
     assert_eq!(s.pdps.len(), pdps);
 }
+
+#[test]
+fn rebac_references_across_files_are_placed_as_the_whole_set_places_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "a-resources.yaml",
+        &[
+            object(
+                "PermitResource",
+                "post",
+                "  key: Post\n  actions: {read: {}}\n  roles:\n    Author: {permissions: [read, write]}\n",
+            ),
+            object(
+                "PermitResource",
+                "comment",
+                "  key: Comment\n  actions: {read: {}}\n  relations:\n    parent: {subject: Post}\n    space: {subject: Space}\n  roles:\n    Moderator:\n      extends: [Author]\n      grantedTo:\n        - {role: Author, onResource: Post, linkedBy: parent}\n        - {role: Editor, onResource: Post, linkedBy: parent}\n        - {role: Author, onResource: Post, linkedBy: space}\n",
+            ),
+        ],
+    );
+    let list = |items: &[String]| {
+        let items: Vec<String> = items
+            .iter()
+            .map(|i| format!("- {}", i.replace('\n', "\n  ").trim_end()))
+            .collect();
+        format!("apiVersion: v1\nkind: List\nitems:\n{}\n", items.join("\n"))
+    };
+    std::fs::write(
+        d.join("b-instances.yaml"),
+        list(&[
+            object("PermitResourceInstance", "post-1", "  resource: Post\n"),
+            object(
+                "PermitResourceInstance",
+                "comment-1",
+                "  resource: Comment\n",
+            ),
+            object("PermitResourceInstance", "page-1", "  resource: Page\n"),
+        ]),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("c-tuples.yaml"),
+        list(&[
+            object(
+                "PermitRelationshipTuple",
+                "ok",
+                "  subject: \"Post:post-1\"\n  relation: parent\n  object: \"Comment:comment-1\"\n",
+            ),
+            object(
+                "PermitRelationshipTuple",
+                "wrong-subject",
+                "  subject: \"Comment:comment-1\"\n  relation: parent\n  object: \"Comment:comment-1\"\n",
+            ),
+            object(
+                "PermitRelationshipTuple",
+                "no-relation",
+                "  subject: \"Post:post-1\"\n  relation: owner\n  object: \"Comment:comment-1\"\n",
+            ),
+            object(
+                "PermitRelationshipTuple",
+                "no-instance",
+                "  subject: \"Post:post-2\"\n  relation: parent\n  object: \"Comment:comment-1\"\n",
+            ),
+            object(
+                "RoleAssignment",
+                "john",
+                "  user: john\n  role: Moderator\n  resourceInstance: \"Post:post-1\"\n",
+            ),
+        ]),
+    )
+    .unwrap();
+    write(
+        d,
+        "d-users.yaml",
+        &[object(
+            "PermitUser",
+            "john",
+            "  roles:\n    - {role: Author, resourceInstance: \"Post:post-1\"}\n    - {role: Author, resourceInstance: \"Post:post-9\"}\n",
+        )],
+    );
+    let got = same(&[d.to_path_buf()]);
+    let text = got.join("\n");
+    for expected in [
+        "a-resources.yaml:9:34: spec.roles.Author.permissions[1]: action \"write\" is not declared on resource \"Post\"",
+        "spec.relations.space.subject: resource \"Space\" is not declared",
+        "spec.roles.Moderator.extends[0]: role \"Author\" is not a role of resource \"Comment\"",
+        "spec.roles.Moderator.grantedTo[1].role: role \"Editor\" is not a role of resource \"Post\"",
+        "spec.roles.Moderator.grantedTo[2].linkedBy: relation \"space\" of resource \"Comment\" links a \"Space\", not a \"Post\"",
+        "b-instances.yaml",
+        "spec.resource: resource \"Page\" is not declared",
+        "spec.subject: relation \"parent\" of resource \"Comment\" takes a subject of resource \"Post\", not \"Comment\"",
+        "spec.relation: relation \"owner\" is not declared on resource \"Comment\"",
+        "spec.subject: resource instance \"Post:post-2\" is not declared",
+        "spec.role: role \"Moderator\" is not a role of resource \"Post\"",
+        "spec.roles[1].resourceInstance: resource instance \"Post:post-9\" is not declared",
+    ] {
+        assert!(text.contains(expected), "{expected:?} missing in:\n{text}");
+    }
+    assert_eq!(got.len(), 11, "{text}");
+}

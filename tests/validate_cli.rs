@@ -131,7 +131,7 @@ fn references_to_objects_managed_elsewhere_are_warnings_unless_strict() {
 #[test]
 fn references_resolve_across_all_paths_given() {
     let policy = format!(
-        "{HEAD}kind: PermitResource\nmetadata:\n  name: doc\nspec:\n  actions:\n    read: {{}}\n---\n{HEAD}kind: PermitRole\nmetadata:\n  name: reader\nspec:\n  permissions: [doc:read]\n"
+        "{HEAD}kind: PermitResource\nmetadata:\n  name: doc\nspec:\n  actions:\n    read: {{}}\n  roles:\n    reader: {{permissions: [read]}}\n---\n{HEAD}kind: PermitRole\nmetadata:\n  name: reader\nspec:\n  permissions: [doc:read]\n---\n{HEAD}kind: PermitResourceInstance\nmetadata:\n  name: readme\nspec:\n  resource: doc\n"
     );
     let people = format!(
         "{HEAD}kind: PermitUser\nmetadata:\n  name: jane\nspec:\n  roles:\n    - role: reader\n---\n{HEAD}kind: RoleAssignment\nmetadata:\n  name: jane-reader\nspec:\n  user: jane\n  role: reader\n  resourceInstance: doc:readme\n"
@@ -142,8 +142,29 @@ fn references_resolve_across_all_paths_given() {
         &a.path().display().to_string(),
         &b.path().join("people.yml").display().to_string(),
     ]);
-    assert_eq!(stdout(&out), "valid: 4 objects in 2 files\n");
+    assert_eq!(stdout(&out), "valid: 5 objects in 2 files\n");
     assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn rebac_references_name_file_line_and_field() {
+    let policy = format!(
+        "{HEAD}kind: PermitResource\nmetadata:\n  name: post\nspec:\n  key: Post\n  actions: {{read: {{}}}}\n  roles:\n    Author: {{permissions: [read]}}\n---\n{HEAD}kind: PermitResource\nmetadata:\n  name: comment\nspec:\n  key: Comment\n  actions: {{read: {{}}}}\n  relations:\n    parent: {{subject: Post}}\n  roles:\n    Moderator:\n      permissions: [read]\n      grantedTo:\n        - {{role: Editor, onResource: Post, linkedBy: parent}}\n"
+    );
+    let facts = format!(
+        "apiVersion: v1\nkind: List\nitems:\n  - {HEAD}    kind: PermitResourceInstance\n    metadata: {{name: post-1}}\n    spec: {{resource: Post}}\n  - {HEAD}    kind: PermitRelationshipTuple\n    metadata: {{name: t}}\n    spec: {{subject: \"Post:post-1\", relation: parent, object: \"Comment:comment-1\"}}\n  - {HEAD}    kind: RoleAssignment\n    metadata: {{name: john}}\n    spec: {{user: john, role: Moderator, resourceInstance: \"Post:post-1\"}}\n  - {HEAD}    kind: PermitUser\n    metadata: {{name: john}}\n    spec: {{}}\n"
+    );
+    let dir = folder(&[("a-policy.yaml", policy), ("b-facts.yaml", facts)]);
+    let out = validate(&[&dir.path().display().to_string()]);
+    let text = stdout(&out).replace(&format!("{}/", dir.path().display()), "");
+    assert_eq!(
+        text,
+        "error: a-policy.yaml:24:18: spec.roles.Moderator.grantedTo[0].role: role \"Editor\" is not a role of resource \"Post\" (PermitResource comment)\n\
+         error: b-facts.yaml:11:62: spec.object: resource instance \"Comment:comment-1\" is not declared (no PermitResourceInstance with this key) (PermitRelationshipTuple t)\n\
+         error: b-facts.yaml:15:30: spec.role: role \"Moderator\" is not a role of resource \"Post\" (RoleAssignment john)\n\
+         invalid: 3 errors in 2 files (6 objects valid)\n"
+    );
+    assert_eq!(out.status.code(), Some(1));
 }
 
 #[test]

@@ -66,16 +66,25 @@ fn origin(cr: &Cr) -> Origin {
     }
 }
 
-/// The Permit objects a readable resource declares.
+/// The Permit objects a readable resource declares: its own first, then a user's inline role
+/// assignments or a resource's relations, roles and derivations (`desired::normalise_all`).
 fn declared_ids(object: &Object) -> Vec<Id> {
-    let mut ids = vec![(object.kind(), object.permit_key())];
-    if let Object::User(u) = object {
-        let user = object.permit_key();
-        for grant in u.spec.inline_grants() {
-            ids.push((Kind::RoleAssignment, grant.key(&user)));
-        }
+    let own = (object.kind(), object.permit_key());
+    let parts = crate::desired::normalise_all(object)
+        .into_iter()
+        .skip(1)
+        .map(|o| (o.kind(), o.key()));
+    std::iter::once(own).chain(parts).collect()
+}
+
+/// What a resource declared besides its own object and may drop from its spec while it stays:
+/// a user's inline role assignments, a resource's parts.
+fn dependent(cr: Kind, id: Kind) -> bool {
+    match cr {
+        Kind::PermitUser => id == Kind::RoleAssignment,
+        Kind::PermitResource => id.is_part(),
+        _ => false,
     }
-    ids
 }
 
 /// Sorts out every resource's part and builds the desired state. The oldest resource wins a
@@ -145,6 +154,12 @@ pub fn prepare(mut crs: Vec<Cr>, applied: &HashMap<CrId, Vec<Id>>) -> Prepared {
             Disposition::Deleting(Some(id)) if declared(id) => *d = Disposition::Deleting(None),
             Disposition::Deleting(Some(id)) => {
                 deleting.insert(id.clone());
+                // A resource's parts go with it (Permit deletes them with the resource): the
+                // plan marks them cascaded, so they cost no call and leave the live state too.
+                if let Ok(o @ Object::Resource(_)) = &cr.object {
+                    let parts = declared_ids(o).into_iter().skip(1);
+                    deleting.extend(parts.filter(|part| !declared(part)));
+                }
             }
             Disposition::Declared { ids, stale } if cr.kind == Kind::RoleAssignment => {
                 let old = cr.status.as_ref().and_then(|s| s.key.clone());
@@ -158,10 +173,13 @@ pub fn prepare(mut crs: Vec<Cr>, applied: &HashMap<CrId, Vec<Id>>) -> Prepared {
                     stale.push((Kind::RoleAssignment, old));
                 }
             }
-            Disposition::Declared { ids, stale } if cr.kind == Kind::PermitUser => {
-                let removed = applied.get(&cr.id()).into_iter().flatten().filter(|id| {
-                    id.0 == Kind::RoleAssignment && !ids.contains(id) && !declared(id)
-                });
+            Disposition::Declared { ids, stale }
+                if matches!(cr.kind, Kind::PermitUser | Kind::PermitResource) =>
+            {
+                let removed =
+                    applied.get(&cr.id()).into_iter().flatten().filter(|id| {
+                        dependent(cr.kind, id.0) && !ids.contains(id) && !declared(id)
+                    });
                 for id in removed {
                     deleting.insert(id.clone());
                     stale.push(id.clone());
@@ -330,9 +348,16 @@ pub fn verdict(
                     exists: live_after.get(primary.0, &primary.1).is_some(),
                 };
             }
+            // A resource's parts changed alone: the resource was updated.
+            let part_written = || ids[1..].iter().any(|id| id.0.is_part() && op(id).is_some());
             let what = match op(primary).map(|o| o.action) {
                 Some(Action::Create) => "created in Permit",
                 Some(Action::Update) => "updated in Permit",
+                _ if part_written()
+                    || stale.iter().any(|id| id.0.is_part() && op(id).is_some()) =>
+                {
+                    "updated in Permit"
+                }
                 _ => "in sync with Permit",
             };
             Verdict::Synced(what.into())
@@ -639,5 +664,140 @@ mod tests {
         let rejected = Retry::after(None, Some(1), true, now, base, max);
         assert!(rejected.holds(Some(1), now + Duration::from_secs(3600)));
         assert!(!rejected.holds(Some(2), now));
+    }
+
+    fn blog_resource(roles: &str) -> Object {
+        let spec: crate::kinds::PermitResourceSpec = serde_saphyr::from_str(&format!(
+            "key: Comment\nactions: {{read: {{}}}}\nrelations:\n  parent: {{subject: Post}}\nroles:\n{roles}"
+        ))
+        .unwrap();
+        Object::Resource(crate::kinds::PermitResource::new("comment", spec))
+    }
+
+    const ROLES: &str = "  Author: {permissions: [read]}\n  Moderator:\n    grantedTo:\n      - {role: Author, onResource: Post, linkedBy: parent}\n";
+
+    fn ids(list: &[(Kind, &str)]) -> Vec<Id> {
+        list.iter().map(|(k, key)| (*k, key.to_string())).collect()
+    }
+
+    #[test]
+    fn a_resource_declares_its_relations_roles_and_derivations() {
+        assert_eq!(
+            declared_ids(&blog_resource(ROLES)),
+            ids(&[
+                (Kind::PermitResource, "Comment"),
+                (Kind::ResourceRelation, "Comment#parent"),
+                (Kind::ResourceRole, "Comment#Author"),
+                (Kind::ResourceRole, "Comment#Moderator"),
+                (Kind::RoleDerivation, "Comment#Moderator/Post#Author/parent"),
+            ])
+        );
+    }
+
+    #[test]
+    fn a_deleted_resource_takes_its_parts_and_a_removed_part_is_deleted() {
+        let mut gone = cr(blog_resource(ROLES), "a", 0);
+        gone.meta.deletion_timestamp = gone.meta.creation_timestamp.clone();
+        gone.meta.finalizers = Some(vec![FINALIZER.into()]);
+        let p = prepare(vec![gone], &HashMap::new());
+        assert_eq!(
+            p.items[0].1,
+            Disposition::Deleting(Some((Kind::PermitResource, "Comment".into())))
+        );
+        assert_eq!(
+            p.deleting.iter().cloned().collect::<Vec<_>>(),
+            ids(&[
+                (Kind::PermitResource, "Comment"),
+                (Kind::ResourceRelation, "Comment#parent"),
+                (Kind::ResourceRole, "Comment#Author"),
+                (Kind::ResourceRole, "Comment#Moderator"),
+                (Kind::RoleDerivation, "Comment#Moderator/Post#Author/parent"),
+            ])
+        );
+        // In the plan the parts ride on the resource's deletion: no call of their own.
+        let mut live = State::default();
+        for obj in crate::desired::normalise_all(&blog_resource(ROLES)) {
+            live.insert(obj);
+        }
+        let ownership = Ownership::Declared {
+            deleting: &p.deleting,
+        };
+        let plan = crate::plan::plan(&p.desired, &live, ownership, &options(), Scope::All).unwrap();
+        for op in &plan.ops {
+            assert_eq!(op.action, Action::Delete, "{op:?}");
+            // Cascaded by the resource, or by a role of it that goes with it.
+            let by = op.cascaded_by.as_ref().map(|(_, key)| key.as_str());
+            match op.kind {
+                Kind::PermitResource => assert_eq!(by, None),
+                _ => assert!(by.is_some_and(|k| k.starts_with("Comment")), "{op:?}"),
+            }
+        }
+        assert_eq!(plan.ops.len(), 5);
+        assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
+
+        // A role dropped from a resource that stays: its role and derivation are deleted.
+        let before = declared_ids(&blog_resource(ROLES));
+        let c = cr(blog_resource("  Author: {permissions: [read]}\n"), "a", 0);
+        let p = prepare(vec![c.clone()], &HashMap::from([(c.id(), before)]));
+        let stale = ids(&[
+            (Kind::ResourceRole, "Comment#Moderator"),
+            (Kind::RoleDerivation, "Comment#Moderator/Post#Author/parent"),
+        ]);
+        match &p.items[0].1 {
+            Disposition::Declared { stale: s, .. } => assert_eq!(s, &stale),
+            d => panic!("{d:?}"),
+        }
+        assert_eq!(p.deleting.iter().cloned().collect::<Vec<_>>(), stale);
+    }
+
+    #[test]
+    fn a_failed_part_fails_its_resource_and_a_written_part_updates_it() {
+        let c = cr(blog_resource(ROLES), "a", 0);
+        let p = prepare(vec![c], &HashMap::new());
+        let mut live = State::default();
+        for obj in
+            crate::desired::normalise_all(&blog_resource("  Author: {permissions: [read]}\n"))
+        {
+            live.insert(obj);
+        }
+        let ownership = Ownership::Declared {
+            deleting: &p.deleting,
+        };
+        let plan = crate::plan::plan(&p.desired, &live, ownership, &options(), Scope::All).unwrap();
+        let keys: Vec<_> = plan.ops.iter().map(|o| o.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["Comment#Moderator", "Comment#Moderator/Post#Author/parent"]
+        );
+        let report = |failed: Option<&str>| Report {
+            objects: plan
+                .ops
+                .iter()
+                .map(|op| ObjectStatus {
+                    kind: op.kind,
+                    key: op.key.clone(),
+                    action: op.action,
+                    synced: Some(op.key.as_str()) != failed,
+                    message: (Some(op.key.as_str()) == failed).then(|| "422: no such role".into()),
+                    failure: (Some(op.key.as_str()) == failed)
+                        .then_some(crate::exec::Failure::Rejected { http_status: 422 }),
+                })
+                .collect(),
+            metrics: Default::default(),
+            elapsed: Duration::ZERO,
+        };
+        let ok = report(None);
+        let verdict_of =
+            |r: &Report| verdict(&p.items[0].1, false, &Executed::new(&plan, r), &live);
+        assert_eq!(verdict_of(&ok), Verdict::Synced("updated in Permit".into()));
+        let failed = report(Some("Comment#Moderator/Post#Author/parent"));
+        assert_eq!(
+            verdict_of(&failed),
+            Verdict::Failed {
+                message: "422: no such role".into(),
+                rejected: true,
+                exists: true,
+            }
+        );
     }
 }

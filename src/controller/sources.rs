@@ -6,7 +6,8 @@
 //! kube's default backoff, so an apiserver restart resumes them without restarting the process.
 
 use crate::kinds::{
-    Kind, Object, PermitResource, PermitRole, PermitTenant, PermitUser, RoleAssignment, SyncStatus,
+    Kind, Object, PermitRelationshipTuple, PermitResource, PermitResourceInstance, PermitRole,
+    PermitTenant, PermitUser, RoleAssignment, SyncStatus,
 };
 use futures::StreamExt;
 use kube::api::{Api, ObjectMeta};
@@ -86,13 +87,16 @@ impl std::fmt::Display for CrId {
 
 type Guarded<K> = Store<DeserializeGuard<K>>;
 
-/// The stores of the five kinds that map to Permit objects (`PermitPDP` has its own controller).
+/// The stores of the seven kinds that map to Permit objects (`PermitPDP` has its own
+/// controller).
 #[derive(Clone, Default)]
 pub struct Stores {
     resources: Vec<Guarded<PermitResource>>,
     roles: Vec<Guarded<PermitRole>>,
     tenants: Vec<Guarded<PermitTenant>>,
     users: Vec<Guarded<PermitUser>>,
+    instances: Vec<Guarded<PermitResourceInstance>>,
+    tuples: Vec<Guarded<PermitRelationshipTuple>>,
     assignments: Vec<Guarded<RoleAssignment>>,
 }
 
@@ -109,6 +113,8 @@ impl Stores {
             roles: watch(client, namespaces, &wake, tasks),
             tenants: watch(client, namespaces, &wake, tasks),
             users: watch(client, namespaces, &wake, tasks),
+            instances: watch(client, namespaces, &wake, tasks),
+            tuples: watch(client, namespaces, &wake, tasks),
             assignments: watch(client, namespaces, &wake, tasks),
         }
     }
@@ -125,6 +131,12 @@ impl Stores {
             let _ = s.wait_until_ready().await;
         }
         for s in &self.users {
+            let _ = s.wait_until_ready().await;
+        }
+        for s in &self.instances {
+            let _ = s.wait_until_ready().await;
+        }
+        for s in &self.tuples {
             let _ = s.wait_until_ready().await;
         }
         for s in &self.assignments {
@@ -146,6 +158,15 @@ impl Stores {
         });
         collect(&self.users, Kind::PermitUser, &mut out, |o| {
             (Object::User(o.clone()), o.status.clone())
+        });
+        collect(
+            &self.instances,
+            Kind::PermitResourceInstance,
+            &mut out,
+            |o| (Object::Instance(o.clone()), o.status.clone()),
+        );
+        collect(&self.tuples, Kind::PermitRelationshipTuple, &mut out, |o| {
+            (Object::Tuple(o.clone()), o.status.clone())
         });
         collect(&self.assignments, Kind::RoleAssignment, &mut out, |o| {
             (Object::Assignment(o.clone()), o.status.clone())

@@ -6,7 +6,7 @@
 //! one fact: when no two objects share a kind and key, or a kind, namespace and name (and no
 //! role assignment is declared twice), combining keeps every object and the desired model is the
 //! union of what each file declares. Whenever that does not hold, or a change could move what
-//! other files' references resolve to (a user, tenant, role or resource added, removed or
+//! other files' references resolve to (a user, tenant, role, resource or instance added, removed or
 //! changed), everything is worked out again from all files, exactly as a one-shot run does.
 
 use super::scan::{Declarations, FileSet};
@@ -27,7 +27,11 @@ pub use crate::kinds::ObjectId as Key;
 struct Facts {
     users: BTreeSet<String>,
     tenants: BTreeSet<String>,
-    resources: BTreeMap<String, BTreeSet<String>>,
+    /// Each resource's actions, roles and relations (what roles, derivations, tuples and
+    /// instance roles elsewhere name).
+    resources: BTreeMap<String, validate::ResourceFacts>,
+    /// Resource instances (`type:key`), which tuples and instance roles name.
+    instances: BTreeSet<String>,
 }
 
 impl Facts {
@@ -43,11 +47,20 @@ impl Facts {
         put("tenants");
         self.tenants.iter().for_each(|t| put(t));
         put("resources");
-        for (resource, actions) in &self.resources {
+        for (resource, facts) in &self.resources {
             put(resource);
-            put(&actions.len().to_string());
-            actions.iter().for_each(|a| put(a));
+            put(&facts.actions.len().to_string());
+            facts.actions.iter().for_each(|a| put(a));
+            put(&facts.roles.len().to_string());
+            facts.roles.iter().for_each(|r| put(r));
+            put(&facts.relations.len().to_string());
+            for (relation, subject) in &facts.relations {
+                put(relation);
+                put(subject);
+            }
         }
+        put("instances");
+        self.instances.iter().for_each(|i| put(i));
         h.finalize().into()
     }
 }
@@ -64,7 +77,8 @@ pub struct PerFile {
     ids: Vec<u64>,
     /// Hashes of the (kind, namespace, name) of each object.
     names: Vec<u64>,
-    /// The users, tenants and resources (with their actions) it declares.
+    /// The users, tenants, resources (with their actions, roles and relations) and instances it
+    /// declares.
     facts: [u8; 32],
     /// It declares roles, which also make up the hierarchy, checked as a whole.
     roles: bool,
@@ -96,14 +110,18 @@ impl Indexer {
                 facts.users.insert(key.clone());
                 keys.push((kind, key));
             }
-            Object::Instance(_) | Object::Tuple(_) => keys.push((kind, key)),
+            Object::Instance(_) => {
+                facts.instances.insert(key.clone());
+                keys.push((kind, key));
+            }
+            Object::Tuple(_) => keys.push((kind, key)),
             Object::Tenant(_) => {
                 facts.tenants.insert(key.clone());
                 keys.push((kind, key));
             }
             Object::Resource(r) => {
-                let actions = r.spec.actions.keys().cloned().collect();
-                facts.resources.insert(key.clone(), actions);
+                let declared = validate::ResourceFacts::of(&r.spec);
+                facts.resources.insert(key.clone(), declared);
                 for part in crate::desired::resource_parts(&key, &r.spec) {
                     keys.push((part.kind(), part.key()));
                 }
@@ -710,5 +728,95 @@ mod tests {
         assert_eq!(env.sync(), None, "a tenant removed: the facts change");
         assert_eq!(env.tenants(), ["Eins", "Two"]);
         assert_eq!(env.messages().len(), 1, "t3 dangles again");
+    }
+
+    const HEAD: &str = "apiVersion: permitsync.dev/v1alpha1\n";
+
+    fn resource(key: &str, spec: &str) -> String {
+        format!(
+            "{HEAD}kind: PermitResource\nmetadata:\n  name: {}\nspec:\n  key: {key}\n  actions: {{read: {{}}}}\n{spec}---\n",
+            key.to_lowercase()
+        )
+    }
+
+    #[test]
+    fn rebac_references_follow_roles_relations_and_instances_in_other_files() {
+        let mut env = Env::new();
+        let post = |roles: &str| resource("Post", &format!("  roles:\n{roles}"));
+        env.write("a-post.yaml", &post("    Author: {permissions: [read]}\n"));
+        env.write(
+            "b-comment.yaml",
+            &resource(
+                "Comment",
+                "  relations:\n    parent: {subject: Post}\n  roles:\n    Moderator:\n      grantedTo:\n        - {role: Author, onResource: Post, linkedBy: parent}\n",
+            ),
+        );
+        let instance = |name: &str, resource: &str| {
+            format!(
+                "{HEAD}kind: PermitResourceInstance\nmetadata:\n  name: {name}\nspec:\n  resource: {resource}\n---\n"
+            )
+        };
+        env.write(
+            "c-instances.yaml",
+            &(instance("post-1", "Post") + &instance("comment-1", "Comment")),
+        );
+        let tuple = format!(
+            "{HEAD}kind: PermitRelationshipTuple\nmetadata:\n  name: t\nspec:\n  subject: \"Post:post-1\"\n  relation: parent\n  object: \"Comment:comment-1\"\n---\n{HEAD}kind: RoleAssignment\nmetadata:\n  name: a\nspec:\n  user: john\n  role: Author\n  resourceInstance: \"Post:post-1\"\n---\n{HEAD}kind: PermitUser\nmetadata:\n  name: john\nspec: {{}}\n"
+        );
+        env.write("d-tuples.yaml", &tuple);
+        assert_eq!(env.sync(), None);
+        assert_eq!(env.messages(), Vec::<String>::new());
+        assert_eq!(env.sources.desired().state.tuples.len(), 1);
+
+        // The role renamed in one file: the derivation and the assignment elsewhere dangle.
+        env.write("a-post.yaml", &post("    Writer: {permissions: [read]}\n"));
+        env.sync();
+        assert_eq!(
+            env.messages(),
+            [
+                "13:18 role \"Author\" is not a role of resource \"Post\"",
+                "16:9 role \"Author\" is not a role of resource \"Post\"",
+            ]
+        );
+        env.write("a-post.yaml", &post("    Author: {permissions: [read]}\n"));
+        env.sync();
+        assert_eq!(env.messages(), Vec::<String>::new());
+
+        // An instance removed: the tuple and the assignment name it.
+        env.write("c-instances.yaml", &instance("comment-1", "Comment"));
+        env.sync();
+        assert_eq!(
+            env.messages(),
+            [
+                "6:12 resource instance \"Post:post-1\" is not declared (no PermitResourceInstance with this key)",
+                "17:21 resource instance \"Post:post-1\" is not declared (no PermitResourceInstance with this key)",
+            ]
+        );
+        env.write(
+            "c-instances.yaml",
+            &(instance("post-1", "Post") + &instance("comment-1", "Comment")),
+        );
+        env.sync();
+        assert_eq!(env.messages(), Vec::<String>::new());
+
+        // The relation's subject changed: the tuple and the derivation no longer fit.
+        env.write(
+            "b-comment.yaml",
+            &resource(
+                "Comment",
+                "  relations:\n    parent: {subject: Comment}\n  roles:\n    Moderator:\n      grantedTo:\n        - {role: Author, onResource: Post, linkedBy: parent}\n",
+            ),
+        );
+        env.sync();
+        let messages = env.messages();
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert!(
+            messages[0].contains("links a \"Comment\", not a \"Post\""),
+            "{messages:?}"
+        );
+        assert!(
+            messages[1].contains("takes a subject of resource \"Comment\", not \"Post\""),
+            "{messages:?}"
+        );
     }
 }

@@ -5,16 +5,16 @@ deletes permit-sync objects, and nothing grants Secrets (see the api-key Role) o
 leader-election Role).
 */}}
 {{- define "permit-sync.rules" -}}
-# The six permit-sync kinds: list/watch feed the controller's caches, get re-reads an object before a
+# The eight permit-sync kinds: list/watch feed the controller's caches, get re-reads an object before a
 # write; patch/update add and remove the controller's finalizer (metadata.finalizers) so a deleted
 # object is removed from Permit first. No create/delete: users own these objects.
 - apiGroups: ["permitsync.dev"]
-  resources: ["permitresources", "permitroles", "permittenants", "permitusers", "roleassignments", "permitpdps"]
+  resources: ["permitresources", "permitroles", "permittenants", "permitusers", "permitresourceinstances", "permitrelationshiptuples", "roleassignments", "permitpdps"]
   verbs: ["get", "list", "watch", "patch", "update"]
 # Status subresource: the Synced/Ready (and, for PermitPDP, Available/Healthy) conditions and
 # observedGeneration; the main resource ignores writes to .status.
 - apiGroups: ["permitsync.dev"]
-  resources: ["permitresources/status", "permitroles/status", "permittenants/status", "permitusers/status", "roleassignments/status", "permitpdps/status"]
+  resources: ["permitresources/status", "permitroles/status", "permittenants/status", "permitusers/status", "permitresourceinstances/status", "permitrelationshiptuples/status", "roleassignments/status", "permitpdps/status"]
   verbs: ["get", "patch", "update"]
 # permitpdps/finalizers: the OwnerReferencesPermissionEnforcement admission plugin (on in OpenShift
 # and many hardened clusters) requires `update` on <owner>/finalizers to set an ownerReference with
