@@ -2,76 +2,14 @@
 //! the log says when the PDP will have a sync's writes and when it has them, and `check --expect
 //! --wait` (through the dev session) waits for them.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+#[path = "support/dev.rs"]
+mod dev;
+
+use dev::{DEADLINE, Dev, collect, free_port};
+use std::process::{Command, Stdio};
+use std::time::Instant;
 
 const BIN: &str = env!("CARGO_BIN_EXE_permit-sync");
-const DEADLINE: Duration = Duration::from_secs(60);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Collects a pipe into a shared string, line by line.
-fn collect(pipe: impl std::io::Read + Send + 'static) -> Arc<Mutex<String>> {
-    let out = Arc::new(Mutex::new(String::new()));
-    let sink = out.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-            let mut s = sink.lock().unwrap();
-            s.push_str(&line);
-            s.push('\n');
-        }
-    });
-    out
-}
-
-struct Dev {
-    child: Child,
-    stdout: Arc<Mutex<String>>,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Dev {
-    fn logs(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    /// Waits until the log holds `needle`.
-    async fn log_line(&self, needle: &str) -> String {
-        let start = Instant::now();
-        loop {
-            if let Some(line) = self.logs().lines().find(|l| l.contains(needle)) {
-                return line.to_string();
-            }
-            assert!(
-                start.elapsed() < DEADLINE,
-                "{needle:?} not logged:\n{}",
-                self.logs()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        // SIGTERM: `dev` removes its session file and temporary inventory on the way out.
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
-        }
-        let start = Instant::now();
-        while self.child.try_wait().ok().flatten().is_none() && start.elapsed() < DEADLINE {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
 
 #[tokio::test]
 async fn dev_logs_when_the_delayed_pdp_has_the_syncs_writes() {

@@ -5,76 +5,14 @@
 //! `overview/build-your-policy/rebac`): he may delete it; Emma, a Reader only, may not. Once the
 //! tuple's manifest is deleted and the watcher has synced, John may not either.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+#[path = "support/dev.rs"]
+mod dev;
+
+use dev::{DEADLINE, Dev, collect, free_port};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_permit-sync");
-const DEADLINE: Duration = Duration::from_secs(60);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Collects a pipe into a shared string, line by line.
-fn collect(pipe: impl std::io::Read + Send + 'static) -> Arc<Mutex<String>> {
-    let out = Arc::new(Mutex::new(String::new()));
-    let sink = out.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-            let mut s = sink.lock().unwrap();
-            s.push_str(&line);
-            s.push('\n');
-        }
-    });
-    out
-}
-
-struct Dev {
-    child: Child,
-    _stdout: Arc<Mutex<String>>,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Dev {
-    fn logs(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    /// Waits until the log holds `needle`.
-    async fn log_line(&self, needle: &str) -> String {
-        let start = Instant::now();
-        loop {
-            if let Some(line) = self.logs().lines().find(|l| l.contains(needle)) {
-                return line.to_string();
-            }
-            assert!(
-                start.elapsed() < DEADLINE,
-                "{needle:?} not logged:\n{}",
-                self.logs()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        // SIGTERM: `dev` removes its session file and temporary inventory on the way out.
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
-        }
-        let start = Instant::now();
-        while self.child.try_wait().ok().flatten().is_none() && start.elapsed() < DEADLINE {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
 
 async fn check(session: &std::path::Path, user: &str, expect: &str) -> (Option<i32>, String) {
     let out = tokio::process::Command::new(BIN)
@@ -131,7 +69,7 @@ async fn a_derived_role_follows_the_tuple_in_dev() {
     let stderr = collect(child.stderr.take().unwrap());
     let dev = Dev {
         child,
-        _stdout: stdout,
+        stdout,
         stderr,
     };
     dev.log_line("synced").await;

@@ -65,27 +65,66 @@ pub fn resource_patch<'a>(
 }
 
 pub fn role_create(r: &Role) -> wire::RoleCreate<'_, Attrs> {
-    wire::RoleCreate {
-        key: &r.key,
-        name: &r.name,
-        description: r.description.as_deref(),
-        permissions: strs(&r.permissions),
-        extends: strs(&r.extends),
-        attributes: r.attributes.as_ref(),
-    }
+    role_body(role_parts(r), &r.permissions)
 }
 
 /// Role PATCH without permissions, which change through the add/remove endpoints.
 pub fn role_patch<'a>(r: &'a Role, fields: &[RoleField]) -> wire::RolePatch<'a, Attrs> {
     let has = |f: RoleField| fields.contains(&f);
+    patch_body(
+        role_parts(r),
+        [
+            has(RoleField::Name),
+            has(RoleField::Description),
+            has(RoleField::Extends),
+            has(RoleField::Attributes),
+        ],
+    )
+}
+
+fn role_parts(r: &Role) -> RoleParts<'_> {
+    RoleParts {
+        key: &r.key,
+        name: &r.name,
+        description: r.description.as_deref(),
+        extends: &r.extends,
+        attributes: r.attributes.as_ref(),
+    }
+}
+
+/// The fields a tenant role and a resource role share, borrowed.
+struct RoleParts<'a> {
+    key: &'a str,
+    name: &'a str,
+    description: Option<&'a str>,
+    extends: &'a std::collections::BTreeSet<String>,
+    attributes: Option<&'a Attrs>,
+}
+
+fn role_body<'a>(
+    r: RoleParts<'a>,
+    permissions: &'a std::collections::BTreeSet<String>,
+) -> wire::RoleCreate<'a, Attrs> {
+    wire::RoleCreate {
+        key: r.key,
+        name: r.name,
+        description: r.description,
+        permissions: strs(permissions),
+        extends: strs(r.extends),
+        attributes: r.attributes,
+    }
+}
+
+/// A PATCH of the fields `[name, description, extends, attributes]` marks.
+fn patch_body(
+    r: RoleParts<'_>,
+    [name, description, extends, attributes]: [bool; 4],
+) -> wire::RolePatch<'_, Attrs> {
     wire::RolePatch {
-        name: has(RoleField::Name).then_some(r.name.as_str()),
-        description: r
-            .description
-            .as_deref()
-            .filter(|_| has(RoleField::Description)),
-        extends: has(RoleField::Extends).then(|| strs(&r.extends)),
-        attributes: r.attributes.as_ref().filter(|_| has(RoleField::Attributes)),
+        name: name.then_some(r.name),
+        description: r.description.filter(|_| description),
+        extends: extends.then(|| strs(r.extends)),
+        attributes: r.attributes.filter(|_| attributes),
     }
 }
 
@@ -145,14 +184,7 @@ pub fn user_upsert<'a>(desired: &'a User, live: Option<&'a User>) -> UserUpsert<
 /// A resource role as `POST resources/{}/roles` takes it (Permit's `ResourceRoleCreate`: the
 /// tenant role's fields; its derivations are written on their own).
 pub fn resource_role_create(r: &ResourceRole) -> wire::RoleCreate<'_, Attrs> {
-    wire::RoleCreate {
-        key: &r.key,
-        name: &r.name,
-        description: r.description.as_deref(),
-        permissions: strs(&r.permissions),
-        extends: strs(&r.extends),
-        attributes: r.attributes.as_ref(),
-    }
+    role_body(resource_role_parts(r), &r.permissions)
 }
 
 /// Resource role PATCH without permissions, which change through the add/remove endpoints.
@@ -161,17 +193,24 @@ pub fn resource_role_patch<'a>(
     fields: &[ResourceRoleField],
 ) -> wire::RolePatch<'a, Attrs> {
     let has = |f: ResourceRoleField| fields.contains(&f);
-    wire::RolePatch {
-        name: has(ResourceRoleField::Name).then_some(r.name.as_str()),
-        description: r
-            .description
-            .as_deref()
-            .filter(|_| has(ResourceRoleField::Description)),
-        extends: has(ResourceRoleField::Extends).then(|| strs(&r.extends)),
-        attributes: r
-            .attributes
-            .as_ref()
-            .filter(|_| has(ResourceRoleField::Attributes)),
+    patch_body(
+        resource_role_parts(r),
+        [
+            has(ResourceRoleField::Name),
+            has(ResourceRoleField::Description),
+            has(ResourceRoleField::Extends),
+            has(ResourceRoleField::Attributes),
+        ],
+    )
+}
+
+fn resource_role_parts(r: &ResourceRole) -> RoleParts<'_> {
+    RoleParts {
+        key: &r.key,
+        name: &r.name,
+        description: r.description.as_deref(),
+        extends: &r.extends,
+        attributes: r.attributes.as_ref(),
     }
 }
 
