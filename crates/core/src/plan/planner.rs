@@ -198,7 +198,7 @@ impl Undeclared {
         let mut referenced: Option<BTreeSet<ObjectId>> = None;
         let mut is_referenced = |kind: Kind, key: &str| {
             referenced
-                .get_or_insert_with(|| references(&desired.state))
+                .get_or_insert_with(|| references(&desired.state, live))
                 .contains(&(kind, key.to_string()))
         };
         let candidates = |kind: Kind| -> Box<dyn Iterator<Item = &str> + '_> {
@@ -489,7 +489,7 @@ fn ownership_warnings(
 /// Objects the declared ones depend on: assignment users, tenants, roles and instances;
 /// extended roles; resources named in permissions; what resource parts, instances and tuples
 /// name.
-fn references(state: &State) -> BTreeSet<ObjectId> {
+fn references(state: &State, live: &State) -> BTreeSet<ObjectId> {
     let mut refs = BTreeSet::new();
     for (_, a) in state.assignments.iter() {
         refs.extend(a.parents());
@@ -544,18 +544,25 @@ fn references(state: &State) -> BTreeSet<ObjectId> {
         refs.extend(p);
     }
     // What a referenced part or instance needs in turn: its resource (a derivation naming a
-    // role keeps the role's resource too).
-    let resources: Vec<ObjectId> = refs
-        .iter()
-        .filter_map(|(kind, key)| {
-            let resource = match kind {
-                Kind::ResourceRole | Kind::ResourceRelation => key.split_once('#')?.0,
-                Kind::PermitResourceInstance => key.split_once(':')?.0,
-                _ => return None,
-            };
-            Some((Kind::PermitResource, resource.to_string()))
-        })
-        .collect();
-    refs.extend(resources);
+    // role keeps the role's resource too), and an instance its tenant (as declared, or as Permit
+    // holds it: a tuple on a live instance keeps that instance's tenant).
+    let mut needed: Vec<ObjectId> = Vec::new();
+    for (kind, key) in &refs {
+        let resource = match kind {
+            Kind::ResourceRole | Kind::ResourceRelation => key.split_once('#').map(|p| p.0),
+            Kind::PermitResourceInstance => {
+                let tenant = state.instances.get(key).or_else(|| live.instances.get(key));
+                if let Some(i) = tenant {
+                    needed.push((Kind::PermitTenant, i.tenant.clone()));
+                }
+                key.split_once(':').map(|p| p.0)
+            }
+            _ => None,
+        };
+        if let Some(resource) = resource {
+            needed.push((Kind::PermitResource, resource.to_string()));
+        }
+    }
+    refs.extend(needed);
     refs
 }
