@@ -1078,6 +1078,10 @@ async fn the_blogging_platform_converges_as_custom_resources() {
     ] {
         assert!(kinds.contains(&kind), "the example declares a {kind}");
     }
+    // Created in dependency order (`Kind`'s order): a custom resource whose references arrive
+    // later is rejected by Permit and retried with backoff, which can outlast the wait below.
+    let mut objects = objects;
+    objects.sort_by_key(|o| o.0);
     for (kind, name, spec) in &objects {
         create(&client, &ns, *kind, name, spec.clone()).await;
     }
