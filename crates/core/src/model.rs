@@ -636,6 +636,29 @@ impl State {
         }
     }
 
+    /// [`Obj::parents`] of the object of `kind` with `key`, without copying it: kinds with no
+    /// parents answer at once and an assignment from its key (the cascade passes ask this of
+    /// every live object; a copy of each was most of their cost at 300,000 assignments).
+    pub fn parents(&self, kind: Kind, key: &str) -> Vec<ObjectId> {
+        match kind {
+            Kind::PermitResource
+            | Kind::PermitRole
+            | Kind::PermitTenant
+            | Kind::PermitUser
+            | Kind::PermitPDP => Vec::new(),
+            Kind::RoleAssignment => {
+                AssignmentRef::parse(key).map_or_else(Vec::new, |a| a.parents())
+            }
+            Kind::ResourceRelation
+            | Kind::ResourceRole
+            | Kind::RoleDerivation
+            | Kind::PermitResourceInstance
+            | Kind::PermitRelationshipTuple => {
+                self.get(kind, key).map_or_else(Vec::new, |o| o.parents())
+            }
+        }
+    }
+
     /// Keys of one kind, sorted, borrowed (at 300,000 assignments a list of copies is tens of
     /// megabytes).
     pub fn key_refs(&self, kind: Kind) -> Box<dyn Iterator<Item = &str> + '_> {

@@ -438,10 +438,10 @@ fn cascade_warnings<'a>(
     let mut taken: BTreeMap<ObjectId, Vec<ObjectId>> = BTreeMap::new();
     for kind in SYNCED_KINDS {
         for key in live.key_refs(kind) {
-            let Some(obj) = live.get(kind, key) else {
-                continue;
-            };
-            if let Some(cause) = obj.parents().into_iter().find(|c| causes.contains(c))
+            if let Some(cause) = live
+                .parents(kind, key)
+                .into_iter()
+                .find(|c| causes.contains(c))
                 && !gone(kind, key)
             {
                 taken

@@ -64,11 +64,9 @@ impl Plan {
             let gone: Vec<String> = live
                 .key_refs(kind)
                 .filter(|key| {
-                    live.get(kind, key).is_some_and(|o| {
-                        o.parents()
-                            .iter()
-                            .any(|(k, key)| parents.contains(&(*k, key.clone())))
-                    })
+                    live.parents(kind, key)
+                        .into_iter()
+                        .any(|parent| parents.contains(&parent))
                 })
                 .map(str::to_string)
                 .collect();
